@@ -1,0 +1,3 @@
+export * from './principal';
+export * from './permissions';
+export * from './internal-header';

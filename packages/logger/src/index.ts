@@ -1,0 +1,38 @@
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger };
+
+/** Fields that must never reach a log line, wherever they appear. */
+export const redactPaths = [
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'accessToken',
+  '*.accessToken',
+  'refreshToken',
+  '*.refreshToken',
+  'secret',
+  '*.secret',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers["x-cos-principal"]',
+  'req.headers["x-cos-signature"]',
+  'variables.password',
+  'variables.input.password',
+  'variables.refreshToken',
+];
+
+/** The one logger factory: JSON lines on stdout, secrets redacted, `service` on every line. */
+export function createLogger(service: string, level: LoggerOptions['level'] = process.env.LOG_LEVEL ?? 'info'): Logger {
+  return pino({
+    name: service,
+    level,
+    base: { service },
+    redact: { paths: redactPaths, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}

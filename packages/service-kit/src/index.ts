@@ -1,0 +1,3 @@
+export { createSubgraphServer, runService, type BaseContext, type SubgraphServerOptions, type RunOptions, type ReadinessCheck } from './server';
+export { requireAuth, requireScope, requireRole, parseId, validate } from './guards';
+export { encodeCursor, decodeCursor } from './cursor';
