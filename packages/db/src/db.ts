@@ -87,7 +87,7 @@ export class Db {
       const e = { sql, durationMs: performance.now() - start };
       for (const l of this.listeners) l(e);
     };
-    const query = async <R extends pg.QueryResultRow>(sql: string, params?: unknown[]) => {
+    async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]> {
       const start = performance.now();
       try {
         const res = await client.query<R>(sql, params as unknown[] | undefined);
@@ -95,12 +95,11 @@ export class Db {
       } finally {
         emit(sql, start);
       }
-    };
-    return {
-      client,
-      query,
-      one: async <R extends pg.QueryResultRow>(sql: string, params?: unknown[]) => (await query<R>(sql, params))[0],
-    };
+    }
+    async function one<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R | undefined> {
+      return (await query<R>(sql, params))[0];
+    }
+    return { client, query, one };
   }
 }
 

@@ -1,0 +1,79 @@
+/**
+ * The public event catalog: what each service publishes on `cos.<orgId>.<service>.<aggregate>.<EventType>`.
+ * Each service appends only its own union; other services consume them. Past-tense names; `data` shapes are
+ * versioned by `schemaVersion` on the envelope (bump it and upcast when a shape changes).
+ */
+import type { DomainEvent } from '@cos/event-store';
+
+export type Role = 'OWNER' | 'ADMIN' | 'MEMBER' | 'VIEWER';
+export type AssigneeRef = { id: string; kind: 'User' | 'Agent' };
+
+// ---------- identity (aggregates: Organization, User, Invitation, ApiKey) ----------
+export type IdentityEvent =
+  | DomainEvent<'OrganizationCreated', { organizationId: string; name: string; slug: string; ownerId: string }>
+  | DomainEvent<'UserRegistered', { userId: string; email: string; name: string }>
+  | DomainEvent<'MemberJoined', { organizationId: string; userId: string; name: string; role: Role }>
+  | DomainEvent<'MemberRoleChanged', { organizationId: string; userId: string; role: Role; previousRole: Role }>
+  | DomainEvent<'MemberRemoved', { organizationId: string; userId: string }>
+  | DomainEvent<'InvitationCreated', { invitationId: string; email: string; name: string; role: Role; tokenHash: string; expiresAt: string }>
+  | DomainEvent<'InvitationAccepted', { invitationId: string; userId: string }>
+  | DomainEvent<'UserLoggedIn', { userId: string }>
+  | DomainEvent<'ApiKeyCreated', { apiKeyId: string; name: string; scopes: string[]; prefix: string }>
+  | DomainEvent<'ApiKeyRevoked', { apiKeyId: string }>;
+
+// ---------- tasks (aggregates: Task, Approval) ----------
+export type TaskStatus = 'TODO' | 'IN_PROGRESS' | 'AWAITING_APPROVAL' | 'DONE' | 'CANCELLED';
+export type TaskPriority = 'LOW' | 'MEDIUM' | 'HIGH' | 'URGENT';
+export type TaskEvent =
+  | DomainEvent<
+      'TaskCreated',
+      {
+        taskId: string;
+        title: string;
+        description: string | null;
+        priority: TaskPriority;
+        status: TaskStatus;
+        customerId: string | null;
+        assignee: AssigneeRef | null;
+        createdBy: string;
+        dueAt: string | null;
+        /** Set when a reaction created the task, e.g. { kind: 'churnRisk', customerId, episode }. */
+        origin?: { kind: string; key: string } | null;
+      }
+    >
+  | DomainEvent<'TaskUpdated', { taskId: string; changes: { title?: string; description?: string | null; priority?: TaskPriority; customerId?: string | null; dueAt?: string | null } }>
+  | DomainEvent<'TaskStatusChanged', { taskId: string; from: TaskStatus; to: TaskStatus }>
+  | DomainEvent<'TaskAssigned', { taskId: string; assignee: AssigneeRef | null; previous: AssigneeRef | null }>
+  | DomainEvent<'CommentAdded', { taskId: string; commentId: string; body: string; authorId: string }>
+  | DomainEvent<'ApprovalRequested', { approvalId: string; taskId: string; runId: string; agentId: string; action: string; payload: unknown }>
+  | DomainEvent<'ApprovalDecided', { approvalId: string; taskId: string; runId: string; agentId: string; approved: boolean; reason: string | null; decidedBy: string }>;
+
+// ---------- customers (aggregate: Customer) ----------
+export type SignalKind = 'PRODUCT_USAGE' | 'SUPPORT_TICKET' | 'NPS' | 'PAYMENT_FAILED' | 'LOGIN';
+export type HealthFactor = { name: string; weight: number; value: number };
+export type CustomerEvent =
+  | DomainEvent<
+      'CustomerCreated',
+      { customerId: string; name: string; domain: string | null; plan: string | null; mrr: number | null; ownerId: string | null; contacts: { id: string; name: string; email: string | null }[] }
+    >
+  | DomainEvent<'SignalRecorded', { customerId: string; signalId: string; kind: SignalKind; value: number; occurredAt: string; note: string | null }>
+  | DomainEvent<'HealthScoreChanged', { customerId: string; score: number; grade: string; factors: HealthFactor[]; previousScore: number | null; computedAt: string }>
+  /** churnRisk turned true; `episode` counts the times it did, so reactions act once per episode. */
+  | DomainEvent<'ChurnRiskFlagged', { customerId: string; name: string; score: number; ownerId: string | null; episode: number }>
+  | DomainEvent<'ChurnRiskCleared', { customerId: string; score: number; episode: number }>;
+
+// ---------- agents (aggregates: Agent, AgentRun) ----------
+export type AgentKind = 'TRIAGE' | 'RESEARCH' | 'SUPPORT' | 'SUCCESS' | 'SALES' | 'ENGINEERING' | 'OPERATIONS';
+export type AgentEvent =
+  | DomainEvent<'AgentCreated', { agentId: string; name: string; kind: AgentKind }>
+  | DomainEvent<'AgentRunQueued', { runId: string; agentId: string; taskId: string; attempt: number }>
+  | DomainEvent<'AgentRunStarted', { runId: string; attempt: number; workerId: string }>
+  | DomainEvent<'AgentRunCheckpointed', { runId: string; seq: number; state: unknown }>
+  | DomainEvent<'AgentRunApprovalRequested', { runId: string; agentId: string; taskId: string; action: string; payload: unknown }>
+  | DomainEvent<'AgentRunResumed', { runId: string; approvalId: string; reason: string | null }>
+  | DomainEvent<'AgentRunRequeued', { runId: string; attempt: number; reason: string }>
+  | DomainEvent<'AgentRunSucceeded', { runId: string; result: unknown }>
+  | DomainEvent<'AgentRunFailed', { runId: string; error: string; deadLettered: boolean }>
+  | DomainEvent<'AgentRunCancelled', { runId: string; reason: string | null }>;
+
+export type AnyEvent = IdentityEvent | TaskEvent | CustomerEvent | AgentEvent;

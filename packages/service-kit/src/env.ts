@@ -1,0 +1,27 @@
+import { z } from 'zod';
+
+/**
+ * Environment every subgraph service reads (each service extends it in src/env.ts and parses it with
+ * @cos/config's parseEnv). Pool sizing: see README "Capacity" — 4 services x (PG_POOL_MAX + PG_SYSTEM_POOL_MAX)
+ * per instance must stay well below Postgres max_connections.
+ */
+export const baseServiceEnv = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOST: z.string().default('127.0.0.1'),
+  /** Admin connection to the project database; the service derives its own role URLs from it. */
+  COS_PG_ADMIN_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/cos'),
+  /** Explicit role URLs (production, with passwords) override the derived ones. */
+  DATABASE_URL: z.string().url().optional(),
+  SYSTEM_DATABASE_URL: z.string().url().optional(),
+  PG_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  PG_SYSTEM_POOL_MAX: z.coerce.number().int().min(1).max(50).default(3),
+  /** Server-side statement timeout: no query may hold a connection longer. */
+  PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  /** First token of every event subject and of the JetStream stream names; tests use their own. */
+  COS_SUBJECT_PREFIX: z.string().regex(/^[a-z][a-z0-9]*$/).default('cos'),
+  /** HMAC secret shared with the gateway for the signed principal header. */
+  INTERNAL_SECRET: z.string().min(32, 'must be at least 32 characters'),
+});
+export type BaseServiceEnv = z.infer<typeof baseServiceEnv>;
