@@ -66,7 +66,7 @@ export type CustomerEvent =
 export type AgentKind = 'TRIAGE' | 'RESEARCH' | 'SUPPORT' | 'SUCCESS' | 'SALES' | 'ENGINEERING' | 'OPERATIONS';
 export type AgentEvent =
   | DomainEvent<'AgentCreated', { agentId: string; name: string; kind: AgentKind }>
-  | DomainEvent<'AgentRunQueued', { runId: string; agentId: string; taskId: string; attempt: number }>
+  | DomainEvent<'AgentRunQueued', { runId: string; agentId: string; taskId: string; attempt: number; /** Attempts before the run is dead-lettered (absent: 3). */ maxAttempts?: number }>
   | DomainEvent<'AgentRunStarted', { runId: string; attempt: number; workerId: string }>
   | DomainEvent<'AgentRunCheckpointed', { runId: string; seq: number; state: unknown }>
   | DomainEvent<'AgentRunApprovalRequested', { runId: string; agentId: string; taskId: string; action: string; payload: unknown }>
