@@ -1,0 +1,111 @@
+/**
+ * Seeds the API.md demo data THROUGH THE GATEWAY (the same paths a client uses; nothing is inserted behind the
+ * services' backs): an organization with OWNER owner@demo.test and VIEWER viewer@demo.test (password
+ * demo-password-1), customers with real signals (one at risk), tasks, and the seven agents (created by the agents
+ * service reacting to OrganizationCreated). Idempotent: does nothing when the owner can already log in.
+ */
+import pg from 'pg';
+import { eventually, gql, gqlOk } from './lib/graphql-client';
+
+export const DEMO = {
+  owner: { email: 'owner@demo.test', password: 'demo-password-1', name: 'Olivia Owner' },
+  viewer: { email: 'viewer@demo.test', password: 'demo-password-1', name: 'Victor Viewer' },
+  organizationName: 'Demo Company',
+};
+
+const AUTH = `accessToken refreshToken user { id name } organization { id name }`;
+
+export async function seed(gatewayUrl: string, pgAdminUrl: string, log: (m: string) => void = console.log): Promise<void> {
+  const existing = await gql(gatewayUrl, `mutation($e:String!,$p:String!){ login(email:$e,password:$p){ accessToken } }`, {
+    e: DEMO.owner.email,
+    p: DEMO.owner.password,
+  });
+  if (existing.data?.login) {
+    log('demo data already present (owner@demo.test can log in)');
+    return;
+  }
+  const { signUp } = await gqlOk<{ signUp: { accessToken: string; user: { id: string }; organization: { id: string } } }>(
+    gatewayUrl,
+    `mutation($input: SignUpInput!){ signUp(input:$input){ ${AUTH} } }`,
+    { input: { email: DEMO.owner.email, password: DEMO.owner.password, name: DEMO.owner.name, organizationName: DEMO.organizationName } },
+  );
+  const token = signUp.accessToken;
+  const ownerId = signUp.user.id;
+  log(`organization ${DEMO.organizationName} (${signUp.organization.id}) with OWNER ${DEMO.owner.email}`);
+
+  // The viewer accepts an invitation with the token from the email the identity service sent.
+  await gqlOk(gatewayUrl, `mutation{ inviteMember(email:"${DEMO.viewer.email}", name:"${DEMO.viewer.name}", role: VIEWER){ role } }`, {}, { token });
+  const inviteToken = await readInvitationToken(pgAdminUrl, DEMO.viewer.email);
+  await gqlOk(gatewayUrl, `mutation($t:String!,$p:String!){ acceptInvitation(token:$t,password:$p){ accessToken } }`, {
+    t: inviteToken,
+    p: DEMO.viewer.password,
+  }, { token: undefined });
+  log(`VIEWER ${DEMO.viewer.email} joined`);
+
+  const agents = await eventually(async () => {
+    const r = await gqlOk<{ agents: { id: string; kind: string }[] }>(gatewayUrl, `{ agents { id kind } }`, {}, { token });
+    return r.agents.length === 7 ? r.agents : null;
+  }, 20_000);
+  log('seven agents ready');
+
+  const customers = [
+    { name: 'Globex', domain: 'globex.example', plan: 'enterprise', mrr: 12000, signals: [['PRODUCT_USAGE', 0.86], ['NPS', 9], ['LOGIN', 40]] },
+    { name: 'Initech', domain: 'initech.example', plan: 'growth', mrr: 3400, signals: [['PRODUCT_USAGE', 0.55], ['SUPPORT_TICKET', 2], ['NPS', 7]] },
+    { name: 'Umbrella', domain: 'umbrella.example', plan: 'starter', mrr: 900, signals: [['PRODUCT_USAGE', 0.12], ['SUPPORT_TICKET', 4], ['SUPPORT_TICKET', 3], ['NPS', 2], ['PAYMENT_FAILED', 900]] },
+  ] as const;
+  const customerIds: string[] = [];
+  for (const c of customers) {
+    const { createCustomer } = await gqlOk<{ createCustomer: { id: string } }>(
+      gatewayUrl,
+      `mutation($input: CreateCustomerInput!){ createCustomer(input:$input){ id } }`,
+      { input: { name: c.name, domain: c.domain, plan: c.plan, mrr: c.mrr, ownerId, contacts: [{ name: `${c.name} Champion`, email: `champion@${c.domain}` }] } },
+      { token },
+    );
+    customerIds.push(createCustomer.id);
+    for (const [kind, value] of c.signals) {
+      await gqlOk(gatewayUrl, `mutation($id:ID!,$input:SignalInput!){ recordSignal(customerId:$id, input:$input){ score } }`, {
+        id: createCustomer.id,
+        input: { kind, value },
+      }, { token });
+    }
+  }
+  log(`${customers.length} customers with signals (Umbrella at risk of churn)`);
+
+  const triage = agents.find((a) => a.kind === 'TRIAGE')!;
+  const tasks = [
+    { title: 'Prepare Globex renewal', priority: 'HIGH', customerId: customerIds[0], assigneeId: ownerId },
+    { title: 'Answer Initech onboarding questions', priority: 'MEDIUM', customerId: customerIds[1], assigneeId: ownerId },
+    { title: 'Triage incoming support backlog', priority: 'LOW', customerId: null, assigneeId: triage.id },
+  ];
+  for (const t of tasks) {
+    await eventually(async () => {
+      const r = await gql(gatewayUrl, `mutation($input: CreateTaskInput!){ createTask(input:$input){ id } }`, { input: t }, { token });
+      if (r.errors?.length) throw new Error(JSON.stringify(r.errors));
+      return r.data?.createTask;
+    }, 10_000, 300);
+  }
+  log(`${tasks.length} tasks (one assigned to the Triage agent)`);
+}
+
+/** The dev mail sink: identity writes outgoing mail to identity.outbound_emails (a real mailer replaces it). */
+async function readInvitationToken(pgAdminUrl: string, email: string): Promise<string> {
+  const c = new pg.Client({ connectionString: pgAdminUrl });
+  await c.connect();
+  try {
+    return await eventually(async () => {
+      const { rows } = await c.query<{ body: string }>(
+        `SELECT body FROM identity.outbound_emails WHERE lower(to_address) = lower($1) ORDER BY created_at DESC LIMIT 1`,
+        [email],
+      );
+      const m = rows[0] && /token=([A-Za-z0-9_-]+)/.exec(rows[0].body);
+      return m?.[1];
+    }, 10_000);
+  } finally {
+    await c.end();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const gw = process.env.GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql';
+  await seed(gw, process.env.COS_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/cos');
+}
