@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createTestDatabase, type TestDatabase } from '@cos/testing';
+import { migrateAll } from '../../scripts/lib/database';
+import { startStack, type Stack, type StackOptions } from '../../scripts/lib/stack';
+import { SERVICES, type ServiceName } from '../../scripts/lib/paths';
+
+export interface TestStack {
+  stack: Stack;
+  gatewayUrl: string;
+  db: TestDatabase;
+  prefix: string;
+  logDir: string;
+  stop(): Promise<void>;
+  /** Last lines of every process log (printed when a test fails). */
+  logs(lines?: number): string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The whole graph as real processes on free ports, in its own database and NATS subject prefix. */
+export async function startTestStack(overrides: Partial<StackOptions> = {}): Promise<TestStack> {
+  const db = await createTestDatabase('cos_e2e');
+  await migrateAll(db.adminUrl, () => {});
+  const prefix = `e${randomBytes(4).toString('hex')}`;
+  const logDir = mkdtempSync(path.join(tmpdir(), 'cos-e2e-'));
+  const servicePorts = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()]))) as Record<ServiceName, number>;
+  const stack = await startStack({
+    pgAdminUrl: db.adminUrl,
+    natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    subjectPrefix: prefix,
+    internalSecret: randomBytes(32).toString('hex'),
+    gatewayPort: await freePort(),
+    servicePorts,
+    logDir,
+    nodeEnv: 'test',
+    extraEnv: { LOG_LEVEL: 'info', ...overrides.extraEnv },
+    ...overrides,
+  }).catch(async (err) => {
+    await db.drop().catch(() => {});
+    throw new Error(`${(err as Error).message}\n${tailLogs(logDir, 40)}`);
+  });
+  return {
+    stack,
+    gatewayUrl: stack.gatewayUrl,
+    db,
+    prefix,
+    logDir,
+    logs: (n = 30) => tailLogs(logDir, n),
+    async stop() {
+      await stack.stop();
+      await db.drop().catch(() => {});
+    },
+  };
+}
+
+function tailLogs(dir: string, n: number): string {
+  return [...SERVICES, 'gateway']
+    .map((name) => {
+      try {
+        const lines = readFileSync(path.join(dir, `${name}.log`), 'utf8').trim().split('\n');
+        return `--- ${name} ---\n${lines.slice(-n).join('\n')}`;
+      } catch {
+        return `--- ${name}: no log ---`;
+      }
+    })
+    .join('\n');
+}

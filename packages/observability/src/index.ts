@@ -1,0 +1,2 @@
+export { createMetrics, observePool, busMetrics, metricsResponse, type Metrics } from './metrics';
+export { useOperationMetrics } from './yoga';

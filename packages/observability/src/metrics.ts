@@ -1,0 +1,123 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type pg from 'pg';
+
+/** Buckets for request-scale latencies (seconds): 1 ms … 10 s. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * The one metrics registry of a process, with the metric names the dashboards and alert rules in infra/ use.
+ * Every process exposes it at GET /metrics.
+ */
+export function createMetrics(service: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+
+  const m = {
+    registry,
+    operationDuration: new Histogram({
+      name: 'cos_graphql_operation_duration_seconds',
+      help: 'GraphQL operation latency by operation name and type',
+      labelNames: ['operation', 'type', 'outcome'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    operationErrors: new Counter({
+      name: 'cos_graphql_errors_total',
+      help: 'GraphQL errors by code',
+      labelNames: ['operation', 'code'] as const,
+      registers: [registry],
+    }),
+    subgraphFetchDuration: new Histogram({
+      name: 'cos_subgraph_fetch_duration_seconds',
+      help: 'Gateway to subgraph fetch latency',
+      labelNames: ['subgraph', 'outcome'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    planCache: new Counter({
+      name: 'cos_query_plan_cache_total',
+      help: 'Query plan cache lookups by result',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    dataloaderBatchSize: new Histogram({
+      name: 'cos_dataloader_batch_size',
+      help: 'Keys per DataLoader batch',
+      labelNames: ['loader'] as const,
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+      registers: [registry],
+    }),
+    activeSubscriptions: new Gauge({
+      name: 'cos_active_subscriptions',
+      help: 'Subscriptions currently open on this process',
+      labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
+    eventsPublished: new Counter({
+      name: 'cos_events_published_total',
+      help: 'Events the outbox relay published to JetStream',
+      registers: [registry],
+    }),
+    eventsProcessed: new Counter({
+      name: 'cos_events_processed_total',
+      help: 'Events a consumer applied',
+      labelNames: ['consumer'] as const,
+      registers: [registry],
+    }),
+    eventLag: new Histogram({
+      name: 'cos_event_lag_seconds',
+      help: 'Time from event commit to a consumer applying it',
+      labelNames: ['consumer'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'cos_dead_letters_total',
+      help: 'Messages moved to the dead-letter stream',
+      labelNames: ['consumer'] as const,
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'cos_rate_limited_total',
+      help: 'Requests refused by the rate limiter',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Reports a pg Pool's use as gauges, read at scrape time. */
+export function observePool(metrics: Metrics, name: string, pool: pg.Pool): void {
+  new Gauge({
+    name: `cos_pg_pool_${name}_connections`,
+    help: `Postgres pool "${name}" connections by state`,
+    labelNames: ['state'] as const,
+    registers: [metrics.registry],
+    collect() {
+      this.set({ state: 'total' }, pool.totalCount);
+      this.set({ state: 'idle' }, pool.idleCount);
+      this.set({ state: 'waiting' }, pool.waitingCount);
+    },
+  });
+}
+
+/** The bus metrics hooks (see @cos/bus) backed by this registry. */
+export function busMetrics(metrics: Metrics) {
+  return {
+    onPublished: (n: number) => metrics.eventsPublished.inc(n),
+    onProcessed: (consumer: string, lagMs: number) => {
+      metrics.eventsProcessed.inc({ consumer });
+      metrics.eventLag.observe({ consumer }, lagMs / 1000);
+    },
+    onDeadLetter: (consumer: string) => metrics.deadLetters.inc({ consumer }),
+  };
+}
+
+/** A fetch-style handler for GET /metrics. */
+export async function metricsResponse(metrics: Metrics): Promise<Response> {
+  return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
+}
