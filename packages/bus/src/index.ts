@@ -1,0 +1,10 @@
+/**
+ * @cos/bus — the event backbone on NATS JetStream: stream provisioning, the transactional outbox relay, idempotent
+ * durable consumers (inbox) and dead letters. Contract: ./api.md.
+ */
+export { connectBus, ensureStream, streamConfigs, type Bus, type BusConfig } from './connect';
+export { startOutboxRelay, eventHeaders, type OutboxRelay, type OutboxRelayOptions } from './relay';
+export { startConsumer, type ConsumerOptions, type RunningConsumer } from './consumer';
+export { listDeadLetters, replayDeadLetter, type DeadLetter } from './dead-letters';
+export type { BusMetrics } from './metrics';
+export { subjectFor, dlqSubjectFor, durableName, streamNames, BusHeaders, backoffFor, headerValue } from './subjects';

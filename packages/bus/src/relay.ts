@@ -1,0 +1,239 @@
+import pg from 'pg';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { Db } from '@cos/db';
+import type { EventMetadata, StoredEvent } from '@cos/event-store';
+import type { Logger } from '@cos/logger';
+import type { Bus } from './connect';
+import { safeMetric, type BusMetrics } from './metrics';
+import { BusHeaders, subjectFor } from './subjects';
+
+export interface OutboxRelayOptions {
+  bus: Bus;
+  /** The service's SYSTEM role Db (BYPASSRLS): the relay reads every tenant's events. */
+  db: Db;
+  service: string;
+  /** The event store's NOTIFY channel: an append wakes the relay at once. */
+  notifyChannel: string;
+  log: Logger;
+  /** Events per SELECT. Default 100. */
+  batchSize?: number;
+  /** Polling fallback (a missed NOTIFY, a standby waiting for the lock). Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** PubAck timeout per event. Default 5000 ms. */
+  publishTimeoutMs?: number;
+  metrics?: BusMetrics;
+}
+
+export interface OutboxRelay {
+  stop(): Promise<void>;
+  /** Publishes everything pending now (if this instance holds the relay lock) and returns how many it published. */
+  flush(): Promise<number>;
+  /** True while this instance holds the advisory lock and publishes. */
+  isLeader(): boolean;
+}
+
+interface OutboxRow {
+  id: string;
+  global_position: string;
+  org_id: string;
+  stream_id: string;
+  stream_type: string;
+  version: number;
+  type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: EventMetadata;
+  occurred_at: Date;
+}
+
+const toStored = (r: OutboxRow): StoredEvent => ({
+  id: r.id,
+  globalPosition: Number(r.global_position),
+  orgId: r.org_id,
+  streamId: r.stream_id,
+  streamType: r.stream_type,
+  version: r.version,
+  type: r.type,
+  schemaVersion: r.schema_version,
+  data: r.data,
+  metadata: r.metadata,
+  occurredAt: r.occurred_at.toISOString(),
+});
+
+/** Message headers of an event (also used when replaying dead letters). */
+export function eventHeaders(e: StoredEvent) {
+  const h = natsHeaders();
+  h.set(BusHeaders.EventId, e.id);
+  h.set(BusHeaders.EventType, e.type);
+  h.set(BusHeaders.OrgId, e.orgId);
+  if (e.metadata?.correlationId) h.set(BusHeaders.CorrelationId, e.metadata.correlationId);
+  if (e.metadata?.traceparent) h.set(BusHeaders.Traceparent, e.metadata.traceparent);
+  if (e.metadata?.tracestate) h.set(BusHeaders.Tracestate, e.metadata.tracestate);
+  return h;
+}
+
+/**
+ * The transactional outbox relay of one service: publishes committed, unpublished events to JetStream in global
+ * order, each with `msgID = event.id`, waits for its PubAck, then marks the batch published.
+ *
+ * - One relay per service at a time: the leader holds `pg_try_advisory_lock` on a dedicated connection (not taken
+ *   from the pool, so it cannot starve consumers) and does all its reads and writes on that connection; other
+ *   instances stand by and retry every poll interval. If the connection dies, the lock goes with it.
+ * - Order: events are published one by one, each after the previous PubAck, so each stream's events reach the
+ *   broker in version order.
+ * - Crash between publish and mark: the next leader re-publishes; JetStream drops it as a duplicate of `event.id`
+ *   within the stream's duplicate window, and consumers' inboxes drop anything later.
+ */
+export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
+  const { bus, service } = opts;
+  const log = opts.log.child({ component: 'outbox-relay', service });
+  const batchSize = opts.batchSize ?? 100;
+  const pollIntervalMs = opts.pollIntervalMs ?? 1_000;
+  const publishTimeoutMs = opts.publishTimeoutMs ?? 5_000;
+  const metrics = opts.metrics ?? bus.metrics;
+  const lockKey = `cos-outbox-relay:${service}`;
+
+  let client: pg.Client | null = null;
+  let leader = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let wakeRequested = false;
+  // Serializes acquire/drain/stop so the loop and flush() never publish concurrently.
+  let chain: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = chain.then(fn, fn);
+    chain = run.catch(() => {});
+    return run;
+  };
+
+  async function dropClient(c: pg.Client | null) {
+    leader = false;
+    if (c === client) client = null;
+    if (c) await c.end().catch(() => {});
+  }
+
+  async function acquire(): Promise<boolean> {
+    if (leader && client) return true;
+    if (!client) {
+      // Same settings (URL, search_path, statement_timeout) as the system pool, but our own session.
+      const c = new pg.Client({ ...pgOptionsOf(opts.db), application_name: `${service}:outbox-relay` });
+      c.on('error', (err) => {
+        log.warn({ err }, 'relay lock connection lost; standing by');
+        void dropClient(c);
+      });
+      c.on('notification', () => wake());
+      await c.connect();
+      client = c;
+    }
+    const c = client;
+    const row = await c.query<{ locked: boolean }>(/* tryRelayLock */ 'SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [lockKey]);
+    if (!row.rows[0]?.locked) return false;
+    await c.query(`LISTEN ${c.escapeIdentifier(opts.notifyChannel)}`);
+    leader = true;
+    log.info('outbox relay is the leader for this service');
+    return true;
+  }
+
+  async function drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      if (stopped) return total;
+      const c = client;
+      if (!c || !leader) return total;
+      const { rows } = await c.query<OutboxRow>(
+        /* selectUnpublishedEvents */ `SELECT id, global_position, org_id, stream_id, stream_type, version, type, schema_version,
+           data, metadata, occurred_at
+         FROM events WHERE published_at IS NULL ORDER BY global_position LIMIT $1`,
+        [batchSize],
+      );
+      if (rows.length === 0) return total;
+      const published: string[] = [];
+      try {
+        for (const row of rows) {
+          const event = toStored(row);
+          const ack = await bus.js.publish(subjectFor(bus.prefix, service, event), JSON.stringify(event), {
+            msgID: event.id,
+            headers: eventHeaders(event),
+            timeout: publishTimeoutMs,
+          });
+          if (ack.duplicate) log.debug({ eventId: event.id }, 'event was already published (duplicate window)');
+          published.push(event.id);
+        }
+      } finally {
+        if (published.length > 0) {
+          await c.query(/* markEventsPublished */ 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[])', [published]);
+          total += published.length;
+          safeMetric(() => metrics.onPublished?.(published.length));
+        }
+      }
+      if (rows.length < batchSize) return total;
+    }
+  }
+
+  async function tick(): Promise<number> {
+    if (stopped) return 0;
+    try {
+      if (!(await acquire())) return 0;
+      return await drain();
+    } catch (err) {
+      log.error({ err }, 'outbox relay pass failed; retrying');
+      return 0;
+    }
+  }
+
+  function wake() {
+    if (wakeRequested || stopped) return;
+    wakeRequested = true;
+    void exclusive(async () => {
+      wakeRequested = false;
+      await tick();
+    });
+  }
+
+  function schedule() {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      void exclusive(tick).finally(schedule);
+    }, pollIntervalMs);
+    timer.unref?.();
+  }
+
+  wake();
+  schedule();
+
+  return {
+    isLeader: () => leader,
+    flush: () =>
+      exclusive(async () => {
+        if (stopped) return 0;
+        if (!(await acquire())) return 0;
+        return drain();
+      }),
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await exclusive(async () => {
+        const c = client;
+        if (c && leader) await c.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey]).catch(() => {});
+        await dropClient(c);
+      });
+    },
+  };
+}
+
+function pgOptionsOf(db: Db): pg.ClientConfig {
+  const o = db.pool.options;
+  return {
+    connectionString: o.connectionString,
+    host: o.host,
+    port: o.port,
+    user: o.user,
+    password: o.password,
+    database: o.database,
+    ssl: o.ssl,
+    options: o.options,
+    statement_timeout: o.statement_timeout,
+    connectionTimeoutMillis: o.connectionTimeoutMillis,
+    keepAlive: true,
+  };
+}

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventHeaders, startOutboxRelay, subjectFor, type OutboxRelay } from '../src';
+import type { StoredEvent } from '@cos/event-store';
+import { appendEvents, createHarness, log, waitFor, type Harness } from './harness';
+
+let h: Harness;
+const relays: OutboxRelay[] = [];
+const relay = (pollIntervalMs = 60_000) => {
+  const r = startOutboxRelay({ bus: h.bus, db: h.db, service: 'bus', notifyChannel: 'bus_events', log, pollIntervalMs });
+  relays.push(r);
+  return r;
+};
+
+beforeAll(async () => {
+  h = await createHarness();
+});
+afterAll(async () => {
+  for (const r of relays) await r.stop();
+  await h?.teardown();
+});
+
+const unpublished = () =>
+  h.db.tx({ orgId: null }, (tx) => tx.query<{ id: string }>('SELECT id FROM events WHERE published_at IS NULL'));
+
+async function streamMessages() {
+  const info = await h.bus.jsm.streams.info(h.bus.streamName);
+  const out = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await h.bus.jsm.streams.getMessage(h.bus.streamName, { seq });
+    if (m) out.push({ subject: m.subject, headers: m.header, event: m.json<StoredEvent>() });
+  }
+  return out;
+}
+
+describe('outbox relay', () => {
+  it('publishes pending events in global order with ids, headers and subjects, then marks them published', async () => {
+    const org = randomUUID();
+    const a = `Task-${randomUUID()}`;
+    const b = `Task-${randomUUID()}`;
+    const ids = [
+      ...(await appendEvents(h.db, org, a, ['TaskCreated', 'TaskAssigned'])),
+      ...(await appendEvents(h.db, org, b, ['TaskCreated'])),
+      ...(await appendEvents(h.db, org, a, ['TaskCompleted'], 2)),
+    ];
+    const r = relay();
+    // The first pass may already have run on start; flush publishes whatever is left.
+    await waitFor(async () => (await r.flush(), unpublished()), (rows) => rows.length === 0);
+    expect(r.isLeader()).toBe(true);
+
+    const msgs = await streamMessages();
+    expect(msgs.map((m) => m.event.id)).toEqual(ids);
+    expect(msgs.map((m) => `${m.event.streamId === a ? 'a' : 'b'}${m.event.version}`)).toEqual(['a1', 'a2', 'b1', 'a3']);
+    const first = msgs[0]!;
+    expect(first.subject).toBe(`${h.prefix}.${org}.bus.Task.TaskCreated`);
+    expect(first.headers.get('Nats-Msg-Id')).toBe(ids[0]);
+    expect(first.headers.get('Cos-Event-Id')).toBe(ids[0]);
+    expect(first.headers.get('Cos-Event-Type')).toBe('TaskCreated');
+    expect(first.headers.get('Cos-Org-Id')).toBe(org);
+    expect(first.headers.get('Cos-Correlation-Id')).toBe(first.event.metadata.correlationId);
+    expect(first.headers.get('traceparent')).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    expect(first.event).toMatchObject({ orgId: org, streamId: a, version: 1, type: 'TaskCreated', data: { n: 1 } });
+    expect(await r.flush()).toBe(0);
+  });
+
+  it('wakes on NOTIFY without waiting for the poll interval', async () => {
+    const before = (await h.bus.jsm.streams.info(h.bus.streamName)).state.messages;
+    await appendEvents(h.db, randomUUID(), `Task-${randomUUID()}`, ['TaskCreated', 'TaskRenamed']);
+    await waitFor(unpublished, (rows) => rows.length === 0, 3_000);
+    expect((await h.bus.jsm.streams.info(h.bus.streamName)).state.messages).toBe(before + 2);
+  });
+
+  it('a re-publish after a crash between publish and mark is dropped by the duplicate window', async () => {
+    const org = randomUUID();
+    const leader = relays[0]!;
+    await leader.stop();
+    const [id] = await appendEvents(h.db, org, `Task-${randomUUID()}`, ['TaskCreated']);
+    // The crashed relay got its PubAck but never ran the UPDATE:
+    const row = await h.db.tx({ orgId: null }, (tx) =>
+      tx.one<{ stream_type: string; type: string; metadata: StoredEvent['metadata'] }>('SELECT stream_type, type, metadata FROM events WHERE id = $1', [id]),
+    );
+    const ev = { id: id!, orgId: org, streamType: row!.stream_type, type: row!.type, metadata: row!.metadata } as StoredEvent;
+    await h.bus.js.publish(subjectFor(h.prefix, 'bus', ev), JSON.stringify(ev), { msgID: ev.id, headers: eventHeaders(ev) });
+    const before = (await h.bus.jsm.streams.info(h.bus.streamName)).state.messages;
+
+    const restarted = relay();
+    await waitFor(async () => (await restarted.flush(), unpublished()), (rows) => rows.length === 0);
+    expect((await h.bus.jsm.streams.info(h.bus.streamName)).state.messages).toBe(before);
+  });
+
+  it('runs one relay per service: a second instance stands by and takes over when the leader stops', async () => {
+    const leader = relays.at(-1)!;
+    expect(leader.isLeader()).toBe(true);
+    const standby = relay(200);
+    expect(await standby.flush()).toBe(0);
+    expect(standby.isLeader()).toBe(false);
+    await leader.stop();
+    await appendEvents(h.db, randomUUID(), `Task-${randomUUID()}`, ['TaskCreated']);
+    await waitFor(unpublished, (rows) => rows.length === 0, 5_000);
+    expect(standby.isLeader()).toBe(true);
+  });
+});
