@@ -1,0 +1,92 @@
+/**
+ * Command handlers: one tenant transaction each — load the stream, decide, append (the projector updates the read
+ * models in the same transaction). No dual writes.
+ */
+import { randomUUID } from 'node:crypto';
+import { actorOf, type AuthenticatedPrincipal } from '@cos/auth';
+import type { EventMetadata } from '@cos/event-store';
+import { ErrorCode } from '@cos/errors';
+import { GraphQLError } from 'graphql';
+import type { Context } from './context';
+import { decide, evolve, initialCustomerState, STREAM_TYPE, streamIdOf } from './domain/customer';
+import type { HealthScoreView } from './domain/health';
+import { parseCreateCustomerInput, parseSignalInput } from './domain/validation';
+import { eventStore } from './projections';
+import { getCustomersByIds, type CustomerRow } from './store/customer-store';
+
+const customerAggregate = { initial: initialCustomerState, evolve };
+
+/** Attempts for a command that lost an optimistic-concurrency race (signals commute, so a retry is safe). */
+const MAX_ATTEMPTS = 3;
+
+function metadataOf(ctx: Context, principal: AuthenticatedPrincipal): EventMetadata {
+  return { actor: actorOf(principal), correlationId: ctx.correlationId, causationId: null, traceparent: ctx.traceparent };
+}
+
+const scopeOf = (p: AuthenticatedPrincipal) => ({ orgId: p.orgId, userId: p.kind === 'user' ? p.userId : null });
+
+export async function createCustomer(ctx: Context, principal: AuthenticatedPrincipal, rawInput: unknown): Promise<CustomerRow> {
+  const input = parseCreateCustomerInput(rawInput);
+  const customerId = randomUUID();
+  return ctx.db.tx(scopeOf(principal), async (tx) => {
+    const events = decide(
+      {
+        type: 'CreateCustomer',
+        customerId,
+        name: input.name,
+        domain: input.domain,
+        plan: input.plan,
+        mrr: input.mrr,
+        ownerId: input.ownerId,
+        contacts: input.contacts.map((c) => ({ id: randomUUID(), name: c.name, email: c.email })),
+      },
+      initialCustomerState,
+    );
+    await eventStore.append(tx, {
+      orgId: principal.orgId,
+      streamId: streamIdOf(customerId),
+      streamType: STREAM_TYPE,
+      expectedVersion: 0,
+      events,
+      metadata: metadataOf(ctx, principal),
+    });
+    const [row] = await getCustomersByIds(tx, [customerId]);
+    return row!;
+  });
+}
+
+export async function recordSignal(
+  ctx: Context,
+  principal: AuthenticatedPrincipal,
+  customerId: string,
+  rawInput: unknown,
+): Promise<HealthScoreView> {
+  const received = new Date();
+  const input = parseSignalInput(rawInput, received);
+  const signalId = randomUUID();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ctx.db.tx(scopeOf(principal), async (tx) => {
+        const streamId = streamIdOf(customerId);
+        const { state, version } = await eventStore.load(tx, streamId, customerAggregate);
+        const events = decide({ type: 'RecordSignal', customerId, signalId, ...input, now: new Date() }, state);
+        await eventStore.append(tx, {
+          orgId: principal.orgId,
+          streamId,
+          streamType: STREAM_TYPE,
+          expectedVersion: version,
+          events,
+          metadata: metadataOf(ctx, principal),
+        });
+        const changed = events.find((e) => e.type === 'HealthScoreChanged');
+        if (changed?.type !== 'HealthScoreChanged') throw new Error('decide produced no HealthScoreChanged');
+        const { score, grade, factors, computedAt } = changed.data;
+        return { score, grade, factors, computedAt };
+      });
+    } catch (err) {
+      const isConflict = err instanceof GraphQLError && err.extensions.code === ErrorCode.CONFLICT;
+      if (!isConflict || attempt >= MAX_ATTEMPTS) throw err;
+      ctx.log.debug({ customerId, attempt }, 'recordSignal lost a concurrency race; retrying');
+    }
+  }
+}

@@ -1,0 +1,19 @@
+import { isAuthenticated } from '@cos/auth';
+import type { Db } from '@cos/db';
+import type { BaseContext } from '@cos/service-kit';
+import { createLoaders, type Loaders } from './store/loaders';
+
+/** Per-request context of the customers subgraph. */
+export interface Context extends BaseContext {
+  db: Db;
+  /** Null for an anonymous caller (every resolver requires auth first). */
+  loaders: Loaders | null;
+}
+
+export function createContextFactory(db: Db) {
+  return (base: BaseContext): Context => {
+    const p = base.principal;
+    const loaders = isAuthenticated(p) ? createLoaders(db, { orgId: p.orgId, userId: p.kind === 'user' ? p.userId : null }) : null;
+    return { ...base, db, loaders };
+  };
+}
