@@ -1,0 +1,10 @@
+import type { Db } from '@cos/db';
+import type { BaseContext } from '@cos/service-kit';
+import type { Loaders } from './store/loaders';
+
+/** Per-request context: the verified principal (BaseContext), the runtime-role Db and this request's DataLoaders. */
+export interface Context extends BaseContext {
+  db: Db;
+  /** null for an anonymous caller: every resolver requires a signed-in principal first. */
+  loaders: Loaders | null;
+}

@@ -1,0 +1,91 @@
+/**
+ * The Approval aggregate (human in the loop): an agent run asks to do `action`; a MEMBER or above approves or
+ * rejects it once. Deciding twice is a CONFLICT (carrying the approval stream's version).
+ *
+ * Effect on the task (see approval-service.ts): requesting moves an open task to AWAITING_APPROVAL; a decision
+ * (approved OR rejected) moves it back to IN_PROGRESS once no other approval of that task is pending. A rejection's
+ * reason is kept on the Approval (`reason`), not copied into a comment; the agents service reacts to
+ * ApprovalDecided (reaction 5).
+ */
+import type { TaskEvent } from '@cos/events';
+import type { StoredOf } from '@cos/event-store';
+import { conflict, notFound } from '@cos/errors';
+
+export const APPROVAL_STREAM_TYPE = 'Approval';
+export const approvalStreamId = (approvalId: string) => `Approval-${approvalId}`;
+
+export type ApprovalStatus = 'PENDING' | 'APPROVED' | 'REJECTED';
+
+export interface ApprovalState {
+  id: string;
+  taskId: string;
+  runId: string;
+  agentId: string;
+  action: string;
+  status: ApprovalStatus;
+}
+
+export type ApprovalCommand =
+  | { type: 'RequestApproval'; approvalId: string; taskId: string; runId: string; agentId: string; action: string; payload: unknown }
+  | { type: 'DecideApproval'; approved: boolean; reason: string | null; decidedBy: string };
+
+export function decideApproval(command: ApprovalCommand, state: ApprovalState | null, version = 0): TaskEvent[] {
+  if (command.type === 'RequestApproval') {
+    // Requests are keyed by the incoming event: a second request with the same id is the same request.
+    if (state) return [];
+    return [
+      {
+        type: 'ApprovalRequested',
+        data: {
+          approvalId: command.approvalId,
+          taskId: command.taskId,
+          runId: command.runId,
+          agentId: command.agentId,
+          action: command.action,
+          payload: command.payload,
+        },
+      },
+    ];
+  }
+  if (!state) throw notFound('Approval');
+  if (state.status !== 'PENDING') {
+    throw conflict(`This approval was already ${state.status.toLowerCase()}`, version);
+  }
+  return [
+    {
+      type: 'ApprovalDecided',
+      data: {
+        approvalId: state.id,
+        taskId: state.taskId,
+        runId: state.runId,
+        agentId: state.agentId,
+        approved: command.approved,
+        reason: command.reason,
+        decidedBy: command.decidedBy,
+      },
+    },
+  ];
+}
+
+type TaskEventLike = Pick<StoredOf<TaskEvent>, 'type' | 'data'>;
+
+export function evolveApproval(state: ApprovalState | null, event: TaskEventLike): ApprovalState | null {
+  const e = event as TaskEvent;
+  switch (e.type) {
+    case 'ApprovalRequested':
+      return {
+        id: e.data.approvalId,
+        taskId: e.data.taskId,
+        runId: e.data.runId,
+        agentId: e.data.agentId,
+        action: e.data.action,
+        status: 'PENDING',
+      };
+    case 'ApprovalDecided':
+      return state && { ...state, status: e.data.approved ? 'APPROVED' : 'REJECTED' };
+    default:
+      return state;
+  }
+}
+
+export const approvalAggregate = { initial: null as ApprovalState | null, evolve: evolveApproval };

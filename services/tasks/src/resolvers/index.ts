@@ -1,0 +1,24 @@
+import type { Resolvers } from '../__generated__/resolvers-types';
+import { Approval } from './Approval';
+import { Comment } from './Comment';
+import { Mutation } from './Mutation';
+import { Agent, Customer, User } from './parents';
+import { Query } from './Query';
+import { DateTime, JSONScalar } from './scalars';
+import { Task } from './Task';
+import { TaskConnection, TaskEdge } from './TaskConnection';
+
+export const resolvers: Resolvers = {
+  DateTime,
+  JSON: JSONScalar,
+  Query,
+  Mutation,
+  Task,
+  Approval,
+  Comment,
+  TaskConnection,
+  TaskEdge,
+  User,
+  Agent,
+  Customer,
+};

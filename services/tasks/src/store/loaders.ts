@@ -1,0 +1,88 @@
+/**
+ * Per-request DataLoaders: one SQL statement per entity type (or child list) per request, never one per row.
+ * Each batch runs in its own short tenant transaction on the runtime role, so row-level security applies.
+ */
+import DataLoader from 'dataloader';
+import type { Db } from '@cos/db';
+import {
+  getApprovalsByIds,
+  getApprovalsForTasks,
+  getCommentsForTasks,
+  getTasksByIds,
+  listTasksForParents,
+  type ApprovalRow,
+  type CommentRow,
+  type ParentPageKey,
+  type TaskPage,
+  type TaskParentKind,
+  type TaskRow,
+} from './task-store';
+
+export interface Tenant {
+  orgId: string;
+  userId: string | null;
+}
+
+const groupBy = <T>(rows: T[], key: (r: T) => string) => {
+  const m = new Map<string, T[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const list = m.get(k);
+    if (list) list.push(r);
+    else m.set(k, [r]);
+  }
+  return m;
+};
+
+const pageKey = (k: ParentPageKey) => `${k.parentId}|${k.first}|${k.after?.ts ?? ''}|${k.after?.id ?? ''}`;
+
+export function createLoaders(db: Db, tenant: Tenant) {
+  const scope = { orgId: tenant.orgId, userId: tenant.userId };
+
+  const taskById = new DataLoader<string, TaskRow | null>(async (ids) => {
+    const rows = await db.tx(scope, (tx) => getTasksByIds(tx, tenant.orgId, ids));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id) ?? null);
+  });
+
+  const approvalById = new DataLoader<string, ApprovalRow | null>(async (ids) => {
+    const rows = await db.tx(scope, (tx) => getApprovalsByIds(tx, tenant.orgId, ids));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id) ?? null);
+  });
+
+  const commentsByTask = new DataLoader<string, CommentRow[]>(async (taskIds) => {
+    const rows = await db.tx(scope, (tx) => getCommentsForTasks(tx, tenant.orgId, taskIds));
+    const by = groupBy(rows, (r) => r.task_id);
+    return taskIds.map((id) => by.get(id) ?? []);
+  });
+
+  const approvalsByTask = new DataLoader<string, ApprovalRow[]>(async (taskIds) => {
+    const rows = await db.tx(scope, (tx) => getApprovalsForTasks(tx, tenant.orgId, taskIds));
+    for (const r of rows) approvalById.prime(r.id, r);
+    const by = groupBy(rows, (r) => r.task_id);
+    return taskIds.map((id) => by.get(id) ?? []);
+  });
+
+  const tasksOf = (kind: TaskParentKind) =>
+    new DataLoader<ParentPageKey, TaskPage, string>(
+      async (keys) => {
+        const pages = await db.tx(scope, (tx) => listTasksForParents(tx, tenant.orgId, kind, keys));
+        for (const p of pages) for (const r of p.rows) taskById.prime(r.id, r);
+        return pages;
+      },
+      { cacheKeyFn: pageKey },
+    );
+
+  return {
+    taskById,
+    approvalById,
+    commentsByTask,
+    approvalsByTask,
+    tasksOfUser: tasksOf('User'),
+    tasksOfAgent: tasksOf('Agent'),
+    tasksOfCustomer: tasksOf('Customer'),
+  };
+}
+
+export type Loaders = ReturnType<typeof createLoaders>;
