@@ -1,0 +1,57 @@
+import DataLoader from 'dataloader';
+import type { Db, TenantScope, Tx } from '@cos/db';
+import { getAgentsByIds, type AgentRow } from './agent-store';
+import { getCheckpointsByRunIds, getRecentRunsByAgentIds, getRunsByIds, getRunsByTaskIds, type CheckpointRow, type RunRow } from './run-store';
+
+function groupBy<T>(rows: T[], key: (r: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const list = m.get(k);
+    if (list) list.push(r);
+    else m.set(k, [r]);
+  }
+  return m;
+}
+
+/**
+ * Per-request DataLoaders: one SQL statement per entity type (and per list-of-children) per request, each in a
+ * tenant transaction so row-level security applies.
+ */
+export function createLoaders(db: Db, scope: () => TenantScope) {
+  const run = <T>(fn: (tx: Tx) => Promise<T>) => db.tx(scope(), fn);
+
+  return {
+    agentById: new DataLoader<string, AgentRow | null>(async (ids) => {
+      const byId = new Map((await run((tx) => getAgentsByIds(tx, ids))).map((r) => [r.id, r]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+    runById: new DataLoader<string, RunRow | null>(async (ids) => {
+      const byId = new Map((await run((tx) => getRunsByIds(tx, ids))).map((r) => [r.id, r]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+    /** Key: agent id and page size; one statement per distinct page size (usually one). */
+    runsByAgent: new DataLoader<{ agentId: string; first: number }, RunRow[], string>(
+      async (keys) => {
+        const out = new Map<string, RunRow[]>();
+        for (const [first, group] of groupBy([...keys], (k) => String(k.first))) {
+          const rows = await run((tx) => getRecentRunsByAgentIds(tx, group.map((k) => k.agentId), Number(first)));
+          const byAgent = groupBy(rows, (r) => r.agent_id);
+          for (const k of group) out.set(`${k.agentId}|${first}`, byAgent.get(k.agentId) ?? []);
+        }
+        return keys.map((k) => out.get(`${k.agentId}|${k.first}`) ?? []);
+      },
+      { cacheKeyFn: (k) => `${k.agentId}|${k.first}` },
+    ),
+    runsByTask: new DataLoader<string, RunRow[]>(async (taskIds) => {
+      const byTask = groupBy(await run((tx) => getRunsByTaskIds(tx, taskIds)), (r) => r.task_id);
+      return taskIds.map((id) => byTask.get(id) ?? []);
+    }),
+    checkpointsByRun: new DataLoader<string, CheckpointRow[]>(async (runIds) => {
+      const byRun = groupBy(await run((tx) => getCheckpointsByRunIds(tx, runIds)), (r) => r.run_id);
+      return runIds.map((id) => byRun.get(id) ?? []);
+    }),
+  };
+}
+
+export type Loaders = ReturnType<typeof createLoaders>;

@@ -1,0 +1,105 @@
+import type { Tx } from '@cos/db';
+import type { RunStatus } from '../domain/agent-run';
+
+export interface RunRow {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  task_id: string;
+  status: RunStatus;
+  attempt: number;
+  max_attempts: number;
+  last_heartbeat_at: Date | null;
+  lease_until: Date | null;
+  worker_id: string | null;
+  error: string | null;
+  dead_lettered: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface CheckpointRow {
+  run_id: string;
+  seq: number;
+  state: unknown;
+  created_at: Date;
+}
+
+const COLS = `id, org_id, agent_id, task_id, status, attempt, max_attempts, last_heartbeat_at, lease_until, worker_id,
+  error, dead_lettered, created_at, updated_at`;
+
+export function getRunsByIds(tx: Tx, ids: readonly string[]): Promise<RunRow[]> {
+  return tx.query<RunRow>(`/* getRunsByIds */ SELECT ${COLS} FROM agent_runs WHERE id = ANY($1::uuid[])`, [ids]);
+}
+
+/** The newest `first` runs of each agent, in one statement for all agents. */
+export function getRecentRunsByAgentIds(tx: Tx, agentIds: readonly string[], first: number): Promise<RunRow[]> {
+  return tx.query<RunRow>(
+    `/* getRecentRunsByAgentIds */ SELECT ${COLS} FROM (
+       SELECT r.*, row_number() OVER (PARTITION BY agent_id ORDER BY created_at DESC, id) AS rn
+       FROM agent_runs r WHERE agent_id = ANY($1::uuid[])) ranked
+     WHERE rn <= $2 ORDER BY created_at DESC, id`,
+    [agentIds, first],
+  );
+}
+
+export function getRunsByTaskIds(tx: Tx, taskIds: readonly string[]): Promise<RunRow[]> {
+  return tx.query<RunRow>(
+    `/* getRunsByTaskIds */ SELECT ${COLS} FROM agent_runs WHERE task_id = ANY($1::uuid[]) ORDER BY created_at DESC, id`,
+    [taskIds],
+  );
+}
+
+export function getCheckpointsByRunIds(tx: Tx, runIds: readonly string[]): Promise<CheckpointRow[]> {
+  return tx.query<CheckpointRow>(
+    `/* getCheckpointsByRunIds */ SELECT run_id, seq, state, created_at FROM checkpoints WHERE run_id = ANY($1::uuid[]) ORDER BY run_id, seq`,
+    [runIds],
+  );
+}
+
+/** A run of this agent on this task that is still going (not terminal): assignment reactions queue no second one. */
+export function findActiveRun(tx: Tx, orgId: string, taskId: string, agentId: string): Promise<{ id: string } | undefined> {
+  return tx.one<{ id: string }>(
+    `/* findActiveRun */ SELECT id FROM agent_runs
+     WHERE org_id = $1 AND task_id = $2 AND agent_id = $3 AND status IN ('QUEUED','RUNNING','WAITING_FOR_APPROVAL') LIMIT 1`,
+    [orgId, taskId, agentId],
+  );
+}
+
+export function getRunOrg(tx: Tx, runId: string): Promise<{ org_id: string } | undefined> {
+  return tx.one<{ org_id: string }>(`/* getRunOrg */ SELECT org_id FROM agent_runs WHERE id = $1`, [runId]);
+}
+
+// ---------- runner (system role; cross-tenant) ----------
+
+/** Locks the oldest QUEUED run no other worker holds; SKIP LOCKED lets many workers claim in parallel. */
+export function lockNextQueuedRun(tx: Tx): Promise<{ id: string; org_id: string } | undefined> {
+  return tx.one<{ id: string; org_id: string }>(
+    `/* lockNextQueuedRun */ SELECT id, org_id FROM agent_runs WHERE status = 'QUEUED'
+     ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+  );
+}
+
+/** Locks this run's row so a checkpoint, the heartbeat and the supervisor never interleave on it. */
+export function lockRun(tx: Tx, runId: string): Promise<RunRow | undefined> {
+  return tx.one<RunRow>(`/* lockRun */ SELECT ${COLS} FROM agent_runs WHERE id = $1 FOR UPDATE`, [runId]);
+}
+
+export async function extendLease(tx: Tx, runId: string, workerId: string, leaseMs: number): Promise<boolean> {
+  const rows = await tx.query(
+    `/* extendLease */ UPDATE agent_runs SET last_heartbeat_at = now(), lease_until = now() + make_interval(secs => $3::double precision / 1000)
+     WHERE id = $1 AND worker_id = $2 AND status = 'RUNNING' RETURNING id`,
+    [runId, workerId, leaseMs],
+  );
+  return rows.length === 1;
+}
+
+/** RUNNING runs whose lease lapsed (or was never taken, e.g. after a rebuild), locked for the supervisor. */
+export function lockExpiredLeases(tx: Tx, limit: number): Promise<Array<{ id: string; org_id: string; attempt: number }>> {
+  return tx.query<{ id: string; org_id: string; attempt: number }>(
+    `/* lockExpiredLeases */ SELECT id, org_id, attempt FROM agent_runs
+     WHERE status = 'RUNNING' AND (lease_until IS NULL OR lease_until < now())
+     ORDER BY lease_until NULLS FIRST LIMIT $1 FOR UPDATE SKIP LOCKED`,
+    [limit],
+  );
+}
