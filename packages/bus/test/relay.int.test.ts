@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventHeaders, startOutboxRelay, subjectFor, type OutboxRelay } from '../src';
+import { startOutboxRelay, type OutboxRelay } from '../src';
 import type { StoredEvent } from '@cos/event-store';
 import { appendEvents, createHarness, log, waitFor, type Harness } from './harness';
 
@@ -32,6 +32,17 @@ async function streamMessages() {
   }
   return out;
 }
+
+describe('connectBus', () => {
+  it('provisions the streams idempotently and restores a drifted config', async () => {
+    const info = await h.bus.jsm.streams.info(h.bus.streamName);
+    expect(info.config).toMatchObject({ subjects: [`${h.prefix}.>`], storage: 'file', retention: 'limits', duplicate_window: 120e9, max_age: 7 * 86_400e9 });
+    expect((await h.bus.jsm.streams.info(h.bus.dlqStreamName)).config).toMatchObject({ subjects: [`${h.prefix}dlq.>`], max_age: 30 * 86_400e9 });
+    await h.bus.jsm.streams.update(h.bus.streamName, { max_age: 3_600e9 });
+    const again = await h.connect(); // same prefix: no error, config back to the documented one
+    expect((await again.jsm.streams.info(again.streamName)).config.max_age).toBe(7 * 86_400e9);
+  });
+});
 
 describe('outbox relay', () => {
   it('publishes pending events in global order with ids, headers and subjects, then marks them published', async () => {
@@ -73,14 +84,12 @@ describe('outbox relay', () => {
   it('a re-publish after a crash between publish and mark is dropped by the duplicate window', async () => {
     const org = randomUUID();
     const leader = relays[0]!;
-    await leader.stop();
     const [id] = await appendEvents(h.db, org, `Task-${randomUUID()}`, ['TaskCreated']);
-    // The crashed relay got its PubAck but never ran the UPDATE:
-    const row = await h.db.tx({ orgId: null }, (tx) =>
-      tx.one<{ stream_type: string; type: string; metadata: StoredEvent['metadata'] }>('SELECT stream_type, type, metadata FROM events WHERE id = $1', [id]),
-    );
-    const ev = { id: id!, orgId: org, streamType: row!.stream_type, type: row!.type, metadata: row!.metadata } as StoredEvent;
-    await h.bus.js.publish(subjectFor(h.prefix, 'bus', ev), JSON.stringify(ev), { msgID: ev.id, headers: eventHeaders(ev) });
+    await leader.flush();
+    // The relay got its PubAck but "crashed" before its UPDATE:
+    await leader.stop();
+    await h.db.tx({ orgId: null }, (tx) => tx.query('UPDATE events SET published_at = NULL WHERE id = $1', [id]));
+    expect(await unpublished()).toHaveLength(1);
     const before = (await h.bus.jsm.streams.info(h.bus.streamName)).state.messages;
 
     const restarted = relay();
