@@ -23,6 +23,13 @@ const description = z
   .max(DESCRIPTION_MAX, `description must be at most ${DESCRIPTION_MAX} characters`)
   .nullable();
 const priority = z.enum(['LOW', 'MEDIUM', 'HIGH', 'URGENT']);
+/** Date parsing rolls 2030-02-30 over to March; refuse days the month does not have. */
+function realCalendarDay(s: string): boolean {
+  const [y, m, d] = s.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
+}
+
 /** The DateTime scalar arrives as a string; it must be a real ISO-8601 instant. Normalized to UTC ISO. */
 const isoDate = z
   .union([z.string(), z.date()])
@@ -33,7 +40,7 @@ const isoDate = z
       ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 date-time' });
       return z.NEVER;
     }
-    if (Number.isNaN(d.getTime())) {
+    if (Number.isNaN(d.getTime()) || !realCalendarDay(s)) {
       ctx.addIssue({ code: 'custom', message: 'must be a valid date-time' });
       return z.NEVER;
     }
