@@ -12,11 +12,14 @@ import { decide, evolve, initialCustomerState, STREAM_TYPE, streamIdOf } from '.
 import type { HealthScoreView } from './domain/health';
 import { parseCreateCustomerInput, parseSignalInput } from './domain/validation';
 import { eventStore } from './projections';
-import { getCustomersByIds, type CustomerRow } from './store/customer-store';
+import { getCustomersByIds, lockStream, type CustomerRow } from './store/customer-store';
 
 const customerAggregate = { initial: initialCustomerState, evolve };
 
-/** Attempts for a command that lost an optimistic-concurrency race (signals commute, so a retry is safe). */
+/**
+ * Attempts for a command that still lost the optimistic version check (signals commute, so a retry is safe). The
+ * stream lock makes this rare: only a writer that skips the lock (none today) can race.
+ */
 const MAX_ATTEMPTS = 3;
 
 function metadataOf(ctx: Context, principal: AuthenticatedPrincipal): EventMetadata {
@@ -68,6 +71,7 @@ export async function recordSignal(
     try {
       return await ctx.db.tx(scopeOf(principal), async (tx) => {
         const streamId = streamIdOf(customerId);
+        await lockStream(tx, streamId);
         const { state, version } = await eventStore.load(tx, streamId, customerAggregate);
         const events = decide({ type: 'RecordSignal', customerId, signalId, ...input, now: new Date() }, state);
         await eventStore.append(tx, {

@@ -75,7 +75,7 @@ function toCustomer(r: CustomerDbRow): CustomerRow {
 /** Customers by id (missing or other-tenant ids are simply absent). */
 export async function getCustomersByIds(tx: Tx, ids: readonly string[]): Promise<CustomerRow[]> {
   const rows = await tx.query<CustomerDbRow>(
-    /* getCustomersByIds */ `SELECT ${CUSTOMER_COLUMNS} FROM customers WHERE id = ANY($1::uuid[])`,
+    `/* getCustomersByIds */ SELECT ${CUSTOMER_COLUMNS} FROM customers WHERE id = ANY($1::uuid[])`,
     [ids],
   );
   return rows.map(toCustomer);
@@ -100,7 +100,7 @@ export interface CustomerPage {
  */
 export async function listCustomers(tx: Tx, args: CustomerPageArgs): Promise<CustomerPage> {
   const rows = await tx.query<CustomerDbRow & { total_count: string; has_row: boolean }>(
-    /* listCustomers */ `SELECT t.total_count, p.id IS NOT NULL AS has_row, p.*
+    `/* listCustomers */ SELECT t.total_count, p.id IS NOT NULL AS has_row, p.*
      FROM (SELECT count(*) AS total_count FROM customers WHERE ($1::boolean IS NULL OR churn_risk = $1)) t
      LEFT JOIN LATERAL (
        SELECT ${CUSTOMER_COLUMNS} FROM customers
@@ -119,7 +119,7 @@ export async function listCustomers(tx: Tx, args: CustomerPageArgs): Promise<Cus
 /** Contacts of many customers, in the order they were given. */
 export async function getContactsByCustomerIds(tx: Tx, customerIds: readonly string[]): Promise<ContactRow[]> {
   return tx.query<ContactRow>(
-    /* getContactsByCustomerIds */ `SELECT id, customer_id AS "customerId", name, email
+    `/* getContactsByCustomerIds */ SELECT id, customer_id AS "customerId", name, email
      FROM contacts WHERE customer_id = ANY($1::uuid[]) ORDER BY customer_id, position`,
     [customerIds],
   );
@@ -132,7 +132,7 @@ export async function getHealthHistories(
   last: number,
 ): Promise<Array<HealthScoreView & { customerId: string }>> {
   const rows = await tx.query<{ customer_id: string; score: number; grade: string; factors: HealthFactor[]; computed_at: Date }>(
-    /* getHealthHistories */ `SELECT customer_id, score, grade, factors, computed_at FROM (
+    `/* getHealthHistories */ SELECT customer_id, score, grade, factors, computed_at FROM (
        SELECT customer_id, score, grade, factors, computed_at, position,
               row_number() OVER (PARTITION BY customer_id ORDER BY position DESC) AS rn
        FROM health_scores WHERE customer_id = ANY($1::uuid[])
@@ -147,4 +147,12 @@ export async function getHealthHistories(
     factors: r.factors,
     computedAt: r.computed_at.toISOString(),
   }));
+}
+
+/**
+ * Serialises command handling on one stream for the rest of the transaction (all instances: the lock lives in
+ * Postgres). Concurrent signals for a customer then queue instead of failing the optimistic version check.
+ */
+export async function lockStream(tx: Tx, streamId: string): Promise<void> {
+  await tx.query(`/* lockCustomerStream */ SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [streamId]);
 }

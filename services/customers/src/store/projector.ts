@@ -11,13 +11,13 @@ export async function projectCustomerEvent(tx: Tx, e: StoredOf<CustomerEvent>): 
     case 'CustomerCreated': {
       const d = e.data;
       await tx.query(
-        /* projectCustomerCreated */ `INSERT INTO customers (id, org_id, name, domain, plan, mrr, owner_id, created_at)
+        `/* projectCustomerCreated */ INSERT INTO customers (id, org_id, name, domain, plan, mrr, owner_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
         [d.customerId, e.orgId, d.name, d.domain, d.plan, d.mrr, d.ownerId, e.occurredAt],
       );
       if (d.contacts.length > 0) {
         await tx.query(
-          /* projectContacts */ `INSERT INTO contacts (id, org_id, customer_id, position, name, email)
+          `/* projectContacts */ INSERT INTO contacts (id, org_id, customer_id, position, name, email)
            SELECT c.id, $1, $2, c.position, c.name, c.email
            FROM unnest($3::uuid[], $4::text[], $5::text[]) WITH ORDINALITY AS c(id, name, email, position)`,
           [e.orgId, d.customerId, d.contacts.map((c) => c.id), d.contacts.map((c) => c.name), d.contacts.map((c) => c.email)],
@@ -28,7 +28,7 @@ export async function projectCustomerEvent(tx: Tx, e: StoredOf<CustomerEvent>): 
     case 'SignalRecorded': {
       const d = e.data;
       await tx.query(
-        /* projectSignalRecorded */ `INSERT INTO signals (id, org_id, customer_id, kind, value, occurred_at, note, recorded_at)
+        `/* projectSignalRecorded */ INSERT INTO signals (id, org_id, customer_id, kind, value, occurred_at, note, recorded_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
         [d.signalId, e.orgId, d.customerId, d.kind, d.value, d.occurredAt, d.note, e.occurredAt],
       );
@@ -37,7 +37,7 @@ export async function projectCustomerEvent(tx: Tx, e: StoredOf<CustomerEvent>): 
     case 'HealthScoreChanged': {
       const d = e.data;
       await tx.query(
-        /* projectHealthScoreChanged */ `WITH h AS (
+        `/* projectHealthScoreChanged */ WITH h AS (
            INSERT INTO health_scores (id, org_id, customer_id, score, grade, factors, computed_at, position)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          )
@@ -49,12 +49,12 @@ export async function projectCustomerEvent(tx: Tx, e: StoredOf<CustomerEvent>): 
     }
     case 'ChurnRiskFlagged':
       await tx.query(
-        /* projectChurnRiskFlagged */ `UPDATE customers SET churn_risk = true, churn_episode = $2 WHERE id = $1`,
+        `/* projectChurnRiskFlagged */ UPDATE customers SET churn_risk = true, churn_episode = $2 WHERE id = $1`,
         [e.data.customerId, e.data.episode],
       );
       return;
     case 'ChurnRiskCleared':
-      await tx.query(/* projectChurnRiskCleared */ `UPDATE customers SET churn_risk = false WHERE id = $1`, [e.data.customerId]);
+      await tx.query(`/* projectChurnRiskCleared */ UPDATE customers SET churn_risk = false WHERE id = $1`, [e.data.customerId]);
       return;
   }
 }
