@@ -15,7 +15,7 @@ export type IdentityEvent =
   | DomainEvent<'MemberJoined', { organizationId: string; userId: string; name: string; role: Role }>
   | DomainEvent<'MemberRoleChanged', { organizationId: string; userId: string; role: Role; previousRole: Role }>
   | DomainEvent<'MemberRemoved', { organizationId: string; userId: string }>
-  | DomainEvent<'InvitationCreated', { invitationId: string; email: string; name: string; role: Role; tokenHash: string; expiresAt: string }>
+  | DomainEvent<'InvitationCreated', { invitationId: string; email: string; name: string; role: Role; tokenHash: string; expiresAt: string; /** the (password-less) user the invitation is for */ userId?: string }>
   | DomainEvent<'InvitationAccepted', { invitationId: string; userId: string }>
   | DomainEvent<'UserLoggedIn', { userId: string }>
   | DomainEvent<'ApiKeyCreated', { apiKeyId: string; name: string; scopes: string[]; prefix: string }>

@@ -1,0 +1,222 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { isUuid, type Db } from '@cos/db';
+import { badInput, forbidden, unauthenticated } from '@cos/errors';
+import { validate } from '@cos/service-kit';
+import type { Context } from '../context';
+import type { AuthPayloadParent } from '../parents';
+import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwords';
+import { sha256Hex } from '../auth/secrets';
+import { decideInvitation, invitationAggregate, invitationStream } from '../domain/invitation';
+import { decideOrganization, initialOrganization, organizationAggregate, organizationStream, slugify } from '../domain/organization';
+import { decideUser, initialUser, passwordProblem, userStream } from '../domain/user';
+import { eventStore } from '../store/projection';
+import {
+  invitationByTokenHash,
+  membershipForLogin,
+  passwordHashOf,
+  setPasswordHash,
+  slugExists,
+  userByEmail,
+  userById,
+} from '../store/identity-store';
+import {
+  currentRole,
+  markRefreshTokenUsed,
+  refreshTokenForUpdate,
+  revokeRefreshFamily,
+} from '../store/refresh-token-store';
+import { issueSession, metadataFor, pgCode, retryOnConflict } from './common';
+
+export const emailSchema = z.string().trim().toLowerCase().max(254).email('must be a valid email address');
+export const nameSchema = z.string().trim().min(1, 'must not be empty').max(100);
+
+const signUpSchema = z.object({
+  email: emailSchema,
+  password: z.string(),
+  name: nameSchema,
+  organizationName: nameSchema,
+});
+
+function checkPassword(password: string, field = 'password') {
+  const problem = passwordProblem(password);
+  if (problem) throw badInput(field, problem);
+}
+
+const invalidCredentials = () => unauthenticated('Invalid email or password');
+
+async function freeSlug(systemDb: Db, name: string): Promise<string> {
+  const base = slugify(name);
+  if (!(await systemDb.withClient((tx) => slugExists(tx, base)))) return base;
+  for (;;) {
+    const candidate = `${base}-${randomBytes(3).toString('hex')}`;
+    if (!(await systemDb.withClient((tx) => slugExists(tx, candidate)))) return candidate;
+  }
+}
+
+/** A new person and their new organization, with them as its OWNER. */
+export async function signUp(ctx: Context, raw: unknown): Promise<AuthPayloadParent> {
+  const input = validate(signUpSchema, raw);
+  checkPassword(input.password);
+  const { db, systemDb } = ctx.deps;
+  const taken = () => badInput('email', 'An account with this email already exists');
+  if (await systemDb.withClient((tx) => userByEmail(tx, input.email))) throw taken();
+  const passwordHash = await hashPassword(input.password);
+  const userId = randomUUID();
+  const orgId = randomUUID();
+  for (let attempt = 0; ; attempt++) {
+    const slug = await freeSlug(systemDb, input.organizationName);
+    try {
+      return await db.tx({ orgId, userId }, async (tx) => {
+        const metadata = metadataFor(ctx, userId);
+        await eventStore.append(tx, {
+          orgId,
+          streamId: userStream(userId),
+          streamType: 'User',
+          expectedVersion: 0,
+          events: decideUser({ type: 'RegisterUser', userId, email: input.email, name: input.name }, initialUser),
+          metadata,
+        });
+        await eventStore.append(tx, {
+          orgId,
+          streamId: organizationStream(orgId),
+          streamType: 'Organization',
+          expectedVersion: 0,
+          events: decideOrganization(
+            { type: 'CreateOrganization', organizationId: orgId, name: input.organizationName, slug, ownerId: userId, ownerName: input.name },
+            initialOrganization,
+          ),
+          metadata,
+        });
+        await setPasswordHash(tx, userId, passwordHash);
+        return issueSession(ctx, tx, { userId, orgId, role: 'OWNER' });
+      });
+    } catch (err) {
+      const { code, constraint } = pgCode(err);
+      if (code === '23505' && constraint === 'users_email_key') throw taken();
+      // Another sign-up took the same slug between our check and insert: pick another.
+      if (code === '23505' && constraint === 'organizations_slug_key' && attempt < 3) continue;
+      throw err;
+    }
+  }
+}
+
+/**
+ * Email + password. Unknown email and wrong password answer the same error after the same argon2 work (no
+ * account enumeration). Signs in to `organizationId`, or to the person's oldest membership.
+ */
+export async function login(ctx: Context, email: string, password: string, organizationId: string | null | undefined) {
+  if (organizationId != null && !isUuid(organizationId)) throw badInput('organizationId', 'organizationId is not a valid id');
+  const { systemDb } = ctx.deps;
+  const normalized = email.trim().toLowerCase();
+  const user = normalized.length <= 254 && password.length <= 1024 ? await systemDb.withClient((tx) => userByEmail(tx, normalized)) : undefined;
+  if (!user || !user.passwordHash) {
+    await burnPasswordCheck(password);
+    throw invalidCredentials();
+  }
+  if (!(await verifyPassword(user.passwordHash, password))) throw invalidCredentials();
+  const membership = await systemDb.withClient((tx) => membershipForLogin(tx, user.id, organizationId ?? null));
+  if (!membership) {
+    throw forbidden(organizationId ? 'You are not a member of this organization' : 'You do not belong to any organization');
+  }
+  // The User stream spans organizations (sign-ins land in the organization signed in to), so it is appended
+  // through the system role, which sees the whole stream's version.
+  return retryOnConflict(() =>
+    systemDb.tx({ orgId: membership.orgId, userId: user.id }, async (tx) => {
+      const version = await eventStore.streamVersion(tx, userStream(user.id));
+      await eventStore.append(tx, {
+        orgId: membership.orgId,
+        streamId: userStream(user.id),
+        streamType: 'User',
+        expectedVersion: version,
+        events: decideUser({ type: 'RecordLogin', userId: user.id }, { exists: version > 0 }),
+        metadata: metadataFor(ctx, user.id),
+      });
+      return issueSession(ctx, tx, { userId: user.id, orgId: membership.orgId, role: membership.role });
+    }),
+  );
+}
+
+/**
+ * Rotates a refresh token: the presented one is marked used and a new one in the same family is issued. Presenting
+ * a used token again means it leaked (or was stolen): the whole family is revoked and the caller must log in.
+ */
+export async function refreshSession(ctx: Context, refreshToken: string): Promise<AuthPayloadParent> {
+  if (refreshToken.length === 0 || refreshToken.length > 200) throw unauthenticated('Invalid refresh token');
+  const outcome = await ctx.deps.systemDb.tx({ orgId: null }, async (tx) => {
+    const row = await refreshTokenForUpdate(tx, sha256Hex(refreshToken));
+    if (!row || row.revokedAt || row.expiresAt.getTime() <= Date.now()) return { kind: 'invalid' as const };
+    if (row.usedAt) {
+      await revokeRefreshFamily(tx, row.familyId);
+      return { kind: 'reused' as const, familyId: row.familyId, userId: row.userId };
+    }
+    const role = await currentRole(tx, row.userId, row.orgId);
+    if (!role) {
+      await revokeRefreshFamily(tx, row.familyId);
+      return { kind: 'invalid' as const };
+    }
+    await markRefreshTokenUsed(tx, row.id);
+    return { kind: 'ok' as const, session: await issueSession(ctx, tx, { userId: row.userId, orgId: row.orgId, role }, row.familyId) };
+  });
+  if (outcome.kind === 'ok') return outcome.session;
+  if (outcome.kind === 'reused') {
+    ctx.log.warn({ familyId: outcome.familyId, userId: outcome.userId }, 'refresh token reused: family revoked');
+  }
+  throw unauthenticated('Invalid refresh token');
+}
+
+/** Ends the session the refresh token belongs to (its whole family). Unknown tokens are a no-op. */
+export async function logout(ctx: Context, refreshToken: string): Promise<boolean> {
+  if (refreshToken.length === 0 || refreshToken.length > 200) return true;
+  await ctx.deps.systemDb.tx({ orgId: null }, async (tx) => {
+    const row = await refreshTokenForUpdate(tx, sha256Hex(refreshToken));
+    if (row) await revokeRefreshFamily(tx, row.familyId);
+  });
+  return true;
+}
+
+/** The invitee sets a password (or proves the one they already have), joins and is signed in. */
+export async function acceptInvitation(ctx: Context, token: string, password: string): Promise<AuthPayloadParent> {
+  const invalid = () => badInput('token', 'This invitation is invalid or has expired');
+  if (token.length === 0 || token.length > 200) throw invalid();
+  const inv = await ctx.deps.systemDb.withClient((tx) => invitationByTokenHash(tx, sha256Hex(token)));
+  if (!inv || !inv.userId || inv.acceptedAt || inv.expiresAt.getTime() <= Date.now()) throw invalid();
+  const userId = inv.userId;
+  const existingHash = await ctx.deps.systemDb.withClient((tx) => passwordHashOf(tx, userId));
+  if (existingHash) {
+    if (!(await verifyPassword(existingHash, password))) throw unauthenticated('Invalid email or password');
+  } else {
+    checkPassword(password);
+  }
+  const newHash = existingHash ? null : await hashPassword(password);
+  return retryOnConflict(() =>
+    ctx.deps.db.tx({ orgId: inv.orgId, userId }, async (tx) => {
+      const metadata = metadataFor(ctx, userId);
+      const invitation = await eventStore.load(tx, invitationStream(inv.id), invitationAggregate);
+      await eventStore.append(tx, {
+        orgId: inv.orgId,
+        streamId: invitationStream(inv.id),
+        streamType: 'Invitation',
+        expectedVersion: invitation.version,
+        events: decideInvitation({ type: 'AcceptInvitation', invitationId: inv.id, userId, now: new Date() }, invitation.state),
+        metadata,
+      });
+      const user = await userById(tx, userId);
+      const org = await eventStore.load(tx, organizationStream(inv.orgId), organizationAggregate);
+      await eventStore.append(tx, {
+        orgId: inv.orgId,
+        streamId: organizationStream(inv.orgId),
+        streamType: 'Organization',
+        expectedVersion: org.version,
+        events: decideOrganization(
+          { type: 'AddMember', organizationId: inv.orgId, userId, name: user?.name ?? inv.name, role: inv.role, ifAlreadyMember: 'skip' },
+          org.state,
+        ),
+        metadata,
+      });
+      if (newHash) await setPasswordHash(tx, userId, newHash);
+      const role = org.state.members[userId] ?? inv.role;
+      return issueSession(ctx, tx, { userId, orgId: inv.orgId, role });
+    }),
+  );
+}

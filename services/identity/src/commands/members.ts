@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Role } from '@cos/auth';
+import { badInput, forbidden } from '@cos/errors';
+import { parseId, requireRole, validate } from '@cos/service-kit';
+import type { Context } from '../context';
+import type { MembershipParent } from '../parents';
+import { newOpaqueToken, sha256Hex } from '../auth/secrets';
+import { decideInvitation, initialInvitation, invitationStream } from '../domain/invitation';
+import { decideOrganization, organizationAggregate, organizationStream } from '../domain/organization';
+import { decideUser, initialUser, userStream } from '../domain/user';
+import { eventStore } from '../store/projection';
+import { insertOutboundEmail, userByEmail } from '../store/identity-store';
+import { emailSchema, nameSchema } from './auth';
+import { metadataFor, pgCode, retryOnConflict } from './common';
+
+const inviteSchema = z.object({ email: emailSchema, name: nameSchema, role: z.enum(['OWNER', 'ADMIN', 'MEMBER', 'VIEWER']) });
+
+/**
+ * ADMIN/OWNER invite someone. A person who already has an account joins at once (MemberJoined); a new email gets
+ * a password-less user, a pending invitation and an email with the one-time token (the dev mail sink).
+ */
+export async function inviteMember(ctx: Context, raw: { email: string; name: string; role: Role }): Promise<MembershipParent> {
+  const caller = requireRole(ctx.principal, 'ADMIN');
+  const input = validate(inviteSchema, raw);
+  if (input.role === 'OWNER' && caller.role !== 'OWNER') throw forbidden('Only an OWNER can grant the OWNER role');
+  const { db, systemDb, config } = ctx.deps;
+  const orgId = caller.orgId;
+  const scope = { orgId, userId: caller.userId };
+  const existing = await systemDb.withClient((tx) => userByEmail(tx, input.email));
+
+  if (existing?.passwordHash) {
+    await retryOnConflict(() =>
+      db.tx(scope, async (tx) => {
+        const org = await eventStore.load(tx, organizationStream(orgId), organizationAggregate);
+        await eventStore.append(tx, {
+          orgId,
+          streamId: organizationStream(orgId),
+          streamType: 'Organization',
+          expectedVersion: org.version,
+          events: decideOrganization(
+            { type: 'AddMember', organizationId: orgId, userId: existing.id, name: existing.name, role: input.role, ifAlreadyMember: 'reject' },
+            org.state,
+          ),
+          metadata: metadataFor(ctx),
+        });
+      }),
+    );
+    return { orgId, userId: existing.id, role: input.role };
+  }
+
+  const userId = existing?.id ?? randomUUID();
+  const invitationId = randomUUID();
+  const token = newOpaqueToken();
+  const expiresAt = new Date(Date.now() + config.invitationTtlS * 1000);
+  try {
+    await db.tx(scope, async (tx) => {
+      const metadata = metadataFor(ctx);
+      const org = await eventStore.load(tx, organizationStream(orgId), organizationAggregate);
+      if (org.state.members[userId]) throw badInput('email', 'This person is already a member of the organization');
+      if (!existing) {
+        await eventStore.append(tx, {
+          orgId,
+          streamId: userStream(userId),
+          streamType: 'User',
+          expectedVersion: 0,
+          events: decideUser({ type: 'RegisterUser', userId, email: input.email, name: input.name }, initialUser),
+          metadata,
+        });
+      }
+      await eventStore.append(tx, {
+        orgId,
+        streamId: invitationStream(invitationId),
+        streamType: 'Invitation',
+        expectedVersion: 0,
+        events: decideInvitation(
+          { type: 'CreateInvitation', invitationId, userId, email: input.email, name: input.name, role: input.role, tokenHash: sha256Hex(token), expiresAt },
+          initialInvitation,
+        ),
+        metadata,
+      });
+      const link = `${config.inviteUrlBase}?token=${encodeURIComponent(token)}`;
+      await insertOutboundEmail(tx, {
+        id: randomUUID(),
+        orgId,
+        to: input.email,
+        subject: 'You have been invited to Company OS',
+        body: `Hello ${input.name},\n\nYou have been invited to join an organization on Company OS as ${input.role}.\n` +
+          `Accept the invitation and choose a password: ${link}\n\nInvitation token: ${token}\n` +
+          `This invitation expires at ${expiresAt.toISOString()}.\n`,
+      });
+    });
+  } catch (err) {
+    // Someone registered this email between our lookup and insert.
+    if (pgCode(err).code === '23505') throw badInput('email', 'This email was just registered; invite it again');
+    throw err;
+  }
+  return { orgId, userId, role: input.role };
+}
+
+/** ADMIN/OWNER change a member's role; only an OWNER grants or removes OWNER; the last OWNER stays. */
+export async function changeRole(ctx: Context, rawUserId: string, role: Role): Promise<MembershipParent> {
+  const caller = requireRole(ctx.principal, 'ADMIN');
+  const userId = parseId('userId', rawUserId);
+  const orgId = caller.orgId;
+  await retryOnConflict(() =>
+    ctx.deps.db.tx({ orgId, userId: caller.userId }, async (tx) => {
+      const org = await eventStore.load(tx, organizationStream(orgId), organizationAggregate);
+      // The role in the caller's token may be up to one access-token lifetime old: decide on the current one.
+      const actorRole = org.state.members[caller.userId];
+      if (!actorRole) throw forbidden('You are no longer a member of this organization');
+      await eventStore.append(tx, {
+        orgId,
+        streamId: organizationStream(orgId),
+        streamType: 'Organization',
+        expectedVersion: org.version,
+        events: decideOrganization({ type: 'ChangeRole', organizationId: orgId, userId, role, actorRole }, org.state),
+        metadata: metadataFor(ctx),
+      });
+    }),
+  );
+  return { orgId, userId, role };
+}

@@ -1,0 +1,48 @@
+import { isScope } from '@cos/auth';
+import type { IdentityEvent } from '@cos/events';
+import { badInput, notFound } from '@cos/errors';
+
+/** ApiKey aggregate (stream `ApiKey-<id>`): a partner key, scoped to a subset of its creator's scopes. */
+export interface ApiKeyState {
+  exists: boolean;
+  revoked: boolean;
+}
+
+export const initialApiKey: ApiKeyState = { exists: false, revoked: false };
+
+export type ApiKeyCommand =
+  | { type: 'CreateApiKey'; apiKeyId: string; name: string; scopes: string[]; prefix: string; callerScopes: readonly string[] }
+  | { type: 'RevokeApiKey'; apiKeyId: string };
+
+export function decideApiKey(cmd: ApiKeyCommand, state: ApiKeyState): IdentityEvent[] {
+  switch (cmd.type) {
+    case 'CreateApiKey': {
+      if (state.exists) throw badInput('id', 'API key already exists');
+      if (cmd.scopes.length === 0) throw badInput('scopes', 'An API key needs at least one scope');
+      const unknown = cmd.scopes.filter((s) => !isScope(s));
+      if (unknown.length) throw badInput('scopes', `Unknown scopes: ${unknown.join(', ')}`);
+      const beyond = cmd.scopes.filter((s) => !cmd.callerScopes.includes(s));
+      if (beyond.length) throw badInput('scopes', `You cannot grant scopes you do not hold: ${beyond.join(', ')}`);
+      const scopes = [...new Set(cmd.scopes)].sort();
+      return [{ type: 'ApiKeyCreated', data: { apiKeyId: cmd.apiKeyId, name: cmd.name, scopes, prefix: cmd.prefix } }];
+    }
+    case 'RevokeApiKey':
+      if (!state.exists) throw notFound('ApiKey', cmd.apiKeyId);
+      if (state.revoked) return [];
+      return [{ type: 'ApiKeyRevoked', data: { apiKeyId: cmd.apiKeyId } }];
+  }
+}
+
+export function evolveApiKey(state: ApiKeyState, event: IdentityEvent): ApiKeyState {
+  switch (event.type) {
+    case 'ApiKeyCreated':
+      return { exists: true, revoked: false };
+    case 'ApiKeyRevoked':
+      return { ...state, revoked: true };
+    default:
+      return state;
+  }
+}
+
+export const apiKeyStream = (id: string) => `ApiKey-${id}`;
+export const apiKeyAggregate = { initial: initialApiKey, evolve: evolveApiKey };

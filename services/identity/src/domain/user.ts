@@ -1,0 +1,50 @@
+import type { IdentityEvent } from '@cos/events';
+import { badInput, notFound } from '@cos/errors';
+
+/** User aggregate (stream `User-<id>`): registration and sign-ins (the audit trail of a person). */
+export interface UserState {
+  exists: boolean;
+}
+
+export const initialUser: UserState = { exists: false };
+
+export type UserCommand =
+  | { type: 'RegisterUser'; userId: string; email: string; name: string }
+  | { type: 'RecordLogin'; userId: string };
+
+export function decideUser(cmd: UserCommand, state: UserState): IdentityEvent[] {
+  switch (cmd.type) {
+    case 'RegisterUser':
+      if (state.exists) throw badInput('email', 'This user already exists');
+      return [{ type: 'UserRegistered', data: { userId: cmd.userId, email: cmd.email, name: cmd.name } }];
+    case 'RecordLogin':
+      if (!state.exists) throw notFound('User', cmd.userId);
+      return [{ type: 'UserLoggedIn', data: { userId: cmd.userId } }];
+  }
+}
+
+export function evolveUser(state: UserState, event: IdentityEvent): UserState {
+  return event.type === 'UserRegistered' ? { exists: true } : state;
+}
+
+export const userStream = (id: string) => `User-${id}`;
+export const userAggregate = { initial: initialUser, evolve: evolveUser };
+
+/**
+ * Password policy: 10..128 characters and at least two kinds of characters (letters, digits, others), not a
+ * well-known password. Returns the reason it is refused, or null. 128 caps the argon2 work an attacker can cause.
+ */
+export function passwordProblem(password: string): string | null {
+  if (password.length < 10) return 'Password must be at least 10 characters long';
+  if (password.length > 128) return 'Password must be at most 128 characters long';
+  const kinds = [/[a-zA-Z]/, /[0-9]/, /[^a-zA-Z0-9]/].filter((re) => re.test(password)).length;
+  if (kinds < 2) return 'Password must mix letters, digits or symbols';
+  if (COMMON.has(password.toLowerCase())) return 'This password is too common';
+  if (/^(.)\1+$/.test(password)) return 'Password is too weak';
+  return null;
+}
+
+const COMMON = new Set([
+  'password123', 'password1234', 'password12345', 'qwerty12345', 'qwerty123456', '1234567890a', 'a1234567890',
+  'iloveyou123', 'welcome123', 'letmein1234', 'changeme123', 'passw0rd123', 'administrator1', 'abc123456789',
+]);

@@ -1,0 +1,17 @@
+import { parseEnv } from '@cos/config';
+import { baseServiceEnv } from '@cos/service-kit';
+import { z } from 'zod';
+
+export const identityEnv = baseServiceEnv.extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4001),
+  /** Access JWT lifetime: short, because it cannot be revoked before it expires. */
+  ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(30).max(86_400).default(900),
+  REFRESH_TOKEN_TTL_S: z.coerce.number().int().min(60).default(30 * 24 * 3600),
+  INVITATION_TTL_S: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+  INVITE_URL_BASE: z.string().url().default('http://localhost:4000/accept-invitation'),
+  /** Apply migrations at startup (under the runner's advisory lock, so many instances may do it at once). */
+  MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+});
+export type IdentityEnv = z.infer<typeof identityEnv>;
+
+export const loadEnv = (source: NodeJS.ProcessEnv = process.env): IdentityEnv => parseEnv(identityEnv, source);

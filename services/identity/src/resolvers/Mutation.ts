@@ -1,0 +1,16 @@
+import type { MutationResolvers } from '../__generated__/resolvers-types';
+import { acceptInvitation, login, logout, refreshSession, signUp } from '../commands/auth';
+import { changeRole, inviteMember } from '../commands/members';
+import { createApiKey, revokeApiKey } from '../commands/api-keys';
+
+export const Mutation: MutationResolvers = {
+  signUp: (_, { input }, ctx) => signUp(ctx, input),
+  login: (_, { email, password, organizationId }, ctx) => login(ctx, email, password, organizationId),
+  refreshToken: (_, { refreshToken }, ctx) => refreshSession(ctx, refreshToken),
+  logout: (_, { refreshToken }, ctx) => logout(ctx, refreshToken),
+  inviteMember: (_, args, ctx) => inviteMember(ctx, args),
+  acceptInvitation: (_, { token, password }, ctx) => acceptInvitation(ctx, token, password),
+  changeRole: (_, { userId, role }, ctx) => changeRole(ctx, userId, role),
+  createApiKey: (_, args, ctx) => createApiKey(ctx, args),
+  revokeApiKey: (_, { id }, ctx) => revokeApiKey(ctx, id),
+};

@@ -1,0 +1,10 @@
+import type { Resolvers } from '../__generated__/resolvers-types';
+import { AuthPayload } from './AuthPayload';
+import { Membership } from './Membership';
+import { Mutation } from './Mutation';
+import { Organization } from './Organization';
+import { Query } from './Query';
+import { DateTime, JSONScalar } from './scalars';
+import { User } from './User';
+
+export const resolvers: Resolvers = { DateTime, JSON: JSONScalar, Query, Mutation, User, Organization, Membership, AuthPayload };
