@@ -32,6 +32,15 @@ export interface OutboxRelay {
   isLeader(): boolean;
 }
 
+class PublishError extends Error {
+  constructor(
+    readonly eventId: string,
+    override readonly cause: unknown,
+  ) {
+    super(`publishing event ${eventId} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
 interface OutboxRow {
   id: string;
   global_position: string;
@@ -151,11 +160,15 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
       try {
         for (const row of rows) {
           const event = toStored(row);
-          const ack = await bus.js.publish(subjectFor(bus.prefix, service, event), JSON.stringify(event), {
-            msgID: event.id,
-            headers: eventHeaders(event),
-            timeout: publishTimeoutMs,
-          });
+          const ack = await bus.js
+            .publish(subjectFor(bus.prefix, service, event), JSON.stringify(event), {
+              msgID: event.id,
+              headers: eventHeaders(event),
+              timeout: publishTimeoutMs,
+            })
+            .catch((err: unknown) => {
+              throw new PublishError(event.id, err);
+            });
           if (ack.duplicate) log.debug({ eventId: event.id }, 'event was already published (duplicate window)');
           published.push(event.id);
         }
@@ -170,13 +183,24 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     }
   }
 
-  async function tick(): Promise<number> {
+  async function tick(rethrow = false): Promise<number> {
     if (stopped) return 0;
     try {
       if (!(await acquire())) return 0;
       return await drain();
     } catch (err) {
-      log.error({ err }, 'outbox relay pass failed; retrying');
+      if (rethrow) {
+        if (!(err instanceof PublishError)) await dropClient(client);
+        throw err;
+      }
+      if (err instanceof PublishError) {
+        // NATS trouble: keep the lock (and our place); the next pass retries from the first unpublished event.
+        log.error({ err: err.cause, eventId: err.eventId }, 'outbox relay could not publish; retrying');
+      } else {
+        // Postgres trouble: give the lock up with the connection; the next pass reconnects and competes again.
+        log.error({ err }, 'outbox relay pass failed; reconnecting');
+        await dropClient(client);
+      }
       return 0;
     }
   }
@@ -193,7 +217,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   function schedule() {
     if (stopped) return;
     timer = setTimeout(() => {
-      void exclusive(tick).finally(schedule);
+      void exclusive(() => tick()).finally(schedule);
     }, pollIntervalMs);
     timer.unref?.();
   }
@@ -203,12 +227,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
 
   return {
     isLeader: () => leader,
-    flush: () =>
-      exclusive(async () => {
-        if (stopped) return 0;
-        if (!(await acquire())) return 0;
-        return drain();
-      }),
+    flush: () => exclusive(() => tick(true)),
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

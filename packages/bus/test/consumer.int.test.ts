@@ -8,6 +8,7 @@ import {
   startConsumer,
   startOutboxRelay,
   type Bus,
+  type BusMetrics,
   type OutboxRelay,
   type RunningConsumer,
 } from '../src';
@@ -30,7 +31,7 @@ afterAll(async () => {
 /** A consumer whose effect is one `effects` row per handled event (in the handler's transaction). */
 async function consumer(
   name: string,
-  opts: { bus?: Bus; org?: string; calls?: StoredEvent[]; fail?: (e: StoredEvent) => string | null } = {},
+  opts: { bus?: Bus; org?: string; calls?: StoredEvent[]; fail?: (e: StoredEvent) => string | null; metrics?: BusMetrics } = {},
 ) {
   const c = await startConsumer({
     bus: opts.bus ?? h.bus,
@@ -43,6 +44,7 @@ async function consumer(
     backoffMs: [50, 100],
     batchSize: 2,
     fetchExpiresMs: 1_000,
+    metrics: opts.metrics,
     handle: async (tx: Tx, e) => {
       opts.calls?.push(e);
       const reason = opts.fail?.(e);
@@ -115,13 +117,18 @@ describe('durable consumer', () => {
     let broken = true;
     const bystander: StoredEvent[] = [];
     await consumer('bystander', { org, calls: bystander });
-    await consumer('poison', { org, calls, fail: (e) => (broken && e.type === 'Bad' ? 'upstream said: no\nsecond line' : null) });
+    const processed: string[] = [];
+    const deadMetric: string[] = [];
+    const metrics: BusMetrics = { onProcessed: (c, lag) => void (lag >= 0 && processed.push(c)), onDeadLetter: (c) => void deadMetric.push(c) };
+    await consumer('poison', { org, calls, metrics, fail: (e) => (broken && e.type === 'Bad' ? 'upstream said: no\nsecond line' : null) });
     const [goodId] = await appendEvents(h.db, org, `Task-${randomUUID()}`, ['Good']);
     const [badId] = await appendEvents(h.db, org, `Task-${randomUUID()}`, ['Bad']);
 
     const dead = await waitFor(() => listDeadLetters(h.bus, { service: 'bus' }), (d) => d.some((x) => x.eventId === badId));
     const dl = dead.find((x) => x.eventId === badId)!;
     expect(calls.filter((e) => e.id === badId)).toHaveLength(3);
+    expect(deadMetric).toEqual(['bus-poison']);
+    expect(processed).toEqual(['bus-poison']);
     expect(dl).toMatchObject({
       service: 'bus',
       consumer: 'bus-poison',

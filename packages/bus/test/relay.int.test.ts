@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOutboxRelay, type OutboxRelay } from '../src';
 import type { StoredEvent } from '@cos/event-store';
@@ -107,5 +108,20 @@ describe('outbox relay', () => {
     await appendEvents(h.db, randomUUID(), `Task-${randomUUID()}`, ['TaskCreated']);
     await waitFor(unpublished, (rows) => rows.length === 0, 5_000);
     expect(standby.isLeader()).toBe(true);
+  });
+
+  it('survives losing its Postgres connection: reconnects, takes the lock again and publishes', async () => {
+    const r = relays.at(-1)!;
+    await waitFor(async () => r.isLeader(), (v) => v);
+    const admin = new pg.Client({ connectionString: h.tdb.adminUrl });
+    await admin.connect();
+    const killed = await admin
+      .query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bus:outbox-relay' AND datname = current_database()`)
+      .then((res) => res.rowCount)
+      .finally(() => admin.end());
+    expect(killed).toBe(1);
+    await appendEvents(h.db, randomUUID(), `Task-${randomUUID()}`, ['TaskCreated']);
+    await waitFor(unpublished, (rows) => rows.length === 0, 5_000);
+    expect(r.isLeader()).toBe(true);
   });
 });
