@@ -30,7 +30,7 @@ const CANCEL = /* GraphQL */ `mutation($id: ID!) { cancelAgentRun(id: $id) { id 
 
 describe('agents subgraph', () => {
   it('lists the seven agents of the caller organization only', async () => {
-    const res = await execSubgraph<{ agents: { id: string; kind: string; name: string }[] }>(h.server.yoga, viewerA(), '{ agents { id kind name } }');
+    const res = await execSubgraph<{ agents: { id: string; kind: string; name: string }[] }>(h.subgraph, viewerA(), '{ agents { id kind name } }');
     expect(res.errors).toBeUndefined();
     expect(res.data!.agents).toHaveLength(7);
     expect(res.data!.agents.map((a) => a.id).sort()).toEqual(Object.values(orgA.agents).sort());
@@ -39,7 +39,7 @@ describe('agents subgraph', () => {
 
   it('startAgentRun queues a run; cancelAgentRun cancels it; a terminal run cannot be cancelled', async () => {
     const res = await execSubgraph<{ startAgentRun: { id: string; status: string; attempt: number; agent: { kind: string }; task: { id: string } } }>(
-      h.server.yoga,
+      h.subgraph,
       ownerA(),
       START,
       { taskId: taskA, agentId: orgA.agents.TRIAGE },
@@ -47,48 +47,48 @@ describe('agents subgraph', () => {
     expect(res.errors).toBeUndefined();
     expect(res.data!.startAgentRun).toMatchObject({ status: 'QUEUED', attempt: 1, agent: { kind: 'TRIAGE' }, task: { id: taskA } });
     const runId = res.data!.startAgentRun.id;
-    const cancelled = await execSubgraph<{ cancelAgentRun: { status: string; error: string } }>(h.server.yoga, ownerA(), CANCEL, { id: runId });
+    const cancelled = await execSubgraph<{ cancelAgentRun: { status: string; error: string } }>(h.subgraph, ownerA(), CANCEL, { id: runId });
     expect(cancelled.data!.cancelAgentRun.status).toBe('CANCELLED');
-    const again = await execSubgraph(h.server.yoga, ownerA(), CANCEL, { id: runId });
+    const again = await execSubgraph(h.subgraph, ownerA(), CANCEL, { id: runId });
     expect(again.errors![0]!.extensions).toMatchObject({ code: 'CONFLICT' });
     expect(typeof again.errors![0]!.extensions!.currentVersion).toBe('number');
   });
 
   it('refuses bad input with clear codes and writes nothing', async () => {
     const before = await h.systemDb.query<{ n: number }>({ orgId: null }, 'SELECT count(*)::int AS n FROM events');
-    const unknownTask = await execSubgraph(h.server.yoga, ownerA(), START, { taskId: randomUUID(), agentId: orgA.agents.TRIAGE });
+    const unknownTask = await execSubgraph(h.subgraph, ownerA(), START, { taskId: randomUUID(), agentId: orgA.agents.TRIAGE });
     expect(unknownTask.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'taskId' });
-    const otherOrgsTask = await execSubgraph(h.server.yoga, ownerA(), START, { taskId: taskB, agentId: orgA.agents.TRIAGE });
+    const otherOrgsTask = await execSubgraph(h.subgraph, ownerA(), START, { taskId: taskB, agentId: orgA.agents.TRIAGE });
     expect(otherOrgsTask.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'taskId' });
-    const otherOrgsAgent = await execSubgraph(h.server.yoga, ownerA(), START, { taskId: taskA, agentId: orgB.agents.TRIAGE });
+    const otherOrgsAgent = await execSubgraph(h.subgraph, ownerA(), START, { taskId: taskA, agentId: orgB.agents.TRIAGE });
     expect(otherOrgsAgent.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'agentId' });
-    const malformed = await execSubgraph(h.server.yoga, ownerA(), START, { taskId: 'nope', agentId: orgA.agents.TRIAGE });
+    const malformed = await execSubgraph(h.subgraph, ownerA(), START, { taskId: 'nope', agentId: orgA.agents.TRIAGE });
     expect(malformed.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'taskId' });
-    const viewer = await execSubgraph(h.server.yoga, viewerA(), START, { taskId: taskA, agentId: orgA.agents.TRIAGE });
+    const viewer = await execSubgraph(h.subgraph, viewerA(), START, { taskId: taskA, agentId: orgA.agents.TRIAGE });
     expect(viewer.errors![0]!.extensions).toMatchObject({ code: 'FORBIDDEN' });
-    const anonymous = await execSubgraph(h.server.yoga, { kind: 'anonymous' }, '{ agents { id } }');
+    const anonymous = await execSubgraph(h.subgraph, { kind: 'anonymous' }, '{ agents { id } }');
     expect(anonymous.errors![0]!.extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
-    const missing = await execSubgraph(h.server.yoga, ownerA(), CANCEL, { id: randomUUID() });
+    const missing = await execSubgraph(h.subgraph, ownerA(), CANCEL, { id: randomUUID() });
     expect(missing.errors![0]!.extensions).toMatchObject({ code: 'NOT_FOUND' });
     const after = await h.systemDb.query<{ n: number }>({ orgId: null }, 'SELECT count(*)::int AS n FROM events');
     expect(after[0]!.n).toBe(before[0]!.n);
   });
 
   it('org isolation: B can neither read nor cancel A runs, agents or tasks', async () => {
-    const started = await execSubgraph<{ startAgentRun: { id: string } }>(h.server.yoga, ownerA(), START, {
+    const started = await execSubgraph<{ startAgentRun: { id: string } }>(h.subgraph, ownerA(), START, {
       taskId: taskA,
       agentId: orgA.agents.RESEARCH,
     });
     const runId = started.data!.startAgentRun.id;
-    const read = await execSubgraph<{ agentRun: unknown; agent: unknown }>(h.server.yoga, ownerB(), `query($r: ID!, $a: ID!) { agentRun(id: $r) { id } agent(id: $a) { id } }`, {
+    const read = await execSubgraph<{ agentRun: unknown; agent: unknown }>(h.subgraph, ownerB(), `query($r: ID!, $a: ID!) { agentRun(id: $r) { id } agent(id: $a) { id } }`, {
       r: runId,
       a: orgA.agents.RESEARCH,
     });
     expect(read.data).toEqual({ agentRun: null, agent: null });
-    const cancel = await execSubgraph(h.server.yoga, ownerB(), CANCEL, { id: runId });
+    const cancel = await execSubgraph(h.subgraph, ownerB(), CANCEL, { id: runId });
     expect(cancel.errors![0]!.extensions).toMatchObject({ code: 'NOT_FOUND' });
     const entities = await execSubgraph<{ _entities: Array<{ agentRuns?: unknown[]; id?: string } | null> }>(
-      h.server.yoga,
+      h.subgraph,
       ownerB(),
       `query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Task { agentRuns { id } } ... on AgentRun { id } } }`,
       { reps: [{ __typename: 'Task', id: taskA }, { __typename: 'AgentRun', id: runId }] },
@@ -100,7 +100,7 @@ describe('agents subgraph', () => {
     await expect(
       h.db.query({ orgId: orgB.orgId }, `INSERT INTO known_tasks (task_id, org_id, title) VALUES ($1, $2, 'x')`, [randomUUID(), orgA.orgId]),
     ).rejects.toThrow();
-    expect((await execSubgraph(h.server.yoga, ownerA(), CANCEL, { id: runId })).errors).toBeUndefined();
+    expect((await execSubgraph(h.subgraph, ownerA(), CANCEL, { id: runId })).errors).toBeUndefined();
   });
 
   it('resolves runs, checkpoints and Task.agentRuns with one SQL statement per entity type (DataLoader batching)', async () => {
@@ -115,7 +115,7 @@ describe('agents subgraph', () => {
     const statementsFor = async (query: string, variables: Record<string, unknown>) => {
       const statements: string[] = [];
       const off = h.db.onQuery((e) => statements.push(/\/\* (\w+) \*\//.exec(e.sql)?.[1] ?? e.sql));
-      const res = await execSubgraph<Record<string, unknown>>(h.server.yoga, ownerA(), query, variables);
+      const res = await execSubgraph<Record<string, unknown>>(h.subgraph, ownerA(), query, variables);
       off();
       expect(res.errors).toBeUndefined();
       return { statements: statements.sort(), data: res.data! };
@@ -150,7 +150,7 @@ describe('agents subgraph', () => {
   });
 
   it('Agent.runs validates first', async () => {
-    const res = await execSubgraph(h.server.yoga, ownerA(), `query($id: ID!) { agent(id: $id) { runs(first: 1000) { id } } }`, { id: orgA.agents.TRIAGE });
+    const res = await execSubgraph(h.subgraph, ownerA(), `query($id: ID!) { agent(id: $id) { runs(first: 1000) { id } } }`, { id: orgA.agents.TRIAGE });
     expect(res.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
   });
 });

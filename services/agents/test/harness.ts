@@ -21,6 +21,8 @@ export async function setupAgents(opts: { maxAttempts?: number } = {}) {
   const identity = createIdentityReactor({ log });
   const tasks = createTasksReactor({ log, maxAttempts });
   const server = createServer({ db, log, internalSecret: TEST_INTERNAL_SECRET, maxAttempts });
+  // yoga's overloaded fetch does not match @cos/testing's narrow signature; adapt it.
+  const subgraph = { fetch: (input: string, init?: RequestInit) => server.yoga.fetch(input, init ?? {}) };
 
   let position = 0;
   function stored<E extends IdentityEvent | TaskEvent>(orgId: string, service: string, streamId: string, event: E): StoredEvent {
@@ -96,6 +98,7 @@ export async function setupAgents(opts: { maxAttempts?: number } = {}) {
     db,
     systemDb,
     server,
+    subgraph,
     stored,
     deliverIdentity,
     deliverTasks,
