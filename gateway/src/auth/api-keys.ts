@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import type { RemoteGraphQLDataSource } from '@apollo/gateway';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { signPrincipal, type Principal } from '@cos/auth';
+import type { Logger } from '@cos/logger';
+
+type Fetcher = RemoteGraphQLDataSource['fetcher'];
+export type ApiKeyPrincipal = Extract<Principal, { kind: 'apiKey' }>;
+
+/** How the gateway calls identity for internal routes: a service principal, signed like every subgraph request. */
+const GATEWAY_PRINCIPAL: Principal = {
+  kind: 'service',
+  serviceId: 'gateway',
+  orgId: '00000000-0000-0000-0000-000000000000',
+  scopes: [],
+};
+
+const verifyAnswer = z.object({
+  keyId: z.string().min(1),
+  orgId: z.string().min(1),
+  clientName: z.string(),
+  scopes: z.array(z.string()),
+});
+
+export interface ApiKeyVerifierOptions {
+  /** identity's origin, e.g. http://127.0.0.1:4001 */
+  identityUrl: () => string | undefined;
+  internalSecret: string;
+  fetcher: Fetcher;
+  redis: Redis;
+  redisPrefix: string;
+  log: Logger;
+  /** Both hits and misses are cached this long: a revoked key keeps working at most this long. */
+  ttlSeconds?: number;
+}
+
+/**
+ * Verifies partner API keys with identity (`POST /internal/api-keys/verify`), caching the answer in Redis under
+ * the key's sha256 (never the secret itself). Redis trouble only costs a call to identity; identity trouble is an
+ * outage (thrown), not an unknown key.
+ */
+export function createApiKeyVerifier(opts: ApiKeyVerifierOptions) {
+  const ttl = opts.ttlSeconds ?? 30;
+  return async function verifyApiKey(secret: string): Promise<ApiKeyPrincipal | null> {
+    const cacheKey = `${opts.redisPrefix}apikey:${createHash('sha256').update(secret).digest('hex')}`;
+    try {
+      const cached = await opts.redis.get(cacheKey);
+      if (cached !== null) return cached === 'null' ? null : (JSON.parse(cached) as ApiKeyPrincipal);
+    } catch (err) {
+      opts.log.warn({ err }, 'api-key cache read failed; asking identity');
+    }
+    const base = opts.identityUrl();
+    if (!base) throw new Error('no identity URL to verify API keys against');
+    const res = await opts.fetcher(new URL('/internal/api-keys/verify', base).toString(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...signPrincipal(GATEWAY_PRINCIPAL, opts.internalSecret) },
+      body: JSON.stringify({ secret }),
+    });
+    let principal: ApiKeyPrincipal | null;
+    if (res.status === 401 || res.status === 404) {
+      await res.text();
+      principal = null;
+    } else if (res.ok) {
+      const parsed = verifyAnswer.safeParse(await res.json());
+      if (!parsed.success) throw new Error('identity answered an unexpected api-key verification body');
+      principal = { kind: 'apiKey', ...parsed.data };
+    } else {
+      await res.text();
+      throw new Error(`identity api-key verification answered HTTP ${res.status}`);
+    }
+    try {
+      await opts.redis.set(cacheKey, JSON.stringify(principal), 'EX', ttl);
+    } catch (err) {
+      opts.log.warn({ err }, 'api-key cache write failed');
+    }
+    return principal;
+  };
+}

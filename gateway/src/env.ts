@@ -1,0 +1,61 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { envFields, parseEnv, z } from '@cos/config';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The gateway's environment. Read nowhere else: createGateway takes the parsed values as deps. */
+export const gatewayEnvSchema = z.object({
+  NODE_ENV: envFields.nodeEnv(),
+  LOG_LEVEL: envFields.logLevel(),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: envFields.port(4000),
+  /** A file path or an http(s) URL serving the composed supergraph SDL. */
+  SUPERGRAPH: z.string().min(1).default(path.join(repoRoot, 'schema/supergraph.graphql')),
+  /** Re-read SUPERGRAPH every N ms and hot-swap the schema when it changed; 0 = load once. */
+  SUPERGRAPH_POLL_MS: envFields.int(0),
+  INTERNAL_SECRET: envFields.secret(),
+  JWKS_URL: envFields.url('http://127.0.0.1:4001/.well-known/jwks.json'),
+  JWT_ISSUER: z.string().default('cos-identity'),
+  JWT_AUDIENCE: z.string().default('cos-graph'),
+  /** Base URL of identity for internal calls (API-key verification); default: the supergraph's identity URL origin. */
+  IDENTITY_INTERNAL_URL: z.string().url().optional(),
+  /**
+   * Per subgraph fetch budget. Subgraphs cap SQL at PG_STATEMENT_TIMEOUT_MS (5 s) so a healthy fetch is far below
+   * this; past it the fields of that subgraph become errors instead of a hung client request.
+   */
+  SUBGRAPH_TIMEOUT_MS: envFields.ms(10_000),
+  /** undici keep-alive pool size per subgraph origin. */
+  SUBGRAPH_CONNECTIONS: z.coerce.number().int().positive().default(64),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Key prefix for everything the gateway keeps in Redis (tests use their own). */
+  REDIS_PREFIX: z.string().default('cos:gw:'),
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+});
+
+export type GatewayEnv = z.infer<typeof gatewayEnvSchema> & {
+  /** SUBGRAPH_<NAME>_URL overrides, keyed by lower-case subgraph name (e.g. `tasks`). */
+  subgraphUrls: Record<string, string>;
+};
+
+/** Collects SUBGRAPH_<NAME>_URL variables; names are matched case-insensitively against the supergraph. */
+export function subgraphUrlOverrides(source: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(source)) {
+    const m = /^SUBGRAPH_([A-Z0-9_]+)_URL$/.exec(key);
+    if (m?.[1] && value) {
+      const url = z.string().url().safeParse(value);
+      if (!url.success) {
+        // eslint-disable-next-line no-console
+        console.error(`Invalid environment:\n  ${key}: must be a URL`);
+        process.exit(1);
+      }
+      out[m[1].toLowerCase()] = url.data;
+    }
+  }
+  return out;
+}
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): GatewayEnv {
+  return { ...parseEnv(gatewayEnvSchema, source), subgraphUrls: subgraphUrlOverrides(source) };
+}

@@ -1,0 +1,57 @@
+import type { RemoteGraphQLDataSource } from '@apollo/gateway';
+import { Agent, fetch as undiciFetch } from 'undici';
+
+type Fetcher = RemoteGraphQLDataSource['fetcher'];
+
+export interface SubgraphHttp {
+  /** Fetch for RemoteGraphQLDataSource: pooled, with a hard per-fetch deadline. */
+  fetcher: Fetcher;
+  /** GET with a short deadline over the same pool (readiness probes). */
+  probe(url: string, timeoutMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * One undici keep-alive pool for all subgraph traffic. `connections` caps sockets per origin; idle sockets are
+ * dropped after 30 s, below the subgraphs' 65 s keepAliveTimeout (service-kit runService) so the gateway never
+ * writes to a socket the subgraph just closed. Each fetch carries AbortSignal.timeout(timeoutMs), which covers
+ * connect + headers + body, so a stuck subgraph turns into an error instead of a hung client request.
+ */
+export function createSubgraphHttp(opts: { connections: number; timeoutMs: number }): SubgraphHttp {
+  const agent = new Agent({
+    connections: opts.connections,
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 30_000,
+    headersTimeout: opts.timeoutMs,
+    bodyTimeout: opts.timeoutMs,
+    connect: { timeout: Math.min(opts.timeoutMs, 5_000) },
+  });
+  const fetcher = (async (url, init) =>
+    undiciFetch(url, {
+      method: init?.method,
+      headers: init?.headers,
+      body: init?.body,
+      dispatcher: agent,
+      signal: AbortSignal.timeout(opts.timeoutMs),
+    })) as Fetcher;
+  return {
+    fetcher,
+    async probe(url, timeoutMs) {
+      const res = await undiciFetch(url, { dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
+      await res.arrayBuffer();
+      return res.status;
+    },
+    close: () => agent.close(),
+  };
+}
+
+/** True for the deadline errors of the fetch above (abort timeout or undici's own header/body timeouts). */
+export function isTimeoutError(err: unknown): boolean {
+  for (let e: unknown = err, i = 0; e && i < 4; e = (e as { cause?: unknown }).cause, i++) {
+    const { name, code } = e as { name?: string; code?: string };
+    if (name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+      return true;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,50 @@
+import { Redis } from 'ioredis';
+import { createLogger } from '@cos/logger';
+import { runService } from '@cos/service-kit';
+import { loadEnv } from './env';
+import { createGateway } from './server';
+
+/**
+ * The gateway process: env → Redis → supergraph + gateway → listen. On SIGTERM/SIGINT: /readyz turns 503
+ * (drain), the server stops accepting and finishes in-flight requests, then the gateway, its subgraph pool and
+ * Redis are closed.
+ */
+async function main() {
+  const env = loadEnv();
+  const log = createLogger('gateway', env.LOG_LEVEL);
+  // Short command timeout and no offline queue: a Redis outage must cost milliseconds, not hang requests.
+  const redis = new Redis(env.REDIS_URL, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 500,
+    connectTimeout: 2_000,
+  });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  try {
+    await redis.connect();
+  } catch (err) {
+    // Redis only caches: start without it and let ioredis reconnect in the background.
+    log.warn({ err: (err as Error).message }, 'redis unavailable at startup');
+  }
+  const gateway = await createGateway({ env, log, redis });
+  log.info({ subgraphs: gateway.subgraphs() }, 'supergraph loaded');
+  await runService({
+    name: 'gateway',
+    port: env.PORT,
+    host: env.HOST,
+    log,
+    handler: gateway.yoga,
+    onDrain: () => gateway.drain(),
+    onShutdown: async () => {
+      await gateway.close();
+      redis.disconnect();
+    },
+  });
+}
+
+main().catch((err) => {
+  // eslint-disable-next-line no-console
+  console.error('gateway failed to start', err);
+  process.exit(1);
+});

@@ -1,0 +1,177 @@
+import { ApolloGateway } from '@apollo/gateway';
+import { useApolloFederation } from '@envelop/apollo-federation';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Redis } from 'ioredis';
+import type { Logger } from '@cos/logger';
+import { createApiKeyVerifier } from './auth/api-keys';
+import { createJwtVerifier } from './auth/jwt';
+import type { GatewayContext } from './context';
+import { CosDataSource } from './datasource';
+import type { GatewayEnv } from './env';
+import { createErrorMasker } from './errors';
+import { createSubgraphHttp } from './http';
+import { useAuth } from './plugins/useAuth';
+import { useBodyLimit } from './plugins/useBodyLimit';
+import { useHealth } from './plugins/useHealth';
+import { DEFAULT_LIMITS, useLimits, type LimitOptions } from './plugins/useLimits';
+import { useRequestContext } from './plugins/useRequestContext';
+import { useValidationErrors } from './plugins/useValidationErrors';
+import { subgraphsOf, supergraphManager, type SubgraphInfo } from './supergraph';
+
+export const GRAPHQL_PATH = '/graphql';
+/** graphql-sse's endpoint (the subscriptions work mounts it; auth already covers it). */
+export const SSE_PATH = '/graphql/stream';
+
+/**
+ * Extension points, in pipeline order. Each slot takes yoga/envelop plugins (one concern per file under
+ * src/plugins/):
+ * - `afterAuth`: runs once the principal is known, before the body is parsed — rate limiting (429 + Retry-After).
+ * - `documents`: before parsing/validation — APQ (@graphql-yoga/plugin-apq, Redis store) and trusted documents
+ *   (safelist-only partners: OPERATION_NOT_ALLOWED).
+ * - `authorization`: after validation, before planning — @authenticated/@requiresScopes/@policy with Router
+ *   semantics (remove unauthorized fields from the document, null + FORBIDDEN at their paths).
+ * - `observability`: metrics/tracing plugins (prom-client, OpenTelemetry), outermost.
+ * Subscriptions are not a yoga plugin: @apollo/gateway executes none. The subscription bridge attaches graphql-ws
+ * to the same http.Server at GRAPHQL_PATH (`upgrade` event) and graphql-sse at SSE_PATH, reusing `authenticate`
+ * semantics from useAuth and `executeOperation`-style lookups through this yoga instance.
+ */
+export interface GatewayPluginSlots {
+  observability?: Plugin[];
+  afterAuth?: Plugin[];
+  documents?: Plugin[];
+  authorization?: Plugin[];
+}
+
+export interface GatewayDeps {
+  env: Pick<
+    GatewayEnv,
+    | 'NODE_ENV'
+    | 'SUPERGRAPH'
+    | 'SUPERGRAPH_POLL_MS'
+    | 'INTERNAL_SECRET'
+    | 'JWKS_URL'
+    | 'JWT_ISSUER'
+    | 'JWT_AUDIENCE'
+    | 'IDENTITY_INTERNAL_URL'
+    | 'SUBGRAPH_TIMEOUT_MS'
+    | 'SUBGRAPH_CONNECTIONS'
+    | 'REDIS_PREFIX'
+    | 'MAX_BODY_BYTES'
+    | 'subgraphUrls'
+  >;
+  log: Logger;
+  /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
+  redis: Redis;
+  limits?: Partial<LimitOptions>;
+  plugins?: GatewayPluginSlots;
+}
+
+export interface Gateway {
+  yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
+  apollo: ApolloGateway;
+  /** Subgraphs of the loaded supergraph, URLs after env overrides. */
+  subgraphs(): SubgraphInfo[];
+  /** /readyz answers 503 from now on, so load balancers stop routing here before we stop accepting. */
+  drain(): void;
+  /** Stops supergraph polling and closes the subgraph connection pool. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the gateway: @apollo/gateway plans and executes (query-plan cache on, Federation 2 semantics identical to
+ * Apollo's) inside graphql-yoga through @envelop/apollo-federation, so yoga provides GraphQL-over-HTTP (POST/GET,
+ * application/graphql-response+json), masking and the envelop plugin ecosystem.
+ *
+ * Why not yoga's own federation executor (@graphql-tools/federation / Hive Gateway runtime): it would be a second
+ * query planner with its own semantics next to the composition we check with @apollo/composition; the Apollo
+ * planner is the reference implementation of the supergraph's join__ directives, and its plan cache makes per-request
+ * overhead one plan lookup. The envelop plugin only replaces the execute function, so everything else in yoga
+ * (parsing/validation caches, armor limits, APQ) stays standard.
+ *
+ * Reads the supergraph (file or URL) when called; nothing happens on import, so tests build it in-process.
+ */
+export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
+  const { env, log } = deps;
+  const http = createSubgraphHttp({ connections: env.SUBGRAPH_CONNECTIONS, timeoutMs: env.SUBGRAPH_TIMEOUT_MS });
+  let subgraphs: SubgraphInfo[] = [];
+  let loaded = false;
+  let draining = false;
+
+  const apollo = new ApolloGateway({
+    supergraphSdl: supergraphManager({
+      source: env.SUPERGRAPH,
+      pollMs: env.SUPERGRAPH_POLL_MS,
+      log,
+      onLoad: (sdl) => {
+        subgraphs = subgraphsOf(sdl, env.subgraphUrls);
+      },
+    }),
+    buildService: ({ name, url }) =>
+      new CosDataSource({
+        name,
+        url: env.subgraphUrls[name.toLowerCase()] ?? url ?? '',
+        secret: env.INTERNAL_SECRET,
+        fetcher: http.fetcher,
+        timeoutMs: env.SUBGRAPH_TIMEOUT_MS,
+        log,
+      }),
+    logger: log.child({ component: 'apollo-gateway' }),
+  });
+  apollo.onSchemaLoadOrUpdate(() => {
+    loaded = true;
+  });
+  await apollo.load();
+
+  const verifyAccessToken = createJwtVerifier({ jwksUrl: env.JWKS_URL, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE });
+  const verifyApiKey = createApiKeyVerifier({
+    identityUrl: () => env.IDENTITY_INTERNAL_URL ?? subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
+    internalSecret: env.INTERNAL_SECRET,
+    fetcher: http.fetcher,
+    redis: deps.redis,
+    redisPrefix: env.REDIS_PREFIX,
+    log,
+  });
+
+  const slots = deps.plugins ?? {};
+  const plugins: Plugin[] = [
+    ...(slots.observability ?? []),
+    useHealth({ subgraphs: () => subgraphs, isLoaded: () => loaded, isDraining: () => draining, probe: http.probe }),
+    useBodyLimit(env.MAX_BODY_BYTES),
+    useAuth({ verifyAccessToken, verifyApiKey, paths: new Set([GRAPHQL_PATH, SSE_PATH]), log }) as Plugin,
+    ...(slots.afterAuth ?? []),
+    useRequestContext() as Plugin,
+    ...(slots.documents ?? []),
+    useLimits({ ...DEFAULT_LIMITS, ...deps.limits }),
+    useValidationErrors(),
+    ...(slots.authorization ?? []),
+    useApolloFederation({ gateway: apollo, logger: log.child({ component: 'federation' }) }) as Plugin,
+  ];
+
+  const yoga = createYoga<Record<string, unknown>, GatewayContext>({
+    graphqlEndpoint: GRAPHQL_PATH,
+    graphiql: env.NODE_ENV === 'development',
+    landingPage: false,
+    batching: false,
+    logging: {
+      debug: (...args: unknown[]) => log.debug(args.map(String).join(' ')),
+      info: (...args: unknown[]) => log.info(args.map(String).join(' ')),
+      warn: (...args: unknown[]) => log.warn(args.map(String).join(' ')),
+      error: (...args: unknown[]) => log.error(args.map(String).join(' ')),
+    },
+    maskedErrors: { maskError: createErrorMasker(log) },
+    plugins,
+  });
+
+  return {
+    yoga,
+    apollo,
+    subgraphs: () => subgraphs,
+    drain() {
+      draining = true;
+    },
+    async close() {
+      await apollo.stop();
+      await http.close();
+    },
+  };
+}

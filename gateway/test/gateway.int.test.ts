@@ -1,0 +1,355 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { generateKeyPair } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scopesForRole } from '@cos/auth';
+import { createLogger } from '@cos/logger';
+import { createGateway, type Gateway } from '../src/server';
+import {
+  API_KEY_ORG,
+  composeSupergraph,
+  KNOWN_API_KEY,
+  listen,
+  SECRET,
+  startIssuer,
+  startSubgraph,
+  type Listening,
+  type TestIssuer,
+} from './fixtures';
+
+type GqlBody = { data?: Record<string, unknown> | null; errors?: Array<{ message: string; path?: unknown[]; extensions?: Record<string, unknown> }> };
+
+let accounts: Awaited<ReturnType<typeof startSubgraph>>;
+let posts: Awaited<ReturnType<typeof startSubgraph>>;
+let issuer: TestIssuer;
+let redis: Redis;
+let gateway: Gateway;
+let http: Listening;
+
+const TIMEOUT_MS = 500;
+
+beforeAll(async () => {
+  [accounts, posts, issuer] = await Promise.all([startSubgraph('accounts'), startSubgraph('posts'), startIssuer()]);
+  const dir = await mkdtemp(path.join(tmpdir(), 'gw-test-'));
+  const supergraphPath = path.join(dir, 'supergraph.graphql');
+  await writeFile(supergraphPath, composeSupergraph([accounts, posts]));
+  redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  gateway = await createGateway({
+    env: {
+      NODE_ENV: 'test',
+      SUPERGRAPH: supergraphPath,
+      SUPERGRAPH_POLL_MS: 0,
+      INTERNAL_SECRET: SECRET,
+      JWKS_URL: issuer.jwksUrl,
+      JWT_ISSUER: 'cos-identity',
+      JWT_AUDIENCE: 'cos-graph',
+      IDENTITY_INTERNAL_URL: accounts.url,
+      SUBGRAPH_TIMEOUT_MS: TIMEOUT_MS,
+      SUBGRAPH_CONNECTIONS: 8,
+      REDIS_PREFIX: `test:${randomBytes(4).toString('hex')}:`,
+      MAX_BODY_BYTES: 1_000_000,
+      subgraphUrls: {},
+    },
+    log: createLogger('gateway-test', 'silent'),
+    redis,
+  });
+  http = await listen(gateway.yoga);
+});
+
+afterAll(async () => {
+  await http?.close();
+  await gateway?.close();
+  redis?.disconnect();
+  await Promise.all([accounts?.close(), posts?.close(), issuer?.close()]);
+});
+
+async function post(body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${http.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as GqlBody };
+}
+
+const gql = (query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) =>
+  post({ query, variables }, headers);
+
+describe('federated execution', () => {
+  it('runs a query that crosses both subgraphs and signs the (anonymous) principal into every subgraph call', async () => {
+    const before = { a: accounts.seen.length, p: posts.seen.length };
+    const res = await gql('{ posts { title author { name posts { id } } } }');
+    expect(res.status).toBe(200);
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data).toEqual({
+      posts: [
+        { title: 'Hello', author: { name: 'Ada', posts: [{ id: 'p1' }, { id: 'p3' }] } },
+        { title: 'Federation', author: { name: 'Grace', posts: [{ id: 'p2' }] } },
+        { title: 'Again', author: { name: 'Ada', posts: [{ id: 'p1' }, { id: 'p3' }] } },
+      ],
+    });
+    // posts → accounts (_entities) → posts (_entities): both subgraphs were called, every call verified.
+    expect(accounts.seen.length).toBeGreaterThan(before.a);
+    expect(posts.seen.length).toBeGreaterThan(before.p);
+    for (const s of [...accounts.seen.slice(before.a), ...posts.seen.slice(before.p)]) {
+      expect(s.principal).toEqual({ kind: 'anonymous' });
+    }
+  });
+
+  it('forwards request id, correlation id and traceparent to subgraphs and echoes x-request-id', async () => {
+    const traceparent = `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+    const before = accounts.seen.length;
+    const res = await gql('{ viewer { kind } }', undefined, { 'x-request-id': 'req-123', 'x-correlation-id': 'corr-9', traceparent });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('req-123');
+    const seen = accounts.seen.slice(before);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.headers['x-request-id']).toBe('req-123');
+    expect(seen[0]!.headers['x-correlation-id']).toBe('corr-9');
+    expect(seen[0]!.headers.traceparent).toBe(traceparent);
+  });
+
+  it('generates a request id when the client sends none (or a malformed one)', async () => {
+    const res = await gql('{ viewer { kind } }', undefined, { 'x-request-id': 'bad id\twith spaces' });
+    const id = res.headers.get('x-request-id');
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(accounts.seen.at(-1)!.headers['x-correlation-id']).toBe(id);
+  });
+
+  it('serves GET for queries and refuses GET for mutations', async () => {
+    const q = encodeURIComponent('{ posts { id } }');
+    const get = await fetch(`${http.url}/graphql?query=${q}`, { headers: { accept: 'application/json' } });
+    expect(get.status).toBe(200);
+    expect(((await get.json()) as GqlBody).data?.posts).toHaveLength(3);
+
+    const m = encodeURIComponent('mutation { addPost(title: "x") { id } }');
+    const getMutation = await fetch(`${http.url}/graphql?query=${m}`, { headers: { accept: 'application/json' } });
+    expect(getMutation.status).toBe(405);
+    const postMutation = await gql('mutation { addPost(title: "x") { title author { name } } }');
+    expect(postMutation.body.data).toEqual({ addPost: { title: 'x', author: { name: 'Ada' } } });
+  });
+
+  it('speaks application/graphql-response+json when asked', async () => {
+    const res = await fetch(`${http.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+      body: JSON.stringify({ query: '{ posts { id } }' }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/graphql-response+json');
+  });
+});
+
+describe('authentication', () => {
+  const userId = randomUUID();
+  const orgId = randomUUID();
+
+  it('a valid access token reaches the subgraph as a signed user principal with the role’s scopes', async () => {
+    const token = await issuer.sign({ sub: userId, org: orgId, role: 'MEMBER' });
+    const before = accounts.seen.length;
+    const res = await gql('{ viewer { kind id orgId role scopes } }', undefined, { authorization: `Bearer ${token}` });
+    expect(res.status).toBe(200);
+    expect(res.body.data?.viewer).toEqual({ kind: 'user', id: userId, orgId, role: 'MEMBER', scopes: scopesForRole('MEMBER') });
+    expect(accounts.seen.slice(before)[0]!.principal).toEqual({
+      kind: 'user',
+      userId,
+      orgId,
+      role: 'MEMBER',
+      scopes: scopesForRole('MEMBER'),
+    });
+  });
+
+  it('no credentials → anonymous', async () => {
+    const res = await gql('{ viewer { kind id } }');
+    expect(res.body.data?.viewer).toEqual({ kind: 'anonymous', id: null });
+  });
+
+  const refused = async (authorization: string) => {
+    const before = accounts.seen.length + posts.seen.length;
+    const res = await gql('{ viewer { kind } }', undefined, { authorization });
+    expect(res.status).toBe(401);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(res.body.data).toBeUndefined();
+    // refused before execution: no subgraph saw the request
+    expect(accounts.seen.length + posts.seen.length).toBe(before);
+  };
+
+  it('garbage token → 401', () => refused('Bearer not.a.jwt'));
+
+  it('expired token (beyond the 30 s tolerance) → 401', async () => {
+    const token = await issuer.sign({ sub: userId, org: orgId, role: 'OWNER' }, { expiresIn: Math.floor(Date.now() / 1000) - 120 });
+    await refused(`Bearer ${token}`);
+  });
+
+  it('alg none token → 401', async () => {
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const token = `${b64({ alg: 'none', typ: 'JWT', kid: issuer.kid })}.${b64({ sub: userId, org: orgId, role: 'OWNER', iss: 'cos-identity', aud: 'cos-graph', exp })}.`;
+    await refused(`Bearer ${token}`);
+  });
+
+  it('token signed by another key under the same kid → 401', async () => {
+    const other = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const token = await issuer.sign({ sub: userId, org: orgId, role: 'OWNER' }, { key: other.privateKey });
+    await refused(`Bearer ${token}`);
+  });
+
+  it('wrong audience or issuer → 401', async () => {
+    await refused(`Bearer ${await issuer.sign({ sub: userId, org: orgId, role: 'OWNER' }, { audience: 'someone-else' })}`);
+    await refused(`Bearer ${await issuer.sign({ sub: userId, org: orgId, role: 'OWNER' }, { issuer: 'evil' })}`);
+  });
+
+  it('unknown role claim or unsupported scheme → 401', async () => {
+    await refused(`Bearer ${await issuer.sign({ sub: userId, org: orgId, role: 'GOD' })}`);
+    await refused('Basic dXNlcjpwYXNz');
+  });
+
+  it('partner API key (Authorization: ApiKey or X-API-Key) → apiKey principal, verified once then cached in Redis', async () => {
+    const calls = accounts.verifyCalls;
+    const a = await gql('{ viewer { kind id orgId scopes } }', undefined, { authorization: `ApiKey ${KNOWN_API_KEY}` });
+    expect(a.status).toBe(200);
+    expect(a.body.data?.viewer).toEqual({ kind: 'apiKey', id: 'key-1', orgId: API_KEY_ORG, scopes: ['tasks:read'] });
+    const b = await gql('{ viewer { kind id } }', undefined, { 'x-api-key': KNOWN_API_KEY });
+    expect(b.body.data?.viewer).toEqual({ kind: 'apiKey', id: 'key-1' });
+    expect(accounts.verifyCalls).toBe(calls + 1);
+  });
+
+  it('unknown API key → 401', async () => {
+    await refused(`ApiKey cos_nope_${randomBytes(8).toString('hex')}`);
+    const res = await gql('{ viewer { kind } }', undefined, { 'x-api-key': 'cos_nope_x' });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe('errors', () => {
+  it('propagates subgraph error codes unchanged (NOT_FOUND, CONFLICT with currentVersion) at their paths', async () => {
+    const res = await gql('{ missing stale posts { id } }');
+    expect(res.status).toBe(200);
+    expect(res.body.data?.posts).toHaveLength(3);
+    const byPath = Object.fromEntries((res.body.errors ?? []).map((e) => [String(e.path?.[0]), e]));
+    expect(byPath.missing?.extensions).toEqual({ code: 'NOT_FOUND' });
+    expect(byPath.stale?.extensions).toEqual({ code: 'CONFLICT', currentVersion: 7 });
+  });
+
+  it('masks unexpected subgraph errors: INTERNAL_SERVER_ERROR, no SQL, no stack', async () => {
+    const res = await gql('{ leaky viewer { kind } }');
+    expect(res.body.data?.viewer).toEqual({ kind: 'anonymous' });
+    expect(res.body.errors).toHaveLength(1);
+    const err = res.body.errors![0]!;
+    expect(err.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(JSON.stringify(res.body)).not.toMatch(/secret_table|SELECT|stack|serviceName/i);
+  });
+
+  it('a subgraph that does not answer in time becomes an error at its fields, not a hung request', async () => {
+    const started = Date.now();
+    const res = await gql('{ viewer { kind } slow }');
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeLessThan(TIMEOUT_MS + 1_500);
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual({ viewer: { kind: 'anonymous' }, slow: null });
+    expect(res.body.errors?.[0]?.message).toMatch(/posts service did not answer in time/);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+  });
+
+  it('a GraphQL syntax error → 400 GRAPHQL_VALIDATION_FAILED', async () => {
+    const res = await gql('{ posts { id }');
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(res.body.errors?.[0]?.message).toMatch(/Syntax Error/);
+  });
+
+  it('malformed JSON → 400 with a clear message', async () => {
+    const res = await post('{"query": "{ posts { id } }"');
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.message).toMatch(/invalid JSON/i);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('an unknown field → 400 GRAPHQL_VALIDATION_FAILED without "did you mean" schema hints', async () => {
+    const res = await gql('{ post { id } }');
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(res.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
+  });
+
+  it('a variable of the wrong type → BAD_USER_INPUT naming the variable', async () => {
+    const res = await gql('query Q($id: ID!) { user(id: $id) { name } }', { id: { nested: true } });
+    expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'id' });
+  });
+
+  it('a body over 1 MB → 413', async () => {
+    const res = await post({ query: `{ posts { id } } # ${'x'.repeat(1_100_000)}` });
+    expect(res.status).toBe(413);
+  });
+});
+
+describe('limits', () => {
+  it('a depth bomb → QUERY_TOO_COMPLEX, nothing sent to subgraphs', async () => {
+    const before = accounts.seen.length + posts.seen.length;
+    let sel = 'id';
+    for (let i = 0; i < 7; i++) sel = `posts { author { ${sel} } }`;
+    const res = await gql(`{ ${sel} }`);
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.some((e) => e.extensions?.code === 'QUERY_TOO_COMPLEX' && /depth/i.test(e.message))).toBe(true);
+    expect(accounts.seen.length + posts.seen.length).toBe(before);
+  });
+
+  it('an alias bomb → QUERY_TOO_COMPLEX', async () => {
+    const aliases = Array.from({ length: 16 }, (_, i) => `a${i}: posts { id }`).join(' ');
+    const res = await gql(`{ ${aliases} }`);
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
+    expect(res.body.errors?.[0]?.message).toMatch(/alias/i);
+  });
+
+  it('a token bomb → QUERY_TOO_COMPLEX', async () => {
+    const res = await gql(`{ posts { ${'id '.repeat(2_100)} } }`);
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
+    expect(res.body.errors?.[0]?.message).toMatch(/token/i);
+  });
+
+  it('a directive bomb → QUERY_TOO_COMPLEX', async () => {
+    const res = await gql(`{ posts { id ${'@skip(if: false) '.repeat(21)} } }`);
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
+  });
+
+  it('queries within the limits still run (11 levels deep, 15 aliases)', async () => {
+    const aliases = Array.from({ length: 15 }, (_, i) => `a${i}: posts { id }`).join(' ');
+    const res = await gql(`{ ${aliases} }`);
+    expect(res.status).toBe(200);
+    expect(res.body.errors).toBeUndefined();
+  });
+});
+
+describe('health', () => {
+  it('/healthz is live; /readyz is ready while every subgraph answers', async () => {
+    expect((await fetch(`${http.url}/healthz`)).status).toBe(200);
+    const res = await fetch(`${http.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ok', supergraph: 'loaded', subgraphs: { accounts: 'ok', posts: 'ok' } });
+  });
+
+  it('/readyz is 503 naming the subgraph that is down (and ready again once it is back)', async () => {
+    const port = posts.port;
+    await posts.close();
+    const down = await fetch(`${http.url}/readyz`);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({ status: 'unavailable', subgraphs: { accounts: 'ok', posts: 'unreachable' } });
+    posts = await startSubgraph('posts', port);
+    const up = await fetch(`${http.url}/readyz`);
+    expect(up.status).toBe(200);
+  });
+
+  it('/readyz is 503 while draining', async () => {
+    gateway.drain();
+    const res = await fetch(`${http.url}/readyz`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ status: 'draining' });
+  });
+});
