@@ -25,7 +25,7 @@ export function createServer(deps: CustomersServerDeps) {
   return createSubgraphServer<Context>({
     name: 'customers',
     typeDefs,
-    resolvers: resolvers as never,
+    resolvers,
     createContext: createContextFactory(deps.db),
     internalSecret: deps.internalSecret,
     log: deps.log,

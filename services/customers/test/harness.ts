@@ -27,7 +27,9 @@ export async function createHarness(): Promise<Harness> {
   const db = new Db(createPool({ connectionString: cfg.runtimeUrl, schema: cfg.schema, applicationName: 'customers-test', max: 5, statementTimeoutMs: 10_000 }));
   const systemDb = new Db(createPool({ connectionString: cfg.systemUrl, schema: cfg.schema, applicationName: 'customers-test-system', max: 2, statementTimeoutMs: 10_000 }));
   const server = createServer({ db, log, internalSecret: TEST_INTERNAL_SECRET });
-  const gql = <T,>(p: Principal, query: string, variables?: Record<string, unknown>) => execSubgraph<T>(server.yoga, p, query, variables);
+  // yoga's overloaded fetch does not match @cos/testing's narrow signature; adapt it.
+  const subgraph = { fetch: (input: string, init?: RequestInit) => server.yoga.fetch(input, init ?? {}) };
+  const gql = <T,>(p: Principal, query: string, variables?: Record<string, unknown>) => execSubgraph<T>(subgraph, p, query, variables);
   return {
     testDb,
     db,
