@@ -5,14 +5,13 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectBus, startConsumer, startOutboxRelay, type RunningConsumer } from '@cos/bus';
+import { connectBus, startOutboxRelay } from '@cos/bus';
 import { createPool, Db, migrate, serviceDatabase } from '@cos/db';
 import { createLogger } from '@cos/logger';
 import { runService } from '@cos/service-kit';
 import { loadEnv } from './env';
-import { createIdentityReactor, IDENTITY_CONSUMER } from './events/reactors/identity';
-import { createTasksReactor, TASKS_CONSUMER } from './events/reactors/tasks';
-import { identitySubjects, SERVICE, tasksSubjects } from './events/subjects';
+import { startAgentsConsumers } from './events/consumers';
+import { SERVICE } from './events/subjects';
 import { NOTIFY_CHANNEL } from './projections';
 import { createRunner } from './runner/runner';
 import { createServer } from './server';
@@ -43,29 +42,7 @@ async function main() {
 
   const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: SERVICE, log });
   const relay = startOutboxRelay({ bus, db: systemDb, service: SERVICE, notifyChannel: NOTIFY_CHANNEL, log });
-  const consumers: RunningConsumer[] = [];
-  consumers.push(
-    await startConsumer({
-      bus,
-      db: systemDb,
-      service: SERVICE,
-      name: IDENTITY_CONSUMER,
-      filterSubject: identitySubjects(bus.prefix),
-      handle: createIdentityReactor({ log }),
-      log,
-    }),
-  );
-  consumers.push(
-    await startConsumer({
-      bus,
-      db: systemDb,
-      service: SERVICE,
-      name: TASKS_CONSUMER,
-      filterSubject: tasksSubjects(bus.prefix),
-      handle: createTasksReactor({ log, maxAttempts: env.AGENTS_MAX_ATTEMPTS }),
-      log,
-    }),
-  );
+  const consumers = await startAgentsConsumers({ bus, systemDb, log, maxAttempts: env.AGENTS_MAX_ATTEMPTS });
 
   const runner = createRunner({
     db: systemDb,
