@@ -31,8 +31,9 @@ export async function startIdentity() {
       inviteUrlBase: 'http://app.test/accept',
     },
   });
+  const subgraph = { fetch: (input: string, init?: RequestInit) => server.yoga.fetch(input, init ?? {}) };
   const exec = <T = Record<string, any>>(p: Principal, query: string, variables?: Record<string, unknown>) =>
-    execSubgraph<T>(server.yoga, p, query, variables);
+    execSubgraph<T>(subgraph, p, query, variables);
 
   /** Runs a query as the superuser (bypasses RLS) to check what was written. */
   const admin = async <R extends Record<string, unknown>>(sql: string, params: unknown[] = []) => {

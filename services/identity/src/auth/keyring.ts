@@ -26,7 +26,7 @@ async function newKeyRow(tx: Tx): Promise<string> {
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' };
   const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ALG };
   await tx.query(
-    /* insertSigningKey */ `INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk) VALUES ($1, $2, $3, $4)`,
+    `/* insertSigningKey */ INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk) VALUES ($1, $2, $3, $4)`,
     [kid, ALG, JSON.stringify(publicJwk), JSON.stringify(privateJwk)],
   );
   return kid;
@@ -38,8 +38,8 @@ async function newKeyRow(tx: Tx): Promise<string> {
  */
 export async function ensureActiveSigningKey(systemDb: Db): Promise<string> {
   return systemDb.tx({ orgId: null }, async (tx) => {
-    await tx.query(/* lockSigningKeys */ `SELECT pg_advisory_xact_lock(hashtext($1))`, [LOCK]);
-    const row = await tx.one<{ kid: string }>(/* activeSigningKey */ `SELECT kid FROM signing_keys WHERE retired_at IS NULL`);
+    await tx.query(`/* lockSigningKeys */ SELECT pg_advisory_xact_lock(hashtext($1))`, [LOCK]);
+    const row = await tx.one<{ kid: string }>(`/* activeSigningKey */ SELECT kid FROM signing_keys WHERE retired_at IS NULL`);
     return row?.kid ?? newKeyRow(tx);
   });
 }
@@ -50,8 +50,8 @@ export async function ensureActiveSigningKey(systemDb: Db): Promise<string> {
  */
 export async function rotateSigningKey(systemDb: Db): Promise<string> {
   return systemDb.tx({ orgId: null }, async (tx) => {
-    await tx.query(/* lockSigningKeys */ `SELECT pg_advisory_xact_lock(hashtext($1))`, [LOCK]);
-    await tx.query(/* retireSigningKey */ `UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL`);
+    await tx.query(`/* lockSigningKeys */ SELECT pg_advisory_xact_lock(hashtext($1))`, [LOCK]);
+    await tx.query(`/* retireSigningKey */ UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL`);
     return newKeyRow(tx);
   });
 }
@@ -80,12 +80,12 @@ export class KeyRing {
     const cacheMs = this.opts.cacheMs ?? 30_000;
     if (this.active && Date.now() - this.active.loadedAt < cacheMs) return this.active;
     let row = await this.systemDb.withClient((tx) =>
-      tx.one<SigningKeyRow>(/* activeSigningKeyPrivate */ `SELECT kid, private_jwk FROM signing_keys WHERE retired_at IS NULL`),
+      tx.one<SigningKeyRow>(`/* activeSigningKeyPrivate */ SELECT kid, private_jwk FROM signing_keys WHERE retired_at IS NULL`),
     );
     if (!row) {
       await ensureActiveSigningKey(this.systemDb);
       row = await this.systemDb.withClient((tx) =>
-        tx.one<SigningKeyRow>(/* activeSigningKeyPrivate */ `SELECT kid, private_jwk FROM signing_keys WHERE retired_at IS NULL`),
+        tx.one<SigningKeyRow>(`/* activeSigningKeyPrivate */ SELECT kid, private_jwk FROM signing_keys WHERE retired_at IS NULL`),
       );
       if (!row) throw new Error('no active signing key');
     }
@@ -118,7 +118,7 @@ export class KeyRing {
   async jwks(): Promise<{ keys: JWK[] }> {
     const rows = await this.systemDb.withClient((tx) =>
       tx.query<{ public_jwk: JWK }>(
-        /* publishedSigningKeys */ `SELECT public_jwk FROM signing_keys
+        `/* publishedSigningKeys */ SELECT public_jwk FROM signing_keys
          WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)
          ORDER BY created_at DESC`,
         [this.opts.accessTokenTtlS + SKEW_S],

@@ -28,27 +28,27 @@ export interface ApiKeyRow {
 // ---------- users (RLS: self, members and invitees of the current organization) ----------
 
 export const usersByIds = (tx: Tx, ids: readonly string[]) =>
-  tx.query<UserRow>(/* usersByIds */ `SELECT id, email, name FROM users WHERE id = ANY($1::uuid[])`, [ids]);
+  tx.query<UserRow>(`/* usersByIds */ SELECT id, email, name FROM users WHERE id = ANY($1::uuid[])`, [ids]);
 
 /** System role: login and invitations look a person up across tenants. */
 export const userByEmail = (tx: Tx, email: string) =>
   tx.one<UserRow & { passwordHash: string | null }>(
-    /* userByEmail */ `SELECT u.id, u.email, u.name, c.password_hash AS "passwordHash"
+    `/* userByEmail */ SELECT u.id, u.email, u.name, c.password_hash AS "passwordHash"
      FROM users u LEFT JOIN user_credentials c ON c.user_id = u.id
      WHERE lower(u.email) = lower($1)`,
     [email],
   );
 
 export const userById = (tx: Tx, id: string) =>
-  tx.one<UserRow>(/* userById */ `SELECT id, email, name FROM users WHERE id = $1`, [id]);
+  tx.one<UserRow>(`/* userById */ SELECT id, email, name FROM users WHERE id = $1`, [id]);
 
 export const passwordHashOf = async (tx: Tx, userId: string) =>
-  (await tx.one<{ h: string }>(/* passwordHashOf */ `SELECT password_hash AS h FROM user_credentials WHERE user_id = $1`, [userId]))?.h ??
+  (await tx.one<{ h: string }>(`/* passwordHashOf */ SELECT password_hash AS h FROM user_credentials WHERE user_id = $1`, [userId]))?.h ??
   null;
 
 export const setPasswordHash = (tx: Tx, userId: string, hash: string) =>
   tx.query(
-    /* setPasswordHash */ `INSERT INTO user_credentials (user_id, password_hash) VALUES ($1, $2)
+    `/* setPasswordHash */ INSERT INTO user_credentials (user_id, password_hash) VALUES ($1, $2)
      ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()`,
     [userId, hash],
   );
@@ -56,22 +56,22 @@ export const setPasswordHash = (tx: Tx, userId: string, hash: string) =>
 // ---------- organizations and memberships ----------
 
 export const organizationsByIds = (tx: Tx, ids: readonly string[]) =>
-  tx.query<OrganizationRow>(/* organizationsByIds */ `SELECT id, name, slug FROM organizations WHERE id = ANY($1::uuid[])`, [ids]);
+  tx.query<OrganizationRow>(`/* organizationsByIds */ SELECT id, name, slug FROM organizations WHERE id = ANY($1::uuid[])`, [ids]);
 
 /** System role: slugs are unique across tenants. */
 export const slugExists = async (tx: Tx, slug: string) =>
-  !!(await tx.one(/* slugExists */ `SELECT 1 FROM organizations WHERE slug = $1`, [slug]));
+  !!(await tx.one(`/* slugExists */ SELECT 1 FROM organizations WHERE slug = $1`, [slug]));
 
 export const membershipsByOrgIds = (tx: Tx, orgIds: readonly string[]) =>
   tx.query<MembershipRow>(
-    /* membershipsByOrgIds */ `SELECT org_id AS "orgId", user_id AS "userId", role FROM memberships
+    `/* membershipsByOrgIds */ SELECT org_id AS "orgId", user_id AS "userId", role FROM memberships
      WHERE org_id = ANY($1::uuid[]) ORDER BY created_at, user_id`,
     [orgIds],
   );
 
 export const membershipsByUserIds = (tx: Tx, userIds: readonly string[]) =>
   tx.query<MembershipRow>(
-    /* membershipsByUserIds */ `SELECT org_id AS "orgId", user_id AS "userId", role FROM memberships
+    `/* membershipsByUserIds */ SELECT org_id AS "orgId", user_id AS "userId", role FROM memberships
      WHERE user_id = ANY($1::uuid[]) ORDER BY created_at, org_id`,
     [userIds],
   );
@@ -79,7 +79,7 @@ export const membershipsByUserIds = (tx: Tx, userIds: readonly string[]) =>
 /** System role at login: the membership to sign in to (a given organization, or the oldest one). */
 export const membershipForLogin = (tx: Tx, userId: string, orgId: string | null) =>
   tx.one<MembershipRow>(
-    /* membershipForLogin */ `SELECT org_id AS "orgId", user_id AS "userId", role FROM memberships
+    `/* membershipForLogin */ SELECT org_id AS "orgId", user_id AS "userId", role FROM memberships
      WHERE user_id = $1 AND ($2::uuid IS NULL OR org_id = $2::uuid) ORDER BY created_at, org_id LIMIT 1`,
     [userId, orgId],
   );
@@ -89,14 +89,14 @@ export const membershipForLogin = (tx: Tx, userId: string, orgId: string | null)
 /** System role: the invitee is not signed in yet; the token hash is the credential. */
 export const invitationByTokenHash = (tx: Tx, tokenHash: string) =>
   tx.one<{ id: string; orgId: string; userId: string | null; name: string; role: Role; expiresAt: Date; acceptedAt: Date | null }>(
-    /* invitationByTokenHash */ `SELECT id, org_id AS "orgId", user_id AS "userId", name, role, expires_at AS "expiresAt",
+    `/* invitationByTokenHash */ SELECT id, org_id AS "orgId", user_id AS "userId", name, role, expires_at AS "expiresAt",
        accepted_at AS "acceptedAt" FROM invitations WHERE token_hash = $1`,
     [tokenHash],
   );
 
 export const insertOutboundEmail = (tx: Tx, e: { id: string; orgId: string; to: string; subject: string; body: string }) =>
   tx.query(
-    /* insertOutboundEmail */ `INSERT INTO outbound_emails (id, org_id, to_address, subject, body) VALUES ($1, $2, $3, $4, $5)`,
+    `/* insertOutboundEmail */ INSERT INTO outbound_emails (id, org_id, to_address, subject, body) VALUES ($1, $2, $3, $4, $5)`,
     [e.id, e.orgId, e.to, e.subject, e.body],
   );
 
@@ -104,21 +104,21 @@ export const insertOutboundEmail = (tx: Tx, e: { id: string; orgId: string; to: 
 
 export const apiKeyById = (tx: Tx, id: string) =>
   tx.one<ApiKeyRow>(
-    /* apiKeyById */ `SELECT k.id, k.name, k.scopes, k.created_at AS "createdAt", c.last_used_at AS "lastUsedAt", k.revoked_at AS "revokedAt"
+    `/* apiKeyById */ SELECT k.id, k.name, k.scopes, k.created_at AS "createdAt", c.last_used_at AS "lastUsedAt", k.revoked_at AS "revokedAt"
      FROM api_keys k LEFT JOIN api_key_credentials c ON c.api_key_id = k.id WHERE k.id = $1`,
     [id],
   );
 
 export const insertApiKeyCredentials = (tx: Tx, c: { apiKeyId: string; orgId: string; prefix: string; secretHash: string }) =>
   tx.query(
-    /* insertApiKeyCredentials */ `INSERT INTO api_key_credentials (api_key_id, org_id, prefix, secret_hash) VALUES ($1, $2, $3, $4)`,
+    `/* insertApiKeyCredentials */ INSERT INTO api_key_credentials (api_key_id, org_id, prefix, secret_hash) VALUES ($1, $2, $3, $4)`,
     [c.apiKeyId, c.orgId, c.prefix, c.secretHash],
   );
 
 /** System role: the gateway verifies a partner key before it knows the tenant. */
 export const apiKeyForVerification = (tx: Tx, prefix: string) =>
   tx.one<{ id: string; orgId: string; name: string; scopes: string[]; secretHash: string; revokedAt: Date | null }>(
-    /* apiKeyForVerification */ `SELECT k.id, k.org_id AS "orgId", k.name, k.scopes, c.secret_hash AS "secretHash", k.revoked_at AS "revokedAt"
+    `/* apiKeyForVerification */ SELECT k.id, k.org_id AS "orgId", k.name, k.scopes, c.secret_hash AS "secretHash", k.revoked_at AS "revokedAt"
      FROM api_key_credentials c JOIN api_keys k ON k.id = c.api_key_id WHERE c.prefix = $1`,
     [prefix],
   );
@@ -126,7 +126,7 @@ export const apiKeyForVerification = (tx: Tx, prefix: string) =>
 /** Writes last_used_at at most once a minute per key, so a busy partner does not turn reads into writes. */
 export const touchApiKey = (tx: Tx, id: string) =>
   tx.query(
-    /* touchApiKey */ `UPDATE api_key_credentials SET last_used_at = now()
+    `/* touchApiKey */ UPDATE api_key_credentials SET last_used_at = now()
      WHERE api_key_id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
     [id],
   );
@@ -149,12 +149,12 @@ export interface AuditRow {
 export async function auditPage(tx: Tx, limit: number, afterId: string | null): Promise<AuditRow[] | null> {
   let before: string | null = null;
   if (afterId) {
-    const row = await tx.one<{ p: string }>(/* auditCursorPosition */ `SELECT global_position AS p FROM events WHERE id = $1`, [afterId]);
+    const row = await tx.one<{ p: string }>(`/* auditCursorPosition */ SELECT global_position AS p FROM events WHERE id = $1`, [afterId]);
     if (!row) return null;
     before = row.p;
   }
   return tx.query<AuditRow>(
-    /* auditPage */ `SELECT id, global_position AS position, occurred_at AS at, coalesce(metadata->>'actor', 'system') AS actor,
+    `/* auditPage */ SELECT id, global_position AS position, occurred_at AS at, coalesce(metadata->>'actor', 'system') AS actor,
        type AS action, stream_id AS target
      FROM events WHERE ($2::bigint IS NULL OR global_position < $2::bigint)
      ORDER BY global_position DESC LIMIT $1`,

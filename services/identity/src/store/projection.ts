@@ -16,39 +16,39 @@ export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): 
   switch (e.type) {
     case 'OrganizationCreated':
       await tx.query(
-        /* projectOrganizationCreated */ `INSERT INTO organizations (id, name, slug, created_at) VALUES ($1, $2, $3, $4)`,
+        `/* projectOrganizationCreated */ INSERT INTO organizations (id, name, slug, created_at) VALUES ($1, $2, $3, $4)`,
         [e.data.organizationId, e.data.name, e.data.slug, e.occurredAt],
       );
       return;
     case 'UserRegistered':
       await tx.query(
-        /* projectUserRegistered */ `INSERT INTO users (id, email, name, created_at) VALUES ($1, $2, $3, $4)`,
+        `/* projectUserRegistered */ INSERT INTO users (id, email, name, created_at) VALUES ($1, $2, $3, $4)`,
         [e.data.userId, e.data.email, e.data.name, e.occurredAt],
       );
       return;
     case 'MemberJoined':
       await tx.query(
-        /* projectMemberJoined */ `INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
+        `/* projectMemberJoined */ INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (org_id, user_id) DO UPDATE SET role = EXCLUDED.role`,
         [e.data.organizationId, e.data.userId, e.data.role, e.occurredAt],
       );
       return;
     case 'MemberRoleChanged':
-      await tx.query(/* projectMemberRoleChanged */ `UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2`, [
+      await tx.query(`/* projectMemberRoleChanged */ UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2`, [
         e.data.organizationId,
         e.data.userId,
         e.data.role,
       ]);
       return;
     case 'MemberRemoved':
-      await tx.query(/* projectMemberRemoved */ `DELETE FROM memberships WHERE org_id = $1 AND user_id = $2`, [
+      await tx.query(`/* projectMemberRemoved */ DELETE FROM memberships WHERE org_id = $1 AND user_id = $2`, [
         e.data.organizationId,
         e.data.userId,
       ]);
       return;
     case 'InvitationCreated':
       await tx.query(
-        /* projectInvitationCreated */ `INSERT INTO invitations (id, org_id, user_id, email, name, role, token_hash, expires_at, created_at)
+        `/* projectInvitationCreated */ INSERT INTO invitations (id, org_id, user_id, email, name, role, token_hash, expires_at, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
         [
           e.data.invitationId,
@@ -64,20 +64,20 @@ export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): 
       );
       return;
     case 'InvitationAccepted':
-      await tx.query(/* projectInvitationAccepted */ `UPDATE invitations SET accepted_at = $2 WHERE id = $1`, [
+      await tx.query(`/* projectInvitationAccepted */ UPDATE invitations SET accepted_at = $2 WHERE id = $1`, [
         e.data.invitationId,
         e.occurredAt,
       ]);
       return;
     case 'ApiKeyCreated':
       await tx.query(
-        /* projectApiKeyCreated */ `INSERT INTO api_keys (id, org_id, name, prefix, scopes, created_by, created_at)
+        `/* projectApiKeyCreated */ INSERT INTO api_keys (id, org_id, name, prefix, scopes, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)`,
         [e.data.apiKeyId, e.orgId, e.data.name, e.data.prefix, e.data.scopes, e.metadata.actor, e.occurredAt],
       );
       return;
     case 'ApiKeyRevoked':
-      await tx.query(/* projectApiKeyRevoked */ `UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, [
+      await tx.query(`/* projectApiKeyRevoked */ UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, [
         e.data.apiKeyId,
         e.occurredAt,
       ]);

@@ -17,7 +17,7 @@ export const insertRefreshToken = (
   t: { familyId: string; tokenHash: string; userId: string; orgId: string; expiresAt: Date },
 ) =>
   tx.query(
-    /* insertRefreshToken */ `INSERT INTO refresh_tokens (id, family_id, token_hash, user_id, org_id, expires_at)
+    `/* insertRefreshToken */ INSERT INTO refresh_tokens (id, family_id, token_hash, user_id, org_id, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6)`,
     [randomUUID(), t.familyId, t.tokenHash, t.userId, t.orgId, t.expiresAt],
   );
@@ -25,22 +25,22 @@ export const insertRefreshToken = (
 /** System role, row locked: two refreshes racing with the same token serialize here (the second sees used_at). */
 export const refreshTokenForUpdate = (tx: Tx, tokenHash: string) =>
   tx.one<RefreshTokenRow>(
-    /* refreshTokenForUpdate */ `SELECT id, family_id AS "familyId", user_id AS "userId", org_id AS "orgId",
+    `/* refreshTokenForUpdate */ SELECT id, family_id AS "familyId", user_id AS "userId", org_id AS "orgId",
        expires_at AS "expiresAt", used_at AS "usedAt", revoked_at AS "revokedAt"
      FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
     [tokenHash],
   );
 
 export const markRefreshTokenUsed = (tx: Tx, id: string) =>
-  tx.query(/* markRefreshTokenUsed */ `UPDATE refresh_tokens SET used_at = now() WHERE id = $1`, [id]);
+  tx.query(`/* markRefreshTokenUsed */ UPDATE refresh_tokens SET used_at = now() WHERE id = $1`, [id]);
 
 export const revokeRefreshFamily = (tx: Tx, familyId: string) =>
   tx.query(
-    /* revokeRefreshFamily */ `UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`,
+    `/* revokeRefreshFamily */ UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`,
     [familyId],
   );
 
 /** The caller's current role in the organization (system role): a refresh picks up role changes and removals. */
 export const currentRole = async (tx: Tx, userId: string, orgId: string): Promise<Role | null> =>
-  (await tx.one<{ role: Role }>(/* currentRole */ `SELECT role FROM memberships WHERE user_id = $1 AND org_id = $2`, [userId, orgId]))
+  (await tx.one<{ role: Role }>(`/* currentRole */ SELECT role FROM memberships WHERE user_id = $1 AND org_id = $2`, [userId, orgId]))
     ?.role ?? null;
