@@ -14,10 +14,15 @@ export interface UseHealthOptions {
 /**
  * /healthz: the process is alive. /readyz: the supergraph is loaded, the gateway is not draining and every
  * subgraph's /healthz answered 200 within 1 s (probed in parallel) — otherwise 503 with the reason per subgraph.
+ * While draining, every response carries `Connection: close`, so keep-alive sockets of in-flight requests close
+ * as soon as they are answered and shutdown does not wait for idle keep-alive timeouts.
  */
 export function useHealth(opts: UseHealthOptions): Plugin {
   const timeout = opts.probeTimeoutMs ?? 1_000;
   return {
+    onResponse({ response }) {
+      if (opts.isDraining()) response.headers.set('connection', 'close');
+    },
     async onRequest({ url, endResponse, fetchAPI }) {
       if (url.pathname === '/healthz') {
         endResponse(fetchAPI.Response.json({ status: 'ok', service: 'gateway' }));

@@ -1,0 +1,81 @@
+import { GraphQLError, parse, type OperationDefinitionNode } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { appError, conflict } from '@cos/errors';
+import { createLogger } from '@cos/logger';
+import { subgraphUrlOverrides } from '../src/env';
+import { createErrorMasker } from '../src/errors';
+import { isTimeoutError } from '../src/http';
+import { subgraphsOf } from '../src/supergraph';
+import { ACCOUNTS_SDL, composeSupergraph, POSTS_SDL } from './fixtures';
+
+const mask = createErrorMasker(createLogger('gateway-unit', 'silent'));
+
+describe('error masking', () => {
+  it('keeps API.md codes and their contract fields, drops internal extensions', () => {
+    const sub = new GraphQLError('Task changed', {
+      path: ['updateTask'],
+      extensions: { ...conflict('Task changed', 3).extensions, serviceName: 'tasks', stacktrace: ['at x'] },
+    });
+    const out = mask(sub, 'Unexpected error.') as GraphQLError;
+    expect(out.message).toBe('Task changed');
+    expect(out.path).toEqual(['updateTask']);
+    expect(out.extensions).toEqual({ code: 'CONFLICT', currentVersion: 3 });
+  });
+
+  it('masks anything else as INTERNAL_SERVER_ERROR, keeping only the path', () => {
+    const leaked = new GraphQLError('duplicate key value violates unique constraint "users_email_key"', {
+      path: ['signUp'],
+      originalError: new Error('pg'),
+      extensions: { code: 'DOWNSTREAM_SERVICE_ERROR', serviceName: 'identity' },
+    });
+    const out = mask(leaked, 'Unexpected error.') as GraphQLError;
+    expect(out.message).toBe('Unexpected error.');
+    expect(out.path).toEqual(['signUp']);
+    expect(out.extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR' });
+    expect((mask(new TypeError('x is undefined'), 'Unexpected error.') as GraphQLError).extensions.code).toBe('INTERNAL_SERVER_ERROR');
+  });
+
+  it('a variable that does not coerce is BAD_USER_INPUT naming the variable', () => {
+    const op = parse('query Q($first: Int!) { a }').definitions[0] as OperationDefinitionNode;
+    const err = new GraphQLError('Variable "$first" got invalid value "x"', { nodes: op.variableDefinitions![0] });
+    expect((mask(err, 'm') as GraphQLError).extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
+  });
+
+  it('syntax errors become GRAPHQL_VALIDATION_FAILED with HTTP 400 (not yoga’s spec-200)', () => {
+    const err = new GraphQLError('Syntax Error: Expected Name', { extensions: { http: { status: 400, spec: true } } });
+    expect((mask(err, 'm') as GraphQLError).extensions).toEqual({ code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400 } });
+  });
+
+  it('app errors wrapped by execution keep their code', () => {
+    const wrapped = new GraphQLError('wrapped', { originalError: appError('FORBIDDEN', 'no') });
+    expect((mask(wrapped, 'm') as GraphQLError).extensions.code).toBe('FORBIDDEN');
+  });
+});
+
+describe('supergraph', () => {
+  const sdl = composeSupergraph([
+    { name: 'accounts', url: 'http://a:1', typeDefs: ACCOUNTS_SDL },
+    { name: 'posts', url: 'http://p:2', typeDefs: POSTS_SDL },
+  ]);
+
+  it('lists the subgraphs of the supergraph with their URLs', () => {
+    expect(subgraphsOf(sdl)).toEqual([
+      { name: 'accounts', url: 'http://a:1/graphql' },
+      { name: 'posts', url: 'http://p:2/graphql' },
+    ]);
+  });
+
+  it('applies SUBGRAPH_<NAME>_URL overrides', () => {
+    const overrides = subgraphUrlOverrides({ SUBGRAPH_POSTS_URL: 'http://10.0.0.5:4002/graphql', OTHER: 'x' });
+    expect(overrides).toEqual({ posts: 'http://10.0.0.5:4002/graphql' });
+    expect(subgraphsOf(sdl, overrides)[1]).toEqual({ name: 'posts', url: 'http://10.0.0.5:4002/graphql' });
+  });
+});
+
+describe('timeouts', () => {
+  it('recognises abort timeouts and undici deadline errors, not other failures', () => {
+    expect(isTimeoutError(new DOMException('t', 'TimeoutError'))).toBe(true);
+    expect(isTimeoutError(Object.assign(new TypeError('fetch failed'), { cause: { code: 'UND_ERR_HEADERS_TIMEOUT' } }))).toBe(true);
+    expect(isTimeoutError(Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } }))).toBe(false);
+  });
+});
