@@ -5,7 +5,10 @@ import type { AgentEvent } from '@cos/events';
 /** Postgres NOTIFY channel the outbox relay listens on. */
 export const NOTIFY_CHANNEL = 'agents_events';
 
-/** Tables `pnpm rebuild agents` truncates before replaying every event through `project`. */
+/**
+ * Tables `pnpm rebuild agents` empties before replaying every event through `project`, children first (foreign keys:
+ * checkpoints -> agent_runs -> agents). known_tasks is not here: it is fed by tasks' events, not ours.
+ */
 export const READ_MODEL_TABLES = ['checkpoints', 'agent_runs', 'agents'] as const;
 
 /**
