@@ -1,7 +1,7 @@
 import { isAuthenticated } from '@cos/auth';
 import type { Db } from '@cos/db';
 import type { BaseContext } from '@cos/service-kit';
-import { createLoaders, type Loaders } from './store/loaders';
+import { createLoaders, type BatchObserver, type Loaders } from './store/loaders';
 
 /** Per-request context of the customers subgraph. */
 export interface Context extends BaseContext {
@@ -10,10 +10,10 @@ export interface Context extends BaseContext {
   loaders: Loaders | null;
 }
 
-export function createContextFactory(db: Db) {
+export function createContextFactory(db: Db, onBatch?: BatchObserver) {
   return (base: BaseContext): Context => {
     const p = base.principal;
-    const loaders = isAuthenticated(p) ? createLoaders(db, { orgId: p.orgId, userId: p.kind === 'user' ? p.userId : null }) : null;
+    const loaders = isAuthenticated(p) ? createLoaders(db, { orgId: p.orgId, userId: p.kind === 'user' ? p.userId : null }, onBatch) : null;
     return { ...base, db, loaders };
   };
 }

@@ -6,6 +6,7 @@
 import { connectBus, startOutboxRelay } from '@cos/bus';
 import { createPool, Db, serviceDatabase } from '@cos/db';
 import { createLogger } from '@cos/logger';
+import { busMetrics, createMetrics, metricsResponse, observePool, useOperationMetrics } from '@cos/observability';
 import { runService } from '@cos/service-kit';
 import { loadEnv } from './env';
 import { NOTIFY_CHANNEL } from './projections';
@@ -37,13 +38,25 @@ async function main() {
       log,
     }),
   );
-  const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: SERVICE, log });
+  const metrics = createMetrics(SERVICE);
+  observePool(metrics, 'runtime', db.pool);
+  observePool(metrics, 'system', systemDb.pool);
+  const bus = await connectBus({
+    servers: env.NATS_URL,
+    subjectPrefix: env.COS_SUBJECT_PREFIX,
+    name: SERVICE,
+    log,
+    metrics: busMetrics(metrics),
+  });
   const relay = startOutboxRelay({ bus, db: systemDb, service: SERVICE, notifyChannel: NOTIFY_CHANNEL, log });
 
   const server = createServer({
     db,
     log,
     internalSecret: env.INTERNAL_SECRET,
+    plugins: [useOperationMetrics(metrics)],
+    routes: { '/metrics': () => metricsResponse(metrics) },
+    onLoaderBatch: (loader, size) => metrics.dataloaderBatchSize.observe({ loader }, size),
     readiness: {
       postgres: async () => {
         await db.pool.query('SELECT 1');

@@ -8,6 +8,7 @@ import type { Logger } from '@cos/logger';
 import { createSubgraphServer, type ReadinessCheck } from '@cos/service-kit';
 import { createContextFactory, type Context } from './context';
 import { resolvers } from './resolvers';
+import type { BatchObserver } from './store/loaders';
 
 export const typeDefs = readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8');
 
@@ -19,6 +20,8 @@ export interface CustomersServerDeps {
   readiness?: Record<string, ReadinessCheck>;
   plugins?: Plugin[];
   routes?: Record<string, (req: Request) => Response | Promise<Response>>;
+  /** Observes DataLoader batch sizes (metrics). */
+  onLoaderBatch?: BatchObserver;
 }
 
 export function createServer(deps: CustomersServerDeps) {
@@ -26,7 +29,7 @@ export function createServer(deps: CustomersServerDeps) {
     name: 'customers',
     typeDefs,
     resolvers,
-    createContext: createContextFactory(deps.db),
+    createContext: createContextFactory(deps.db, deps.onLoaderBatch),
     internalSecret: deps.internalSecret,
     log: deps.log,
     readiness: deps.readiness,

@@ -18,14 +18,19 @@ export interface Loaders {
   healthHistory: DataLoader<HistoryKey, HealthScoreView[], string>;
 }
 
-export function createLoaders(db: Db, scope: { orgId: string; userId: string | null }): Loaders {
+/** Called with each batch's size (metrics: cos_dataloader_batch_size). */
+export type BatchObserver = (loader: string, size: number) => void;
+
+export function createLoaders(db: Db, scope: { orgId: string; userId: string | null }, onBatch: BatchObserver = () => {}): Loaders {
   const customer = new DataLoader<string, CustomerRow | null>(async (ids) => {
+    onBatch('customer', ids.length);
     const rows = await db.tx(scope, (tx) => getCustomersByIds(tx, ids));
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id) ?? null);
   });
 
   const contacts = new DataLoader<string, ContactRow[]>(async (customerIds) => {
+    onBatch('contacts', customerIds.length);
     const rows = await db.tx(scope, (tx) => getContactsByCustomerIds(tx, customerIds));
     const grouped = new Map<string, ContactRow[]>();
     for (const r of rows) grouped.set(r.customerId, [...(grouped.get(r.customerId) ?? []), r]);
@@ -35,6 +40,7 @@ export function createLoaders(db: Db, scope: { orgId: string; userId: string | n
   // Different `last` arguments in one request still share one statement: fetch the largest and cut per key.
   const healthHistory = new DataLoader<HistoryKey, HealthScoreView[], string>(
     async (keys) => {
+      onBatch('healthHistory', keys.length);
       const ids = [...new Set(keys.map((k) => k.customerId))];
       const maxLast = Math.max(...keys.map((k) => k.last));
       const rows = await db.tx(scope, (tx) => getHealthHistories(tx, ids, maxLast));
