@@ -28,6 +28,8 @@ export interface RunnerOptions {
   supervisorMs: number;
   /** Runs executed in parallel by this process. */
   concurrency?: number;
+  /** Longest wait in stop() for in-flight steps; a hung step is left to lapse and be re-queued. */
+  stopTimeoutMs?: number;
   /** Replaces specialists (tests inject failing or counting ones). */
   specialists?: Partial<Record<AgentKind, Specialist>>;
 }
@@ -274,7 +276,12 @@ export function createRunner(opts: RunnerOptions) {
       if (!controller) return;
       controller.abort();
       controller = null;
-      await Promise.allSettled([...loops, ...inFlight]);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, opts.stopTimeoutMs ?? 10_000);
+      });
+      await Promise.race([Promise.allSettled([...loops, ...inFlight]), timeout]);
+      clearTimeout(timer);
       loops = [];
       log.info('runner stopped');
     },
