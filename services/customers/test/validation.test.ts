@@ -92,6 +92,11 @@ describe('parseCreateCustomerInput', () => {
     });
   });
 
+  it('mrr is kept to the cent', () => {
+    expect(parseCreateCustomerInput({ name: 'A', mrr: 10.456 }).mrr).toBe(10.46);
+    expect(parseCreateCustomerInput({ name: 'A', mrr: 0 }).mrr).toBe(0);
+  });
+
   it('optional fields default to null / []', () => {
     expect(parseCreateCustomerInput({ name: 'A' })).toEqual({ name: 'A', domain: null, plan: null, mrr: null, ownerId: null, contacts: [] });
   });

@@ -36,7 +36,8 @@ const createCustomerSchema = z.object({
     .refine((v) => v >= 0, 'must be zero or more')
     .refine((v) => v <= 1e12, 'is too large')
     .nullish()
-    .transform((v) => v ?? null),
+    // Stored as numeric(16, 2): round here so the event and the read model agree to the cent.
+    .transform((v) => (v == null ? null : Math.round(v * 100) / 100)),
   ownerId: z
     .string()
     .refine(isUuid, 'is not a valid id')
