@@ -5,15 +5,12 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectBus, startConsumer, startOutboxRelay, type RunningConsumer } from '@cos/bus';
+import { connectBus, startOutboxRelay } from '@cos/bus';
 import { createPool, Db, migrate, serviceDatabase } from '@cos/db';
 import { createLogger } from '@cos/logger';
 import { runService } from '@cos/service-kit';
 import { loadEnv } from './env';
-import { consumedSubjects } from './events/subjects';
-import { createAgentsReactor } from './events/reactors/agents';
-import { handleCustomersEvent } from './events/reactors/customers';
-import { handleIdentityEvent } from './events/reactors/identity';
+import { startTasksConsumers } from './events/consumers';
 import { NOTIFY_CHANNEL } from './projections';
 import { createServer } from './server';
 
@@ -39,13 +36,7 @@ async function main() {
 
   const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: SERVICE, log });
   const relay = startOutboxRelay({ bus, db: systemDb, service: SERVICE, notifyChannel: NOTIFY_CHANNEL, log });
-  const subjects = consumedSubjects(bus.prefix);
-  const consumers: RunningConsumer[] = [];
-  const consume = async (name: string, filterSubject: string, handle: Parameters<typeof startConsumer>[0]['handle']) =>
-    consumers.push(await startConsumer({ bus, db: systemDb, service: SERVICE, name, filterSubject, handle, log }));
-  await consume('identity', subjects.identity, handleIdentityEvent);
-  await consume('agents', subjects.agents, createAgentsReactor(log));
-  await consume('customers', subjects.customers, handleCustomersEvent);
+  const consumers = await startTasksConsumers({ bus, systemDb, log });
 
   const server = createServer({
     db,

@@ -33,7 +33,7 @@ export async function startHarness(): Promise<Harness> {
     db,
     systemDb,
     server,
-    exec: (p, query, vars) => execSubgraph(server.yoga, p, query, vars),
+    exec: (p, query, vars) => execSubgraph({ fetch: (url, init) => server.yoga.fetch(url, init ?? {}) }, p, query, vars),
     react: (handler, e) => systemDb.tx({ orgId: e.orgId }, (tx) => handler(tx, e)),
     eventCount: async () =>
       (await systemDb.withClient((tx) => tx.one<{ n: number }>('SELECT count(*)::int AS n FROM events')))!.n,

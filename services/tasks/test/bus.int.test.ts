@@ -1,0 +1,69 @@
+/** The wiring main() uses, over real NATS JetStream: consumers apply foreign events; the relay publishes ours. */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { connectBus, startOutboxRelay, subjectFor, type Bus, type OutboxRelay, type RunningConsumer } from '@cos/bus';
+import { createLogger } from '@cos/logger';
+import { userPrincipal } from '@cos/testing';
+import { startTasksConsumers } from '../src/events/consumers';
+import { NOTIFY_CHANNEL } from '../src/projections';
+import { foreignEvent, startHarness, type Harness } from './helpers';
+
+const log = createLogger('tasks-bus-test', 'silent');
+let h: Harness;
+let bus: Bus;
+let consumers: RunningConsumer[] = [];
+let relay: OutboxRelay;
+
+beforeAll(async () => {
+  h = await startHarness();
+  bus = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: `t${randomBytes(5).toString('hex')}`, name: 'tasks-test', log });
+  consumers = await startTasksConsumers({ bus, systemDb: h.systemDb, log });
+  relay = startOutboxRelay({ bus, db: h.systemDb, service: 'tasks', notifyChannel: NOTIFY_CHANNEL, log, pollIntervalMs: 200 });
+});
+afterAll(async () => {
+  await Promise.allSettled(consumers.map((c) => c.stop()));
+  await relay?.stop();
+  if (bus) {
+    await bus.jsm.streams.delete(bus.streamName).catch(() => {});
+    await bus.jsm.streams.delete(bus.dlqStreamName).catch(() => {});
+    await bus.close();
+  }
+  await h?.close();
+});
+
+async function until<T>(fn: () => Promise<T | null | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+it('applies identity and customers events from JetStream, once, and publishes its own events', async () => {
+  const org = randomUUID();
+  const owner = randomUUID();
+  const joined = foreignEvent(org, 'Organization', 'MemberJoined', { organizationId: org, userId: owner, name: 'O', role: 'OWNER' });
+  await bus.js.publish(subjectFor(bus.prefix, 'identity', joined), JSON.stringify(joined), { msgID: joined.id });
+  await until(() => h.systemDb.withClient((tx) => tx.one('SELECT 1 AS ok FROM members WHERE org_id = $1 AND user_id = $2', [org, owner])));
+
+  const customerId = randomUUID();
+  const flagged = foreignEvent(org, 'Customer', 'ChurnRiskFlagged', { customerId, name: 'Gamma', score: 12, ownerId: owner, episode: 1 });
+  // Published twice under different message ids: the inbox does not catch it, the origin key does.
+  await bus.js.publish(subjectFor(bus.prefix, 'customers', flagged), JSON.stringify(flagged), { msgID: flagged.id });
+  const again = { ...flagged, id: randomUUID() };
+  await bus.js.publish(subjectFor(bus.prefix, 'customers', again), JSON.stringify(again), { msgID: again.id });
+  const p = userPrincipal(owner, org, 'OWNER');
+  const count = async () =>
+    (await h.exec(p, `query($c: ID) { tasks(filter: { customerId: $c }) { totalCount edges { node { id } } } }`, { c: customerId })).data!.tasks;
+  const tasks = await until(async () => ((await count()).totalCount > 0 ? count() : null));
+  await until(() => h.systemDb.withClient((tx) => tx.one(`SELECT 1 AS ok FROM inbox WHERE consumer LIKE '%customers%' AND event_id = $1`, [again.id])));
+  expect((await count()).totalCount).toBe(1);
+
+  // The relay publishes TaskCreated on cos-style subjects for other services.
+  const taskId = tasks.edges[0].node.id as string;
+  const subject = `${bus.prefix}.${org}.tasks.Task.TaskCreated`;
+  const msg = await until(async () => bus.jsm.streams.getMessage(bus.streamName, { last_by_subj: subject }).catch(() => null));
+  expect(msg.json<{ type: string; data: { taskId: string } }>()).toMatchObject({ type: 'TaskCreated', data: { taskId } });
+});
