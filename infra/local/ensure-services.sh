@@ -33,6 +33,12 @@ read -r REDIS_HOST REDIS_PORT < <(host_port_of "$REDIS_URL" 6379)
 APT_UPDATED=0
 MISSING=()
 
+# Two runs at once (pnpm start in one terminal, a test script in another) must not both initdb or start a server.
+# Servers started below get `9>&-` so they do not inherit (and hold) this lock.
+mkdir -p "$COS_DATA_DIR"
+exec 9>"$COS_DATA_DIR/.ensure-services.lock"
+flock -w 120 9 || die "another ensure-services.sh run holds $COS_DATA_DIR/.ensure-services.lock"
+
 is_local_host() {
   case "$1" in 127.*|localhost|::1|0.0.0.0) return 0 ;; *) return 1 ;; esac
 }
@@ -113,7 +119,7 @@ start_postgres() {
   # TCP only (no unix socket: its path would depend on this checkout's path length and permissions).
   if ! as_pg_user "$bindir/pg_ctl" -D "$dir" -l "$logfile" -w -t "$WAIT_SECONDS" \
     -o "-c listen_addresses=$PGHOST -p $PGPORT -c unix_socket_directories='' -c max_connections=$PG_MAX_CONNECTIONS" \
-    start >/dev/null; then
+    start >/dev/null 9>&-; then
     tail -n 20 "$logfile" >&2 || true
     die "PostgreSQL did not start within ${WAIT_SECONDS}s (log: $logfile)"
   fi
@@ -190,7 +196,7 @@ start_nats() {
   mkdir -p "$dir"
   rm -f "$pidfile"
   setsid -f "$bin" -a "$NATS_HOST" -p "$NATS_PORT" -js -sd "$dir" -P "$pidfile" -l "$logfile" \
-    </dev/null >/dev/null 2>&1
+    </dev/null >/dev/null 2>&1 9>&-
   if ! wait_until "$WAIT_SECONDS" "NATS at $NATS_HOST:$NATS_PORT" nats_ready; then
     tail -n 20 "$logfile" >&2 || true
     exit 1
@@ -249,7 +255,7 @@ start_redis() {
   rm -f "$pidfile"
   # Redis holds only caches and rate-limit counters here: no persistence.
   "$bin" --bind "$REDIS_HOST" --port "$REDIS_PORT" --save "" --appendonly no --dir "$dir" --daemonize yes \
-    --pidfile "$pidfile" --logfile "$logfile" >/dev/null
+    --pidfile "$pidfile" --logfile "$logfile" >/dev/null 9>&-
   if ! wait_until "$WAIT_SECONDS" "Redis at $REDIS_HOST:$REDIS_PORT" redis_ready; then
     tail -n 20 "$logfile" >&2 || true
     exit 1
