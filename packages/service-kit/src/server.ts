@@ -130,6 +130,10 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
         if (error instanceof GraphQLError && isAppError(original)) return original as GraphQLError;
         // Validation/parse errors from graphql-js carry no originalError and are safe to show.
         if (error instanceof GraphQLError && !original) return error;
+        // Request-level errors (no field path), e.g. variable coercion of a bad enum value, are the caller's input.
+        if (error instanceof GraphQLError && !error.path && original instanceof GraphQLError) {
+          return new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: ErrorCode.BAD_USER_INPUT } });
+        }
         opts.log.error({ err: original ?? error }, 'unexpected error');
         return new GraphQLError(message, { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } });
       },
@@ -181,14 +185,20 @@ export interface RunOptions {
 
 /** Listens, then on SIGINT/SIGTERM: drain (readyz 503), stop accepting, finish in-flight, close resources, exit. */
 export async function runService(opts: RunOptions): Promise<Server> {
-  const server = createHttpServer(opts.handler);
+  let stopping = false;
+  const handler = opts.handler!;
+  const server = createHttpServer((req, res) => {
+    // While draining, tell keep-alive clients (the gateway's pool) to close after this response, so server.close()
+    // does not wait for idle sockets until the force timer.
+    if (stopping) res.setHeader('connection', 'close');
+    return handler(req, res);
+  });
   // Keep-alive longer than the gateway's pool idle timeout so the gateway never reuses a socket we just closed.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve) => server.listen(opts.port, opts.host ?? '127.0.0.1', resolve));
   opts.log.info({ port: opts.port }, `${opts.name} listening`);
-  let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -196,8 +206,12 @@ export async function runService(opts: RunOptions): Promise<Server> {
     opts.onDrain?.();
     const force = setTimeout(() => server.closeAllConnections(), opts.drainTimeoutMs ?? 10_000);
     force.unref();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Sockets that become idle after their last response are closed as they appear.
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
     server.closeIdleConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closed;
+    clearInterval(sweep);
     try {
       await opts.onShutdown?.();
     } catch (err) {

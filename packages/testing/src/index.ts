@@ -84,12 +84,12 @@ export function signedHeaders(principal: Principal, secret = TEST_INTERNAL_SECRE
  * Returns the parsed GraphQL response.
  */
 export async function execSubgraph<T = Record<string, unknown>>(
-  yoga: { fetch: (input: string, init?: RequestInit) => Promise<Response> | Response },
+  yoga: { fetch: (input: string, init: RequestInit) => unknown },
   principal: Principal,
   query: string,
   variables?: Record<string, unknown>,
 ): Promise<{ data?: T; errors?: Array<{ message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }> }> {
-  const res = await yoga.fetch('http://subgraph/graphql', {
+  const res = await (yoga.fetch as (input: string, init: RequestInit) => Promise<Response>)('http://subgraph/graphql', {
     method: 'POST',
     headers: signedHeaders(principal),
     body: JSON.stringify({ query, variables }),
