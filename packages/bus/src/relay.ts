@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Db } from '@cos/db';
-import type { EventMetadata, StoredEvent } from '@cos/event-store';
+import { toStored as toStoredEvent, type EventRow, type StoredEvent } from '@cos/event-store';
 import type { Logger } from '@cos/logger';
 import type { Bus } from './connect';
 import { safeMetric, type BusMetrics } from './metrics';
@@ -41,33 +41,8 @@ class PublishError extends Error {
   }
 }
 
-interface OutboxRow {
-  id: string;
-  global_position: string;
-  org_id: string;
-  stream_id: string;
-  stream_type: string;
-  version: number;
-  type: string;
-  schema_version: number;
-  data: unknown;
-  metadata: EventMetadata;
-  occurred_at: Date;
-}
-
-const toStored = (r: OutboxRow): StoredEvent => ({
-  id: r.id,
-  globalPosition: Number(r.global_position),
-  orgId: r.org_id,
-  streamId: r.stream_id,
-  streamType: r.stream_type,
-  version: r.version,
-  type: r.type,
-  schemaVersion: r.schema_version,
-  data: r.data,
-  metadata: r.metadata,
-  occurredAt: r.occurred_at.toISOString(),
-});
+type OutboxRow = EventRow;
+const toStored = (r: OutboxRow): StoredEvent => toStoredEvent(r);
 
 /** Message headers of an event (also used when replaying dead letters). */
 export function eventHeaders(e: StoredEvent) {

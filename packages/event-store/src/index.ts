@@ -37,7 +37,8 @@ export interface StoredEvent<E extends DomainEvent = DomainEvent> {
 /** Narrows a stored event to one member of the union by its `type`. */
 export type StoredOf<E extends DomainEvent> = E extends DomainEvent ? StoredEvent<E> : never;
 
-interface EventRow {
+/** A row of a service's `events` table, as pg returns it. */
+export interface EventRow {
   id: string;
   global_position: string;
   org_id: string;
@@ -51,7 +52,8 @@ interface EventRow {
   occurred_at: Date;
 }
 
-const toStored = <E extends DomainEvent>(r: EventRow): StoredOf<E> =>
+/** Maps an `events` row to the envelope consumers see (one mapping for the store, the relay and replays). */
+export const toStored = <E extends DomainEvent = DomainEvent>(r: EventRow): StoredOf<E> =>
   ({
     id: r.id,
     globalPosition: Number(r.global_position),
