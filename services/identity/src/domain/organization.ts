@@ -20,7 +20,8 @@ export type OrganizationCommand =
       /** 'reject' for an invitation of an existing member; 'skip' when accepting an invitation twice is harmless. */
       ifAlreadyMember: 'reject' | 'skip';
     }
-  | { type: 'ChangeRole'; organizationId: string; userId: string; role: Role; actorRole: Role };
+  | { type: 'ChangeRole'; organizationId: string; userId: string; role: Role; actorRole: Role }
+  | { type: 'RemoveMember'; organizationId: string; userId: string; actorRole: Role };
 
 export function decideOrganization(cmd: OrganizationCommand, state: OrganizationState): IdentityEvent[] {
   switch (cmd.type) {
@@ -54,6 +55,17 @@ export function decideOrganization(cmd: OrganizationCommand, state: Organization
       return [
         { type: 'MemberRoleChanged', data: { organizationId: cmd.organizationId, userId: cmd.userId, role: cmd.role, previousRole: current } },
       ];
+    }
+    case 'RemoveMember': {
+      if (!state.exists) throw notFound('Organization', cmd.organizationId);
+      if (cmd.actorRole !== 'OWNER' && cmd.actorRole !== 'ADMIN') throw forbidden('Requires role ADMIN or above');
+      const current = state.members[cmd.userId];
+      if (!current) throw notFound('Member', cmd.userId);
+      if (current === 'OWNER' && cmd.actorRole !== 'OWNER') throw forbidden('Only an OWNER can remove an OWNER');
+      if (current === 'OWNER' && ownerCount(state) <= 1) {
+        throw badInput('userId', 'The last OWNER of an organization cannot be removed');
+      }
+      return [{ type: 'MemberRemoved', data: { organizationId: cmd.organizationId, userId: cmd.userId } }];
     }
   }
 }

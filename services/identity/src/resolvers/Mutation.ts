@@ -2,6 +2,7 @@ import type { MutationResolvers } from '../__generated__/resolvers-types';
 import { acceptInvitation, login, logout, refreshSession, signUp } from '../commands/auth';
 import { changeRole, inviteMember } from '../commands/members';
 import { createApiKey, revokeApiKey } from '../commands/api-keys';
+import { removeMember } from '../commands/remove-member';
 
 export const Mutation: MutationResolvers = {
   signUp: (_, { input }, ctx) => signUp(ctx, input),
@@ -11,6 +12,7 @@ export const Mutation: MutationResolvers = {
   inviteMember: (_, args, ctx) => inviteMember(ctx, args),
   acceptInvitation: (_, { token, password }, ctx) => acceptInvitation(ctx, token, password),
   changeRole: (_, { userId, role }, ctx) => changeRole(ctx, userId, role),
+  removeMember: (_, { userId }, ctx) => removeMember(ctx, userId),
   createApiKey: (_, args, ctx) => createApiKey(ctx, args),
   revokeApiKey: (_, { id }, ctx) => revokeApiKey(ctx, id),
 };
