@@ -106,6 +106,18 @@ export type QueryAgentRunArgs = {
   id: Scalars['ID']['input'];
 };
 
+/** Executed by the gateway from the event stream (agents.AgentRun.* of the caller's org). */
+export type Subscription = {
+  __typename?: 'Subscription';
+  agentRunUpdated: AgentRun;
+};
+
+
+/** Executed by the gateway from the event stream (agents.AgentRun.* of the caller's org). */
+export type SubscriptionAgentRunUpdatedArgs = {
+  runId?: InputMaybe<Scalars['ID']['input']>;
+};
+
 export type Task = {
   __typename?: 'Task';
   agentRuns: Array<AgentRun>;
@@ -227,6 +239,7 @@ export type ResolversTypes = ResolversObject<{
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Task: ResolverTypeWrapper<TaskRef>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
@@ -243,6 +256,7 @@ export type ResolversParentTypes = ResolversObject<{
   JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
   Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
   Task: TaskRef;
   Boolean: Scalars['Boolean']['output'];
 }>;
@@ -293,6 +307,10 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   agents?: Resolver<Array<ResolversTypes['Agent']>, ParentType, ContextType>;
 }>;
 
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  agentRunUpdated?: SubscriptionResolver<ResolversTypes['AgentRun'], "agentRunUpdated", ParentType, ContextType, Partial<SubscriptionAgentRunUpdatedArgs>>;
+}>;
+
 export type TaskResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Task'] = ResolversParentTypes['Task'], FederationReferenceType extends FederationReferenceTypes['Task'] = FederationReferenceTypes['Task']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Task']> | FederationReferenceType, FederationReferenceType, ContextType>;
   agentRuns?: Resolver<Array<ResolversTypes['AgentRun']>, ParentType, ContextType>;
@@ -307,6 +325,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Task?: TaskResolvers<ContextType>;
 }>;
 

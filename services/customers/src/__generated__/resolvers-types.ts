@@ -152,6 +152,18 @@ export type SignalKind =
   | 'PRODUCT_USAGE'
   | 'SUPPORT_TICKET';
 
+/** Executed by the gateway from the event stream (customers.Customer.HealthScoreChanged of the caller's org). */
+export type Subscription = {
+  __typename?: 'Subscription';
+  customerHealthChanged: Customer;
+};
+
+
+/** Executed by the gateway from the event stream (customers.Customer.HealthScoreChanged of the caller's org). */
+export type SubscriptionCustomerHealthChangedArgs = {
+  customerId?: InputMaybe<Scalars['ID']['input']>;
+};
+
 export type User = {
   __typename?: 'User';
   id: Scalars['ID']['output'];
@@ -271,6 +283,7 @@ export type ResolversTypes = ResolversObject<{
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SignalInput: SignalInput;
   SignalKind: SignalKind;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   User: ResolverTypeWrapper<User>;
 }>;
 
@@ -294,6 +307,7 @@ export type ResolversParentTypes = ResolversObject<{
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
   SignalInput: SignalInput;
+  Subscription: Record<PropertyKey, never>;
   User: User;
 }>;
 
@@ -360,6 +374,10 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   customers?: Resolver<ResolversTypes['CustomerConnection'], ParentType, ContextType, RequireFields<QueryCustomersArgs, 'first'>>;
 }>;
 
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  customerHealthChanged?: SubscriptionResolver<ResolversTypes['Customer'], "customerHealthChanged", ParentType, ContextType, Partial<SubscriptionCustomerHealthChangedArgs>>;
+}>;
+
 export type UserResolvers<ContextType = Context, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User']> = ResolversObject<{
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
@@ -375,6 +393,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 }>;
 

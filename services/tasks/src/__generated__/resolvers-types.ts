@@ -6,6 +6,7 @@ import { EntityRef } from '../resolvers/refs';
 import { Context } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -157,6 +158,36 @@ export type QueryTasksArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/**
+ * Executed by the gateway from the event stream (tasks.Task.* subjects of the caller's org); the task is resolved per
+ * event through the federated query path with the subscriber's principal. `after`: a cursor to resume from.
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  approvalRequested: Approval;
+  /** All tasks of the caller's organization, or one task. */
+  taskChanged: TaskEvent;
+};
+
+
+/**
+ * Executed by the gateway from the event stream (tasks.Task.* subjects of the caller's org); the task is resolved per
+ * event through the federated query path with the subscriber's principal. `after`: a cursor to resume from.
+ */
+export type SubscriptionApprovalRequestedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/**
+ * Executed by the gateway from the event stream (tasks.Task.* subjects of the caller's org); the task is resolved per
+ * event through the federated query path with the subscriber's principal. `after`: a cursor to resume from.
+ */
+export type SubscriptionTaskChangedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  taskId?: InputMaybe<Scalars['ID']['input']>;
+};
+
 export type Task = {
   __typename?: 'Task';
   approvals: Array<Approval>;
@@ -187,6 +218,15 @@ export type TaskEdge = {
   __typename?: 'TaskEdge';
   cursor: Scalars['String']['output'];
   node: Task;
+};
+
+export type TaskEvent = {
+  __typename?: 'TaskEvent';
+  /** The event's position in the event stream; pass it as `after` to resume. */
+  cursor: Scalars['String']['output'];
+  /** CREATED, UPDATED, STATUS_CHANGED, ASSIGNED, COMMENTED, APPROVAL_REQUESTED, APPROVAL_DECIDED */
+  kind: Scalars['String']['output'];
+  task: Task;
 };
 
 export type TaskFilter = {
@@ -363,9 +403,11 @@ export type ResolversTypes = ResolversObject<{
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Task: ResolverTypeWrapper<TaskRow>;
   TaskConnection: ResolverTypeWrapper<TaskPage>;
   TaskEdge: ResolverTypeWrapper<TaskRow>;
+  TaskEvent: ResolverTypeWrapper<Omit<TaskEvent, 'task'> & { task: ResolversTypes['Task'] }>;
   TaskFilter: TaskFilter;
   TaskPriority: TaskPriority;
   TaskStatus: TaskStatus;
@@ -390,9 +432,11 @@ export type ResolversParentTypes = ResolversObject<{
   Boolean: Scalars['Boolean']['output'];
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
   Task: TaskRow;
   TaskConnection: TaskPage;
   TaskEdge: TaskRow;
+  TaskEvent: Omit<TaskEvent, 'task'> & { task: ResolversParentTypes['Task'] };
   TaskFilter: TaskFilter;
   UpdateTaskInput: UpdateTaskInput;
   User: EntityRef;
@@ -463,6 +507,11 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   tasks?: Resolver<ResolversTypes['TaskConnection'], ParentType, ContextType, RequireFields<QueryTasksArgs, 'first'>>;
 }>;
 
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  approvalRequested?: SubscriptionResolver<ResolversTypes['Approval'], "approvalRequested", ParentType, ContextType, Partial<SubscriptionApprovalRequestedArgs>>;
+  taskChanged?: SubscriptionResolver<ResolversTypes['TaskEvent'], "taskChanged", ParentType, ContextType, Partial<SubscriptionTaskChangedArgs>>;
+}>;
+
 export type TaskResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Task'] = ResolversParentTypes['Task'], FederationReferenceType extends FederationReferenceTypes['Task'] = FederationReferenceTypes['Task']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Task']> | FederationReferenceType, FederationReferenceType, ContextType>;
   approvals?: Resolver<Array<ResolversTypes['Approval']>, ParentType, ContextType>;
@@ -492,6 +541,12 @@ export type TaskEdgeResolvers<ContextType = Context, ParentType extends Resolver
   node?: Resolver<ResolversTypes['Task'], ParentType, ContextType>;
 }>;
 
+export type TaskEventResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TaskEvent'] = ResolversParentTypes['TaskEvent']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  task?: Resolver<ResolversTypes['Task'], ParentType, ContextType>;
+}>;
+
 export type UserResolvers<ContextType = Context, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -510,9 +565,11 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Task?: TaskResolvers<ContextType>;
   TaskConnection?: TaskConnectionResolvers<ContextType>;
   TaskEdge?: TaskEdgeResolvers<ContextType>;
+  TaskEvent?: TaskEventResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 }>;
 
