@@ -19,7 +19,15 @@ export type IdentityEvent =
   | DomainEvent<'InvitationAccepted', { invitationId: string; userId: string }>
   | DomainEvent<'UserLoggedIn', { userId: string }>
   | DomainEvent<'ApiKeyCreated', { apiKeyId: string; name: string; scopes: string[]; prefix: string }>
-  | DomainEvent<'ApiKeyRevoked', { apiKeyId: string }>;
+  | DomainEvent<'ApiKeyRevoked', { apiKeyId: string }>
+  /**
+   * Trusted documents registered for a client of the organization (stream `PersistedClient-<orgId>-<client>`); only
+   * operations not registered before. Each was valid against the supergraph of the moment.
+   */
+  | DomainEvent<
+      'PersistedOperationsPublished',
+      { client: string; operations: Array<{ id: string; name: string; type: 'query' | 'mutation' | 'subscription'; body: string }> }
+    >;
 
 // ---------- tasks (aggregates: Task, Approval) ----------
 export type TaskStatus = 'TODO' | 'IN_PROGRESS' | 'AWAITING_APPROVAL' | 'DONE' | 'CANCELLED';

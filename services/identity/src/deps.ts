@@ -1,6 +1,7 @@
 import type { Db } from '@cos/db';
 import type { Logger } from '@cos/logger';
 import type { KeyRing } from './auth/keyring';
+import type { LoginThrottleLimits } from './store/login-attempts-store';
 
 export interface IdentityConfig {
   internalSecret: string;
@@ -10,6 +11,10 @@ export interface IdentityConfig {
   invitationTtlS: number;
   /** Link put in invitation emails; the token is appended as `?token=`. */
   inviteUrlBase: string;
+  /** Sign-in throttling (DEFAULT_LOGIN_THROTTLE when absent). */
+  loginThrottle?: LoginThrottleLimits;
+  /** Supergraph (file path or URL) that trusted documents are validated against at registration; default: the committed one. */
+  supergraph?: string;
 }
 
 /** What createServer needs; index.ts builds it from env, tests from a test database. */
@@ -22,3 +27,6 @@ export interface ServerDeps {
   config: IdentityConfig;
   log: Logger;
 }
+
+/** 5 failures per account and 50 per client IP in any 15 minutes. */
+export const DEFAULT_LOGIN_THROTTLE: LoginThrottleLimits = { windowS: 900, maxPerAccount: 5, maxPerIp: 50 };

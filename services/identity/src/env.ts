@@ -9,7 +9,13 @@ export const identityEnv = baseServiceEnv.extend({
   REFRESH_TOKEN_TTL_S: z.coerce.number().int().min(60).default(30 * 24 * 3600),
   INVITATION_TTL_S: z.coerce.number().int().min(60).default(7 * 24 * 3600),
   INVITE_URL_BASE: z.string().url().default('http://localhost:4000/accept-invitation'),
+  /** Sign-in throttle: sliding window, failures allowed per account (email) and per client IP within it. */
+  LOGIN_WINDOW_S: z.coerce.number().int().min(1).default(900),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
+  LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(50),
   /** Apply migrations at startup (under the runner's advisory lock, so many instances may do it at once). */
+  /** Supergraph (file or URL) that trusted documents are validated against; default schema/supergraph.graphql. */
+  SUPERGRAPH: z.string().min(1).optional(),
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
 });
 export type IdentityEnv = z.infer<typeof identityEnv>;

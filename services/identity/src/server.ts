@@ -5,6 +5,7 @@ import { createSubgraphServer, type ReadinessCheck } from '@cos/service-kit';
 import { createContextFactory, type Context } from './context';
 import type { ServerDeps } from './deps';
 import { identityRoutes } from './http/routes';
+import { persistedRoutes } from './persisted/routes';
 import { resolvers } from './resolvers';
 
 export const typeDefs = readFileSync(fileURLToPath(new URL('./schema.graphql', import.meta.url)), 'utf8');
@@ -18,7 +19,7 @@ export function createServer(deps: ServerDeps, readiness: Record<string, Readine
     createContext: createContextFactory(deps),
     internalSecret: deps.config.internalSecret,
     log: deps.log,
-    routes: identityRoutes(deps),
+    routes: { ...identityRoutes(deps), ...persistedRoutes(deps) },
     readiness: {
       postgres: async () => {
         await deps.db.withClient((tx) => tx.query('SELECT 1'));

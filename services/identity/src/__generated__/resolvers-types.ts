@@ -72,6 +72,12 @@ export type Mutation = {
   inviteMember: Membership;
   login: AuthPayload;
   logout: Scalars['Boolean']['output'];
+  /**
+   * ADMIN/OWNER only. Registers a client's trusted documents (an Apollo persisted-query manifest); every operation is
+   * validated against the current supergraph first. A partner API key named `client` may then run exactly these.
+   * Returns how many operations were newly registered.
+   */
+  publishPersistedOperations: Scalars['Int']['output'];
   /** Rotates: reusing an old refresh token revokes its whole family. */
   refreshToken: AuthPayload;
   /** ADMIN/OWNER only; only an OWNER removes an OWNER; the last OWNER stays. The member's open tasks become unassigned. */
@@ -115,6 +121,12 @@ export type MutationLoginArgs = {
 
 export type MutationLogoutArgs = {
   refreshToken: Scalars['String']['input'];
+};
+
+
+export type MutationPublishPersistedOperationsArgs = {
+  client: Scalars['String']['input'];
+  manifest: Scalars['JSON']['input'];
 };
 
 
@@ -303,9 +315,9 @@ export type ResolversTypes = ResolversObject<{
   Membership: ResolverTypeWrapper<MembershipParent>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Organization: ResolverTypeWrapper<OrganizationParent>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Role: Role;
   SignUpInput: SignUpInput;
   User: ResolverTypeWrapper<UserParent>;
@@ -324,9 +336,9 @@ export type ResolversParentTypes = ResolversObject<{
   Membership: MembershipParent;
   Mutation: Record<PropertyKey, never>;
   Boolean: Scalars['Boolean']['output'];
+  Int: Scalars['Int']['output'];
   Organization: OrganizationParent;
   Query: Record<PropertyKey, never>;
-  Int: Scalars['Int']['output'];
   SignUpInput: SignUpInput;
   User: UserParent;
 }>;
@@ -382,6 +394,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   inviteMember?: Resolver<ResolversTypes['Membership'], ParentType, ContextType, RequireFields<MutationInviteMemberArgs, 'email' | 'name' | 'role'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'email' | 'password'>>;
   logout?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLogoutArgs, 'refreshToken'>>;
+  publishPersistedOperations?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<MutationPublishPersistedOperationsArgs, 'client' | 'manifest'>>;
   refreshToken?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRefreshTokenArgs, 'refreshToken'>>;
   removeMember?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveMemberArgs, 'userId'>>;
   revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;

@@ -2,6 +2,7 @@ import type { MutationResolvers } from '../__generated__/resolvers-types';
 import { acceptInvitation, login, logout, refreshSession, signUp } from '../commands/auth';
 import { changeRole, inviteMember } from '../commands/members';
 import { createApiKey, revokeApiKey } from '../commands/api-keys';
+import { publishPersistedOperations } from '../persisted/commands';
 import { removeMember } from '../commands/remove-member';
 
 export const Mutation: MutationResolvers = {
@@ -15,4 +16,5 @@ export const Mutation: MutationResolvers = {
   removeMember: (_, { userId }, ctx) => removeMember(ctx, userId),
   createApiKey: (_, args, ctx) => createApiKey(ctx, args),
   revokeApiKey: (_, { id }, ctx) => revokeApiKey(ctx, id),
+  publishPersistedOperations: (_, args, ctx) => publishPersistedOperations(ctx, args),
 };

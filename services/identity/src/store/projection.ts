@@ -1,6 +1,7 @@
 import type { Tx } from '@cos/db';
 import { createEventStore, type StoredOf } from '@cos/event-store';
 import type { IdentityEvent } from '@cos/events';
+import { projectPersistedOperations } from '../persisted/store';
 
 /** Postgres NOTIFY channel the outbox relay listens on. */
 export const NOTIFY_CHANNEL = 'identity_outbox';
@@ -9,7 +10,7 @@ export const NOTIFY_CHANNEL = 'identity_outbox';
  * Tables that are pure projections of identity's events: `pnpm rebuild identity` truncates these and replays.
  * Credentials, refresh tokens, signing keys and the mail sink are operational state and are never truncated.
  */
-export const READ_MODEL_TABLES = ['organizations', 'users', 'memberships', 'invitations', 'api_keys'] as const;
+export const READ_MODEL_TABLES = ['organizations', 'users', 'memberships', 'invitations', 'api_keys', 'persisted_operations'] as const;
 
 /** Applies one event to the read models, in the append's transaction. Idempotent enough to replay. */
 export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): Promise<void> {
@@ -81,6 +82,9 @@ export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): 
         e.data.apiKeyId,
         e.occurredAt,
       ]);
+      return;
+    case 'PersistedOperationsPublished':
+      await projectPersistedOperations(tx, e);
       return;
     case 'UserLoggedIn':
       // Audit only: no read model.

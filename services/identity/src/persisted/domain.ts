@@ -1,0 +1,36 @@
+import type { IdentityEvent } from '@cos/events';
+import type { ManifestOperation } from '@cos/persisted';
+
+/** PersistedClient aggregate (stream `PersistedClient-<orgId>-<client>`): the ids registered for one client. */
+export interface PersistedClientState {
+  ids: ReadonlySet<string>;
+}
+export const initialPersistedClient: PersistedClientState = { ids: new Set() };
+
+export interface PublishCommand {
+  type: 'PublishPersistedOperations';
+  client: string;
+  /** Already validated against the current supergraph. */
+  operations: readonly ManifestOperation[];
+}
+
+/** Registers what is new; documents are content-addressed, so re-publishing the same manifest is a no-op. */
+export function decidePersistedClient(cmd: PublishCommand, state: PersistedClientState): IdentityEvent[] {
+  const seen = new Set(state.ids);
+  const fresh: ManifestOperation[] = [];
+  for (const op of cmd.operations) {
+    if (seen.has(op.id)) continue;
+    seen.add(op.id);
+    fresh.push({ id: op.id, name: op.name, type: op.type, body: op.body });
+  }
+  if (fresh.length === 0) return [];
+  return [{ type: 'PersistedOperationsPublished', data: { client: cmd.client, operations: fresh } }];
+}
+
+export function evolvePersistedClient(state: PersistedClientState, e: IdentityEvent): PersistedClientState {
+  if (e.type !== 'PersistedOperationsPublished') return state;
+  return { ids: new Set([...state.ids, ...e.data.operations.map((o) => o.id)]) };
+}
+
+export const persistedClientStream = (orgId: string, client: string) => `PersistedClient-${orgId}-${client}`;
+export const persistedClientAggregate = { initial: initialPersistedClient, evolve: evolvePersistedClient };
