@@ -1,0 +1,211 @@
+/**
+ * Gateway throughput, latency and CPU per request: OUR gateway (graphql-yoga + @apollo/gateway + our plugins)
+ * vs STOCK @apollo/gateway served by @apollo/server, side by side in one run, on the same supergraph, the same four
+ * subgraph processes, the same seeded data, the same query and the same load. Every request carries its own
+ * user's access token (50 clients over BENCH_USERS distinct users), so no result can be shared between callers.
+ *
+ * The load runs in a separate process (bench/lib/load.ts); CPU is read from /proc for each process tree.
+ * Env: BENCH_DURATION_S (15), BENCH_WARMUP_S (5), BENCH_CLIENTS (50), BENCH_USERS (50), BENCH_TASKS (200),
+ * BENCH_PAGE (50), BENCH_PROFILE=1 (also write a --cpu-prof of our gateway and print where its time goes).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startTestStack, type TestStack } from '../e2e/support/test-stack';
+import { gql } from '../scripts/lib/graphql-client';
+import { SERVICES } from '../scripts/lib/paths';
+import type { LoadConfig, LoadResult } from './lib/load';
+import { summarizeProfile } from './lib/profile';
+import { treeCpuMs, treeRssMiB } from './lib/proc';
+import { seedBenchData } from './lib/seed-data';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const tsx = path.join(here, '../node_modules/.bin/tsx');
+const num = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
+const DURATION_S = num('BENCH_DURATION_S', 15);
+const WARMUP_S = num('BENCH_WARMUP_S', 5);
+const CLIENTS = num('BENCH_CLIENTS', 50);
+const USERS = num('BENCH_USERS', 50);
+const TASKS = num('BENCH_TASKS', 200);
+const PAGE = num('BENCH_PAGE', 50);
+const PROFILE = process.env.BENCH_PROFILE === '1';
+
+export const BENCH_QUERY = /* GraphQL */ `
+  query BenchTasksPage($first: Int!) {
+    tasks(first: $first) {
+      totalCount
+      edges {
+        cursor
+        node {
+          id title status priority version dueAt
+          assignee { __typename ... on User { id name } ... on Agent { id name kind } }
+          customer { id name healthScore { score grade } }
+          createdBy { id name }
+          comments { id body author { id name } }
+          agentRuns { id status attempt }
+        }
+      }
+    }
+  }
+`;
+
+const log = (m: string) => console.error(`[gateway.bench] ${m}`);
+
+function runLoadProcess(cfg: LoadConfig): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tsx, [path.join(here, 'lib/load.ts'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult) : reject(new Error(`load exited ${code}`))));
+  });
+}
+
+async function waitUp(url: string, child: ChildProcess, ms: number) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`stock gateway exited with ${child.exitCode}`);
+    try {
+      const r = await gql(url, '{ __typename }');
+      if (r.status === 200) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error('stock gateway did not come up');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+interface Measured {
+  load: LoadResult;
+  gatewayCpuMs: number;
+  subgraphCpuMs: number;
+  gatewayRssMiB: number;
+}
+
+async function measure(name: string, url: string, gwPid: number, subgraphPids: number[], tokens: string[]): Promise<Measured> {
+  const base = { url, query: BENCH_QUERY, variables: { first: PAGE }, tokens, clients: CLIENTS };
+  log(`${name}: warm-up ${WARMUP_S}s`);
+  const warm = await runLoadProcess({ ...base, durationMs: WARMUP_S * 1000 });
+  if (warm.failed) log(`${name}: ${warm.failed} failed during warm-up: ${warm.firstFailure}`);
+  const sub0 = subgraphPids.reduce((a, p) => a + treeCpuMs(p), 0);
+  const gw0 = treeCpuMs(gwPid);
+  log(`${name}: measuring ${DURATION_S}s at ${CLIENTS} clients`);
+  const load = await runLoadProcess({ ...base, durationMs: DURATION_S * 1000 });
+  const gatewayCpuMs = treeCpuMs(gwPid) - gw0;
+  const subgraphCpuMs = subgraphPids.reduce((a, p) => a + treeCpuMs(p), 0) - sub0;
+  return { load, gatewayCpuMs, subgraphCpuMs, gatewayRssMiB: treeRssMiB(gwPid) };
+}
+
+/** Strips what legitimately differs between two executions (nothing should); compares the data only. */
+const canonical = (data: unknown) => JSON.stringify(data);
+
+async function main() {
+  const secret = randomBytes(32).toString('hex');
+  const profDir = PROFILE ? mkdtempSync(path.join(tmpdir(), 'cos-gw-prof-')) : '';
+  log('starting the stack (4 subgraphs + our gateway) on a scratch database');
+  const ts: TestStack = await startTestStack({
+    internalSecret: secret,
+    extraEnv: { LOG_LEVEL: 'warn' },
+    perProcessEnv: PROFILE ? { gateway: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } } : undefined,
+  });
+  let stock: ChildProcess | undefined;
+  try {
+    const t0 = Date.now();
+    const data = await seedBenchData(ts.gatewayUrl, ts.db.adminUrl, { users: USERS, customers: 20, tasks: TASKS, commentsPerTask: 2 }, log);
+    log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    const stockPort = await freePort();
+    const stockUrl = `http://127.0.0.1:${stockPort}/`;
+    stock = spawn(tsx, [path.join(here, 'lib/stock-gateway.ts')], {
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        PORT: String(stockPort),
+        SUPERGRAPH: path.join(here, '../schema/supergraph.graphql'),
+        INTERNAL_SECRET: secret,
+        JWKS_URL: ts.stack.serviceUrl('identity').replace(/\/graphql$/, '/.well-known/jwks.json'),
+        ...Object.fromEntries(SERVICES.map((s) => [`SUBGRAPH_${s.toUpperCase()}_URL`, ts.stack.serviceUrl(s)])),
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await waitUp(stockUrl, stock, 60_000);
+
+    // Same answer from both, for the same caller: otherwise the comparison means nothing.
+    const token = data.tokens[1 % data.tokens.length]!;
+    const ours = await gql(ts.gatewayUrl, BENCH_QUERY, { first: PAGE }, { token });
+    const theirs = await gql(stockUrl, BENCH_QUERY, { first: PAGE }, { token });
+    if (ours.errors?.length || theirs.errors?.length) {
+      throw new Error(`bench query failed: ours=${JSON.stringify(ours.errors)} stock=${JSON.stringify(theirs.errors)}`);
+    }
+    if (canonical(ours.data) !== canonical(theirs.data)) throw new Error('our gateway and stock answer the bench query differently');
+    const edges = (ours.data as { tasks: { edges: { node: { comments: unknown[]; agentRuns: unknown[] } }[] } }).tasks.edges;
+    const shape = {
+      tasks: edges.length,
+      comments: edges.reduce((a, e) => a + e.node.comments.length, 0),
+      agentRuns: edges.reduce((a, e) => a + e.node.agentRuns.length, 0),
+      bytes: JSON.stringify(ours.data).length,
+    };
+    log(`query answers identically through both (${shape.tasks} tasks, ${shape.comments} comments, ${shape.agentRuns} agent runs, ${shape.bytes} bytes)`);
+
+    const gwPid = ts.stack.processes.find((p) => p.name === 'gateway')!.child.pid!;
+    const subPids = ts.stack.processes.filter((p) => p.name !== 'gateway').map((p) => p.child.pid!);
+    const results: Record<'ours' | 'stock', Measured> = {
+      ours: await measure('ours', ts.gatewayUrl, gwPid, subPids, data.tokens),
+      stock: await measure('stock', stockUrl, stock.pid!, subPids, data.tokens),
+    };
+
+    const row = (name: string, m: Measured) => {
+      const l = m.load;
+      return `| ${name} | ${l.rps.toFixed(1)} | ${l.latencyMs.p50.toFixed(1)} | ${l.latencyMs.p95.toFixed(1)} | ${l.latencyMs.p99.toFixed(1)} | ${l.latencyMs.max.toFixed(0)} | ${(m.gatewayCpuMs / l.requests).toFixed(2)} | ${((l.requests / m.gatewayCpuMs) * 1000).toFixed(0)} | ${(m.subgraphCpuMs / l.requests).toFixed(2)} | ${l.ok}/${l.requests} | ${m.gatewayRssMiB.toFixed(0)} |`;
+    };
+    const o = results.ours;
+    const s = results.stock;
+    const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : 'n/a');
+    const cpuPerReq = (m: Measured) => m.gatewayCpuMs / m.load.requests;
+    console.log(`### Gateway: ours vs stock @apollo/gateway + @apollo/server
+
+Query \`BenchTasksPage(first: ${PAGE})\`: tasks page with assignee (User|Agent) name, customer healthScore, createdBy,
+comments with author names and agentRuns — 4 subgraphs, ${shape.tasks} tasks / ${shape.comments} comments /
+${shape.agentRuns} agent runs per response (${(shape.bytes / 1024).toFixed(1)} KiB). Seeded through the gateway: ${data.tokens.length} users,
+${data.customerIds.length} customers, ${data.taskIds.length} tasks. ${CLIENTS} closed-loop clients (separate process), each with
+its own user's JWT, ${WARMUP_S} s warm-up then ${DURATION_S} s measured, per gateway, one after the other, on loopback.
+Both gateways verify the JWT the same way and sign the principal for the subgraphs; the data of both answers was
+checked identical before the run. CPU = user+sys of the gateway's process tree from /proc (10 ms ticks).
+
+| gateway | req/s | p50 ms | p95 ms | p99 ms | max ms | gateway CPU-ms/req | req per gateway CPU-s | subgraphs CPU-ms/req | ok/total | RSS MiB |
+|---|---|---|---|---|---|---|---|---|---|---|
+${row('ours', o)}
+${row('stock', s)}
+
+Ratios ours/stock: throughput ×${ratio(o.load.rps, s.load.rps)}, requests per gateway CPU-second ×${ratio(cpuPerReq(s), cpuPerReq(o))},
+p99 ×${ratio(o.load.latencyMs.p99, s.load.latencyMs.p99)} (lower is better), gateway CPU per request ×${ratio(cpuPerReq(o), cpuPerReq(s))}.
+Targets (issue 7): ≥ 3× stock throughput at equal CPU → ${(cpuPerReq(s) / cpuPerReq(o)).toFixed(2)}× requests per gateway CPU-second;
+p99 < 100 ms at ${CLIENTS} clients → ${o.load.latencyMs.p99.toFixed(1)} ms. Machine: ${availableParallelism()} cores shared by load generator,
+both gateways (one idle at a time), 4 subgraphs, Postgres, NATS and Redis.
+`);
+    if (o.load.failed || s.load.failed) console.log(`Failures: ours ${o.load.failed} (${o.load.firstFailure ?? '-'}), stock ${s.load.failed} (${s.load.firstFailure ?? '-'})\n`);
+  } finally {
+    if (stock && stock.exitCode === null) {
+      const exited = new Promise((r) => stock!.once('exit', r));
+      stock.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+      if (stock.exitCode === null) stock.kill('SIGKILL');
+    }
+    await ts.stop();
+  }
+  if (PROFILE) {
+    const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+    console.log(summarizeProfile(files.map((f) => path.join(profDir, f))));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

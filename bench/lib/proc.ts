@@ -1,0 +1,50 @@
+/** CPU time of a process tree from /proc (Linux): the tsx wrapper and the node process it spawns. */
+import { readFileSync } from 'node:fs';
+
+const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux x86_64
+
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function ownCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the ")" that closes comm: state is field 3, utime 14, stime 15 (1-based).
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** user+system CPU milliseconds of `pid` and all its descendants (10 ms resolution). */
+export function treeCpuMs(pid: number): number {
+  let total = ownCpuMs(pid);
+  for (const c of children(pid)) total += treeCpuMs(c);
+  return total;
+}
+
+/** Resident memory (MiB) of the tree. */
+export function treeRssMiB(pid: number): number {
+  let kb = 0;
+  const walk = (p: number) => {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      kb += m ? Number(m[1]) : 0;
+    } catch {
+      /* gone */
+    }
+    for (const c of children(p)) walk(c);
+  };
+  walk(pid);
+  return kb / 1024;
+}
