@@ -19,8 +19,12 @@ export interface UseAuthOptions {
  * request. `Authorization: Bearer <jwt>` for people and agent workers, `Authorization: ApiKey <secret>` or
  * `X-API-Key` for partners. The principal lands in the context as `principal`.
  */
+/** The principal authenticated for a request, for plugins that run before the context exists (trusted documents). */
+const principalByRequest = new WeakMap<Request, Principal>();
+export const principalOf = (request: Request): Principal | undefined => principalByRequest.get(request);
+
 export function useAuth(opts: UseAuthOptions): Plugin<{ principal: Principal }> {
-  const principals = new WeakMap<Request, Principal>();
+  const principals = principalByRequest;
 
   const refuse = (message: string) => {
     const res = jsonError(401, ErrorCode.UNAUTHENTICATED, message);
@@ -66,7 +70,11 @@ export function useAuth(opts: UseAuthOptions): Plugin<{ principal: Principal }> 
     },
     onContextBuilding({ context, extendContext }) {
       const request = (context as { request?: Request }).request;
-      extendContext({ principal: (request && principals.get(request)) ?? { kind: 'anonymous' } });
+      const principal: Principal = (request && principals.get(request)) ?? { kind: 'anonymous' };
+      // The client's address travels signed inside the principal (identity throttles sign-ins per IP). The socket
+      // peer, not X-Forwarded-For: a client could forge that header.
+      const ip = (context as { req?: { socket?: { remoteAddress?: string } } }).req?.socket?.remoteAddress;
+      extendContext({ principal: ip ? { ...principal, ip } : principal });
     },
   };
 }

@@ -21,6 +21,14 @@ export type IdentityEvent =
   | DomainEvent<'ApiKeyCreated', { apiKeyId: string; name: string; scopes: string[]; prefix: string }>
   | DomainEvent<'ApiKeyRevoked', { apiKeyId: string }>
   /**
+   * A sign-in that did not succeed (stream `LoginAttempt-<attemptId>`, one event). Recorded in the organization the
+   * person would have signed in to; an unknown email (or a person without any membership) lands in SYSTEM_ORG_ID,
+   * which no tenant can read. No email in the data: userId identifies known people, unknown emails stay unrecorded.
+   */
+  | DomainEvent<'LoginFailed', { attemptId: string; userId: string | null; reason: 'invalid_credentials' | 'not_a_member'; ip: string | null }>
+  /** A spent refresh token was presented again: its whole family (session) was revoked. */
+  | DomainEvent<'RefreshTokenReused', { userId: string; familyId: string; ip: string | null }>
+  /**
    * Trusted documents registered for a client of the organization (stream `PersistedClient-<orgId>-<client>`); only
    * operations not registered before. Each was valid against the supergraph of the moment.
    */
@@ -28,6 +36,9 @@ export type IdentityEvent =
       'PersistedOperationsPublished',
       { client: string; operations: Array<{ id: string; name: string; type: 'query' | 'mutation' | 'subscription'; body: string }> }
     >;
+
+/** The organization id of records that belong to no tenant (failed sign-ins with an unknown email). */
+export const SYSTEM_ORG_ID = '00000000-0000-0000-0000-000000000000';
 
 // ---------- tasks (aggregates: Task, Approval) ----------
 export type TaskStatus = 'TODO' | 'IN_PROGRESS' | 'AWAITING_APPROVAL' | 'DONE' | 'CANCELLED';

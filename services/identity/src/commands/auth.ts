@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { isUuid, type Db } from '@cos/db';
-import { badInput, forbidden, unauthenticated } from '@cos/errors';
+import { appError, badInput, ErrorCode, forbidden, unauthenticated } from '@cos/errors';
+import { SYSTEM_ORG_ID } from '@cos/events';
 import { validate } from '@cos/service-kit';
 import type { Context } from '../context';
 import type { AuthPayloadParent } from '../parents';
@@ -9,7 +10,9 @@ import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwor
 import { sha256Hex } from '../auth/secrets';
 import { decideInvitation, invitationAggregate, invitationStream } from '../domain/invitation';
 import { decideOrganization, initialOrganization, organizationAggregate, organizationStream, slugify } from '../domain/organization';
-import { decideUser, initialUser, passwordProblem, userStream } from '../domain/user';
+import { decideUser, initialUser, loginAttemptStream, passwordProblem, userStream } from '../domain/user';
+import { DEFAULT_LOGIN_THROTTLE } from '../deps';
+import { finishLoginAttempt, reserveLoginAttempt } from '../store/login-attempts-store';
 import { eventStore } from '../store/projection';
 import {
   invitationByTokenHash,
@@ -104,19 +107,43 @@ export async function signUp(ctx: Context, raw: unknown): Promise<AuthPayloadPar
 /**
  * Email + password. Unknown email and wrong password answer the same error after the same argon2 work (no
  * account enumeration). Signs in to `organizationId`, or to the person's oldest membership.
+ * Throttled per account (the email, whether or not it exists) and per client IP (`principal.ip`, forwarded by the
+ * gateway) with a sliding window in Postgres: RATE_LIMITED with `extensions.retryAfter` (seconds). Every failure is
+ * a LoginFailed event (audit): in the organization the person would have signed in to, or SYSTEM_ORG_ID when the
+ * email is unknown.
  */
 export async function login(ctx: Context, email: string, password: string, organizationId: string | null | undefined) {
   if (organizationId != null && !isUuid(organizationId)) throw badInput('organizationId', 'organizationId is not a valid id');
   const { systemDb } = ctx.deps;
   const normalized = email.trim().toLowerCase();
+  const ip = ctx.principal.ip ?? null;
+  const limits = ctx.deps.config.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
+  const reservation = await systemDb.tx({ orgId: null }, (tx) =>
+    reserveLoginAttempt(tx, { attemptId: randomUUID(), account: sha256Hex(`login:${normalized}`), ip }, limits),
+  );
+  if (!reservation.ok) {
+    ctx.log.warn({ scope: reservation.scope, ip }, 'sign-in throttled');
+    throw appError(ErrorCode.RATE_LIMITED, 'Too many sign-in attempts; try again later', { retryAfter: reservation.retryAfterS });
+  }
+  const { attemptId } = reservation;
   const user = normalized.length <= 254 && password.length <= 1024 ? await systemDb.withClient((tx) => userByEmail(tx, normalized)) : undefined;
   if (!user || !user.passwordHash) {
     await burnPasswordCheck(password);
+    await recordLoginFailure(ctx, { attemptId, userId: null, reason: 'invalid_credentials', orgId: SYSTEM_ORG_ID, ip });
     throw invalidCredentials();
   }
-  if (!(await verifyPassword(user.passwordHash, password))) throw invalidCredentials();
+  const auditOrgOf = async () =>
+    (await systemDb.withClient(
+      async (tx) => (organizationId ? await membershipForLogin(tx, user.id, organizationId) : undefined) ?? membershipForLogin(tx, user.id, null),
+    ))?.orgId ?? SYSTEM_ORG_ID;
+  if (!(await verifyPassword(user.passwordHash, password))) {
+    await recordLoginFailure(ctx, { attemptId, userId: user.id, reason: 'invalid_credentials', orgId: await auditOrgOf(), ip });
+    throw invalidCredentials();
+  }
   const membership = await systemDb.withClient((tx) => membershipForLogin(tx, user.id, organizationId ?? null));
   if (!membership) {
+    // The password was right: this does not count against the account's throttle.
+    await recordLoginFailure(ctx, { attemptId, userId: user.id, reason: 'not_a_member', orgId: await auditOrgOf(), ip }, 'success');
     throw forbidden(organizationId ? 'You are not a member of this organization' : 'You do not belong to any organization');
   }
   // The User stream spans organizations (sign-ins land in the organization signed in to), so it is appended
@@ -132,9 +159,29 @@ export async function login(ctx: Context, email: string, password: string, organ
         events: decideUser({ type: 'RecordLogin', userId: user.id }, { exists: version > 0 }),
         metadata: metadataFor(ctx, user.id),
       });
+      await finishLoginAttempt(tx, attemptId, 'success');
       return issueSession(ctx, tx, { userId: user.id, orgId: membership.orgId, role: membership.role });
     }),
   );
+}
+
+/** A LoginFailed event (its own one-event stream) and the throttle row's outcome, in one transaction. */
+async function recordLoginFailure(
+  ctx: Context,
+  f: { attemptId: string; userId: string | null; reason: 'invalid_credentials' | 'not_a_member'; orgId: string; ip: string | null },
+  outcome: 'success' | 'failure' = 'failure',
+): Promise<void> {
+  await ctx.deps.systemDb.tx({ orgId: f.orgId }, async (tx) => {
+    await eventStore.append(tx, {
+      orgId: f.orgId,
+      streamId: loginAttemptStream(f.attemptId),
+      streamType: 'LoginAttempt',
+      expectedVersion: 0,
+      events: [{ type: 'LoginFailed', data: { attemptId: f.attemptId, userId: f.userId, reason: f.reason, ip: f.ip } }],
+      metadata: metadataFor(ctx),
+    });
+    await finishLoginAttempt(tx, f.attemptId, outcome);
+  });
 }
 
 /**
@@ -148,6 +195,16 @@ export async function refreshSession(ctx: Context, refreshToken: string): Promis
     if (!row || row.revokedAt || row.expiresAt.getTime() <= Date.now()) return { kind: 'invalid' as const };
     if (row.usedAt) {
       await revokeRefreshFamily(tx, row.familyId);
+      // An auth event for the audit log (stream `Session-<family>`; the row lock serializes reuses of one family).
+      const streamId = `Session-${row.familyId}`;
+      await eventStore.append(tx, {
+        orgId: row.orgId,
+        streamId,
+        streamType: 'Session',
+        expectedVersion: await eventStore.streamVersion(tx, streamId),
+        events: [{ type: 'RefreshTokenReused', data: { userId: row.userId, familyId: row.familyId, ip: ctx.principal.ip ?? null } }],
+        metadata: metadataFor(ctx),
+      });
       return { kind: 'reused' as const, familyId: row.familyId, userId: row.userId };
     }
     const role = await currentRole(tx, row.userId, row.orgId);

@@ -28,6 +28,8 @@ export function evolveUser(state: UserState, event: IdentityEvent): UserState {
 }
 
 export const userStream = (id: string) => `User-${id}`;
+/** One failed sign-in (a one-event stream: attempts are independent, so they never contend on a version). */
+export const loginAttemptStream = (attemptId: string) => `LoginAttempt-${attemptId}`;
 export const userAggregate = { initial: initialUser, evolve: evolveUser };
 
 /**

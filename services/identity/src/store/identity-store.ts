@@ -135,29 +135,43 @@ export const touchApiKey = (tx: Tx, id: string) =>
 
 export interface AuditRow {
   id: string;
-  position: string;
   at: Date;
   actor: string;
   action: string;
-  target: string;
+  target: string | null;
 }
 
+/** What the audit log keeps of any service's event (identity's projection and the audit consumers call this). */
+export interface AuditSource {
+  id: string;
+  orgId: string;
+  occurredAt: string | Date;
+  type: string;
+  streamId: string;
+  metadata: { actor?: string | null; correlationId?: string | null };
+}
+
+/** Idempotent: the event id is the key, so a replay or a redelivery writes nothing twice. */
+export const insertAuditEntry = (tx: Tx, service: string, e: AuditSource) =>
+  tx.query(
+    `/* insertAuditEntry */ INSERT INTO audit_entries (id, org_id, at, service, actor, action, target, correlation_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+    [e.id, e.orgId, e.occurredAt, service, e.metadata.actor || 'system', e.type, e.streamId, e.metadata.correlationId ?? null],
+  );
+
 /**
- * Newest first, keyset-paginated: `afterId` is the id of the last entry the client has (RLS keeps it to the
- * caller's organization, so an id from another organization matches nothing). Null when `afterId` is unknown.
+ * Newest first (by event time, then insertion order), keyset-paginated: `afterId` is the id of the last entry the client has
+ * (RLS keeps it to the caller's organization, so an id from another organization matches nothing). Null when
+ * `afterId` is unknown.
  */
 export async function auditPage(tx: Tx, limit: number, afterId: string | null): Promise<AuditRow[] | null> {
-  let before: string | null = null;
-  if (afterId) {
-    const row = await tx.one<{ p: string }>(`/* auditCursorPosition */ SELECT global_position AS p FROM events WHERE id = $1`, [afterId]);
-    if (!row) return null;
-    before = row.p;
-  }
+  if (afterId && !(await tx.one(`/* auditCursorExists */ SELECT 1 FROM audit_entries WHERE id = $1`, [afterId]))) return null;
+  // The cursor row is compared in SQL: timestamps keep their microseconds (a JS Date would round them).
   return tx.query<AuditRow>(
-    `/* auditPage */ SELECT id, global_position AS position, occurred_at AS at, coalesce(metadata->>'actor', 'system') AS actor,
-       type AS action, stream_id AS target
-     FROM events WHERE ($2::bigint IS NULL OR global_position < $2::bigint)
-     ORDER BY global_position DESC LIMIT $1`,
-    [limit, before],
+    `/* auditPage */ SELECT id, at, actor, action, target FROM audit_entries
+     WHERE org_id = nullif(current_setting('app.org_id', true), '')::uuid
+       AND ($2::uuid IS NULL OR (at, seq) < (SELECT c.at, c.seq FROM audit_entries c WHERE c.id = $2::uuid))
+     ORDER BY at DESC, seq DESC LIMIT $1`,
+    [limit, afterId],
   );
 }

@@ -2,6 +2,7 @@ import type { Tx } from '@cos/db';
 import { createEventStore, type StoredOf } from '@cos/event-store';
 import type { IdentityEvent } from '@cos/events';
 import { projectPersistedOperations } from '../persisted/store';
+import { insertAuditEntry } from './identity-store';
 
 /** Postgres NOTIFY channel the outbox relay listens on. */
 export const NOTIFY_CHANNEL = 'identity_outbox';
@@ -14,6 +15,8 @@ export const READ_MODEL_TABLES = ['organizations', 'users', 'memberships', 'invi
 
 /** Applies one event to the read models, in the append's transaction. Idempotent enough to replay. */
 export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): Promise<void> {
+  // Every identity event is an audit entry (sign-ins, failed sign-ins, membership and key changes).
+  await insertAuditEntry(tx, 'identity', e);
   switch (e.type) {
     case 'OrganizationCreated':
       await tx.query(
@@ -87,6 +90,8 @@ export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): 
       await projectPersistedOperations(tx, e);
       return;
     case 'UserLoggedIn':
+    case 'LoginFailed':
+    case 'RefreshTokenReused':
       // Audit only: no read model.
       return;
   }
