@@ -11,6 +11,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Db, Tx } from '@cos/db';
 import type { StoredEvent } from '@cos/event-store';
 import type { Logger } from '@cos/logger';
@@ -183,6 +184,36 @@ export async function startConsumer(opts: ConsumerOptions): Promise<RunningConsu
     }
   }
 
+  /**
+   * Continues the trace of the message's `traceparent` header in a CONSUMER span (OpenTelemetry API: a no-op when no
+   * SDK is registered), so the handler's SQL and the events it appends belong to the trace that caused them.
+   */
+  async function tracedProcessOne(msg: JsMsg) {
+    const carrier: Record<string, string> = {};
+    const tp = msg.headers?.get(BusHeaders.Traceparent);
+    if (!tp) return processOne(msg);
+    carrier.traceparent = tp;
+    const ts = msg.headers?.get(BusHeaders.Tracestate);
+    if (ts) carrier.tracestate = ts;
+    const parent = propagation.extract(ROOT_CONTEXT, carrier);
+    const span = trace.getTracer('@cos/bus').startSpan(
+      `consume ${durable}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject, 'messaging.consumer.group.name': durable, 'cos.event_type': msg.headers?.get(BusHeaders.EventType) ?? '' },
+      },
+      parent,
+    );
+    try {
+      await context.with(trace.setSpan(parent, span), () => processOne(msg));
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
   let consumer = await ensureConsumer();
   let stopping = false;
   let current: ConsumerMessages | null = null;
@@ -199,7 +230,7 @@ export async function startConsumer(opts: ConsumerOptions): Promise<RunningConsu
             msg.nak();
             continue;
           }
-          await processOne(msg);
+          await tracedProcessOne(msg);
         }
         failures = 0;
       } catch (err) {

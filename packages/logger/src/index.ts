@@ -1,3 +1,4 @@
+import { trace } from '@opentelemetry/api';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
@@ -34,5 +35,16 @@ export function createLogger(service: string, level: LoggerOptions['level'] = pr
     base: { service },
     redact: { paths: redactPaths, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
+    mixin: traceMixin,
   });
+}
+
+/**
+ * trace_id / span_id of the active OpenTelemetry span on every line logged inside it. With tracing off (no SDK
+ * registered) the API has no active span and this adds nothing.
+ */
+export function traceMixin(): Record<string, string> {
+  const sc = trace.getActiveSpan()?.spanContext();
+  if (!sc || !trace.isSpanContextValid(sc)) return {};
+  return { trace_id: sc.traceId, span_id: sc.spanId };
 }

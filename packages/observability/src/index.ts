@@ -1,2 +1,17 @@
-export { createMetrics, observePool, busMetrics, metricsResponse, type Metrics } from './metrics';
+export { createMetrics, observePool, busMetrics, metricsResponse, observePlanCache, subgraphFetchObserver, type Metrics } from './metrics';
 export { useOperationMetrics } from './yoga';
+export {
+  initTracing,
+  useTracing,
+  traceQueries,
+  instrumentFetch,
+  withSpan,
+  traceparentOf,
+  currentTraceparent,
+  contextFromTraceparent,
+  statementName,
+  TRACER_NAME,
+  SpanKind,
+  type Tracing,
+  type TracingOptions,
+} from './tracing';

@@ -121,3 +121,25 @@ export function busMetrics(metrics: Metrics) {
 export async function metricsResponse(metrics: Metrics): Promise<Response> {
   return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
 }
+
+/**
+ * Counts query-plan cache hits and misses of an @apollo/gateway instance by observing its plan store's `get`
+ * (the store lives for the gateway's lifetime; a schema update clears it, which shows as misses).
+ */
+export function observePlanCache(gateway: object, metrics: Metrics): boolean {
+  const store = (gateway as { queryPlanStore?: { get?: (key: string) => Promise<unknown> } }).queryPlanStore;
+  if (!store || typeof store.get !== 'function') return false;
+  const get = store.get.bind(store);
+  store.get = async (key: string) => {
+    const plan = await get(key);
+    metrics.planCache.inc({ result: plan === undefined ? 'miss' : 'hit' });
+    return plan;
+  };
+  return true;
+}
+
+/** The `observe` callback of instrumentFetch backed by `cos_subgraph_fetch_duration_seconds`. */
+export const subgraphFetchObserver =
+  (metrics: Metrics) =>
+  (subgraph: string, seconds: number, outcome: 'ok' | 'error'): void =>
+    metrics.subgraphFetchDuration.observe({ subgraph, outcome }, seconds);

@@ -23,5 +23,9 @@ export const baseServiceEnv = z.object({
   COS_SUBJECT_PREFIX: z.string().regex(/^[a-z][a-z0-9]*$/).default('cos'),
   /** HMAC secret shared with the gateway for the signed principal header. */
   INTERNAL_SECRET: z.string().min(32, 'must be at least 32 characters'),
+  /** Apply migrations at startup (under the runner's advisory lock, so many instances may do it at once). */
+  MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** OTLP/HTTP collector base URL; unset = tracing off (no OpenTelemetry SDK registered). */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });
 export type BaseServiceEnv = z.infer<typeof baseServiceEnv>;

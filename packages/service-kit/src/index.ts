@@ -1,4 +1,5 @@
-export { createSubgraphServer, runService, type BaseContext, type SubgraphServerOptions, type RunOptions, type ReadinessCheck } from './server';
+export { createSubgraphServer, runService, setProcessInstrumentation, type BaseContext, type SubgraphServerOptions, type RunOptions, type ReadinessCheck } from './server';
 export { requireAuth, requireScope, requireRole, parseId, validate } from './guards';
 export { baseServiceEnv, type BaseServiceEnv } from './env';
 export { encodeCursor, decodeCursor } from './cursor';
+export { startSubgraphProcess, exitOnStartupError, type ProcessDeps, type ProcessServer, type SubgraphProcessOptions, type Stoppable } from './process';

@@ -42,6 +42,19 @@ export interface SubgraphServerOptions<Ctx extends BaseContext> {
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
+ * Process-wide instrumentation (set once by startSubgraphProcess, see ./process.ts): plugins (metrics, tracing) and
+ * routes (GET /metrics) added to every subgraph server this process creates. Servers built in tests without the
+ * bootstrap get none.
+ */
+let processInstrumentation: { plugins: Plugin[]; routes: Record<string, (req: Request) => Response | Promise<Response>> } = {
+  plugins: [],
+  routes: {},
+};
+export function setProcessInstrumentation(i: typeof processInstrumentation): void {
+  processInstrumentation = i;
+}
+
+/**
  * A graphql-yoga server over @apollo/subgraph's buildSubgraphSchema. It refuses unsigned requests, masks unexpected
  * errors (logged with the request id; clients see INTERNAL_SERVER_ERROR, never a stack or SQL) and serves
  * /healthz and /readyz. No I/O happens here, so tests build it in-process.
@@ -74,7 +87,7 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
         );
         return;
       }
-      const route = opts.routes?.[url.pathname];
+      const route = opts.routes?.[url.pathname] ?? processInstrumentation.routes[url.pathname];
       if (route) {
         endResponse(await route(request));
         return;
@@ -103,7 +116,7 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
     landingPage: false,
     graphiql: opts.graphiql ?? false,
     logging: false,
-    plugins: [gatePlugin, ...(opts.plugins ?? [])],
+    plugins: [...processInstrumentation.plugins, gatePlugin, ...(opts.plugins ?? [])],
     context: async ({ request }) => {
       const verdict = verifyPrincipal(
         request.headers.get(PRINCIPAL_HEADER),

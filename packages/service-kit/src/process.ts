@@ -1,0 +1,180 @@
+import { connectBus, startOutboxRelay, type Bus } from '@cos/bus';
+import { createPool, Db, migrate, serviceDatabase } from '@cos/db';
+import { createLogger, type Logger } from '@cos/logger';
+import {
+  busMetrics,
+  createMetrics,
+  initTracing,
+  metricsResponse,
+  observePool,
+  traceQueries,
+  useOperationMetrics,
+  useTracing,
+  type Metrics,
+  type Tracing,
+} from '@cos/observability';
+import type { Plugin } from 'graphql-yoga';
+import type { BaseServiceEnv } from './env';
+import { runService, setProcessInstrumentation, type ReadinessCheck } from './server';
+
+/** What a service's factories receive from the bootstrap. */
+export interface ProcessDeps<E> {
+  env: E;
+  log: Logger;
+  /** Runtime role (RLS applies): request paths. */
+  db: Db;
+  /** System role (BYPASSRLS): relay, consumers, runners, cross-tenant lookups. */
+  systemDb: Db;
+  bus: Bus;
+  metrics: Metrics;
+  tracing: Tracing;
+  /** Postgres + NATS checks for /readyz. */
+  readiness: Record<string, ReadinessCheck>;
+  /** DataLoader batch-size hook for the service's loaders (`cos_dataloader_batch_size{loader}`). */
+  onLoaderBatch: (loader: string, size: number) => void;
+}
+
+/** The subset of a subgraph server the bootstrap drives. */
+export interface ProcessServer {
+  yoga: Parameters<typeof runService>[0]['handler'];
+  drain(): void;
+}
+
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+export interface SubgraphProcessOptions<E extends BaseServiceEnv & { PORT: number }> {
+  service: string;
+  /** The service's parsed env (it extends baseServiceEnv). */
+  env: E;
+  /** Absolute path of services/<svc>/migrations (applied when MIGRATE_ON_START). */
+  migrationsDir: string;
+  /** The event store's NOTIFY channel the outbox relay listens on. */
+  notifyChannel: string;
+  /** Extra system-pool connections (e.g. the agents runner's concurrency). */
+  systemPoolExtra?: number;
+  createServer: (deps: ProcessDeps<E>) => ProcessServer | Promise<ProcessServer>;
+  /** Starts the service's durable consumers (stopped before the relay at shutdown). */
+  consumers?: (deps: ProcessDeps<E>) => Promise<Stoppable[]>;
+  /** A background worker (stopped first at shutdown). */
+  runner?: (deps: ProcessDeps<E>) => Stoppable | Promise<Stoppable>;
+}
+
+/**
+ * The one main of every subgraph process: env → logger/tracing → migrations (MIGRATE_ON_START) → runtime + system
+ * pools (with pool gauges and SQL spans) → metrics → bus (bus metrics) → outbox relay → consumers → runner → server
+ * (operation metrics, tracing, GET /metrics) → runService. SIGTERM/SIGINT: readiness 503, stop accepting, finish
+ * in-flight requests, then runner → consumers → relay → bus → pools → tracing, in that order.
+ * Anything that fails during startup closes what was opened and rethrows (the caller exits 1).
+ */
+export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: number }>(opts: SubgraphProcessOptions<E>) {
+  const { service, env } = opts;
+  const log = createLogger(service, env.LOG_LEVEL);
+  const tracing = initTracing({ service, otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
+  if (tracing.enabled) log.info({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT }, 'OpenTelemetry tracing on');
+  const cfg = serviceDatabase(service, env.COS_PG_ADMIN_URL, { runtimeUrl: env.DATABASE_URL, systemUrl: env.SYSTEM_DATABASE_URL });
+  if (env.MIGRATE_ON_START) {
+    await migrate({
+      adminUrl: cfg.adminUrl,
+      schema: cfg.schema,
+      runtimeRole: cfg.runtimeRole,
+      systemRole: cfg.systemRole,
+      dir: opts.migrationsDir,
+      log: (m) => log.info(m),
+    });
+  }
+
+  const closers: Array<() => Promise<unknown>> = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        log.error({ err }, 'error during shutdown');
+      }
+    }
+    closers.length = 0;
+  };
+
+  try {
+    closers.push(() => tracing.shutdown());
+    const poolOpts = { schema: cfg.schema, statementTimeoutMs: env.PG_STATEMENT_TIMEOUT_MS, log };
+    const db = new Db(createPool({ ...poolOpts, connectionString: cfg.runtimeUrl, applicationName: service, max: env.PG_POOL_MAX }));
+    const systemDb = new Db(
+      createPool({
+        ...poolOpts,
+        connectionString: cfg.systemUrl,
+        applicationName: `${service}-system`,
+        max: env.PG_SYSTEM_POOL_MAX + (opts.systemPoolExtra ?? 0),
+      }),
+    );
+    closers.push(() => Promise.allSettled([db.close(), systemDb.close()]));
+
+    const metrics = createMetrics(service);
+    observePool(metrics, 'runtime', db.pool);
+    observePool(metrics, 'system', systemDb.pool);
+    if (tracing.enabled) {
+      traceQueries(db, service);
+      traceQueries(systemDb, service);
+    }
+
+    const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: service, log, metrics: busMetrics(metrics) });
+    closers.push(() => bus.close());
+    const relay = startOutboxRelay({ bus, db: systemDb, service, notifyChannel: opts.notifyChannel, log });
+    closers.push(() => relay.stop());
+
+    const deps: ProcessDeps<E> = {
+      env,
+      log,
+      db,
+      systemDb,
+      bus,
+      metrics,
+      tracing,
+      readiness: {
+        postgres: async () => {
+          await db.pool.query('SELECT 1');
+        },
+        nats: async () => {
+          if (bus.nc.isClosed()) throw new Error('NATS connection closed');
+        },
+      },
+      onLoaderBatch: (loader, size) => metrics.dataloaderBatchSize.observe({ loader }, size),
+    };
+
+    const consumers = opts.consumers ? await opts.consumers(deps) : [];
+    closers.push(() => Promise.allSettled(consumers.map((c) => c.stop())));
+    const runner = opts.runner ? await opts.runner(deps) : null;
+    if (runner) closers.push(() => runner.stop());
+
+    const plugins: Plugin[] = [useOperationMetrics(metrics)];
+    if (tracing.enabled) plugins.unshift(useTracing({ service }));
+    // Every subgraph server created in this process gets the metrics/tracing plugins and GET /metrics.
+    setProcessInstrumentation({ plugins, routes: { '/metrics': () => metricsResponse(metrics) } });
+    const server = await opts.createServer(deps);
+
+    await runService({
+      name: service,
+      port: env.PORT,
+      host: env.HOST,
+      log,
+      handler: server.yoga,
+      onDrain: () => server.drain(),
+      onShutdown: closeAll,
+    });
+    return deps;
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** `main().catch(exitOnStartupError(log))`-style helper: print the failure and exit 1. */
+export function exitOnStartupError(service: string) {
+  return (err: unknown) => {
+    // eslint-disable-next-line no-console
+    console.error(`${service} failed to start`, err);
+    process.exit(1);
+  };
+}
