@@ -31,6 +31,8 @@ export const gatewayEnvSchema = z.object({
   /** Key prefix for everything the gateway keeps in Redis (tests use their own). */
   REDIS_PREFIX: z.string().default('cos:gw:'),
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+  /** OTLP/HTTP collector base URL; unset = tracing off (no OpenTelemetry SDK registered). */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });
 
 export type GatewayEnv = z.infer<typeof gatewayEnvSchema> & {

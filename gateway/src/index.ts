@@ -1,8 +1,10 @@
 import { Redis } from 'ioredis';
 import { createLogger } from '@cos/logger';
+import { createMetrics, initTracing, instrumentFetch, observePlanCache, subgraphFetchObserver } from '@cos/observability';
 import { runService } from '@cos/service-kit';
 import { loadEnv } from './env';
 import { createGateway } from './server';
+import { useObservability } from './plugins/useObservability';
 
 /**
  * The gateway process: env → Redis → supergraph + gateway → listen. On SIGTERM/SIGINT: /readyz turns 503
@@ -12,6 +14,8 @@ import { createGateway } from './server';
 async function main() {
   const env = loadEnv();
   const log = createLogger('gateway', env.LOG_LEVEL);
+  const tracing = initTracing({ service: 'gateway', otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
+  const metrics = createMetrics('gateway');
   // Short command timeout and no offline queue: a Redis outage must cost milliseconds, not hang requests.
   const redis = new Redis(env.REDIS_URL, {
     lazyConnect: true,
@@ -27,7 +31,14 @@ async function main() {
     // Redis only caches: start without it and let ioredis reconnect in the background.
     log.warn({ err: (err as Error).message }, 'redis unavailable at startup');
   }
-  const gateway = await createGateway({ env, log, redis });
+  const gateway = await createGateway({
+    env,
+    log,
+    redis,
+    plugins: { observability: useObservability({ metrics, tracing }) },
+    instrumentFetch: (subgraph, fetcher) => instrumentFetch(subgraph, fetcher, subgraphFetchObserver(metrics)),
+  });
+  observePlanCache(gateway.apollo, metrics);
   log.info({ subgraphs: gateway.subgraphs() }, 'supergraph loaded');
   await runService({
     name: 'gateway',
@@ -39,6 +50,7 @@ async function main() {
     onShutdown: async () => {
       await gateway.close();
       redis.disconnect();
+      await tracing.shutdown();
     },
   });
 }

@@ -64,6 +64,8 @@ export interface GatewayDeps {
   redis: Redis;
   limits?: Partial<LimitOptions>;
   plugins?: GatewayPluginSlots;
+  /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
+  instrumentFetch?: (subgraph: string, fetcher: ReturnType<typeof createSubgraphHttp>['fetcher']) => ReturnType<typeof createSubgraphHttp>['fetcher'];
 }
 
 export interface Gateway {
@@ -111,7 +113,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         name,
         url: env.subgraphUrls[name.toLowerCase()] ?? url ?? '',
         secret: env.INTERNAL_SECRET,
-        fetcher: http.fetcher,
+        fetcher: deps.instrumentFetch ? deps.instrumentFetch(name, http.fetcher) : http.fetcher,
         timeoutMs: env.SUBGRAPH_TIMEOUT_MS,
         log,
       }),
