@@ -10,7 +10,10 @@ import { CosDataSource } from './datasource';
 import type { GatewayEnv } from './env';
 import { createErrorMasker } from './errors';
 import { createSubgraphHttp } from './http';
+import { createOrgMemberLookup } from './authz/org-members';
+import { requirementsFromSupergraph, type RequirementMap } from './authz/requirements';
 import { useAuth } from './plugins/useAuth';
+import { useAuthorization } from './plugins/useAuthorization';
 import { useBodyLimit } from './plugins/useBodyLimit';
 import { useHealth } from './plugins/useHealth';
 import { DEFAULT_LIMITS, useLimits, type LimitOptions } from './plugins/useLimits';
@@ -96,6 +99,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { env, log } = deps;
   const http = createSubgraphHttp({ connections: env.SUBGRAPH_CONNECTIONS, timeoutMs: env.SUBGRAPH_TIMEOUT_MS });
   let subgraphs: SubgraphInfo[] = [];
+  let requirements: RequirementMap = new Map();
   let loaded = false;
   let draining = false;
 
@@ -106,6 +110,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       log,
       onLoad: (sdl) => {
         subgraphs = subgraphsOf(sdl, env.subgraphUrls);
+        requirements = requirementsFromSupergraph(sdl);
       },
     }),
     buildService: ({ name, url }) =>
@@ -145,6 +150,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     ...(slots.documents ?? []),
     useLimits({ ...DEFAULT_LIMITS, ...deps.limits }),
     useValidationErrors(),
+    useAuthorization({
+      requirements: () => requirements,
+      orgMemberIds: createOrgMemberLookup({
+        identityUrl: () => subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
+        fetcher: http.fetcher,
+        internalSecret: env.INTERNAL_SECRET,
+      }),
+    }) as Plugin,
     ...(slots.authorization ?? []),
     useApolloFederation({ gateway: apollo, logger: log.child({ component: 'federation' }) }) as Plugin,
   ];

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { SupergraphManager } from '@apollo/gateway';
 import { Kind, parse, type ConstValueNode } from 'graphql';
 import type { Logger } from '@cos/logger';
+import { gatewayCompatibleSupergraph } from './authz/requirements';
 
 export interface SubgraphInfo {
   /** Name as composed (`tasks`), the key of SUBGRAPH_<NAME>_URL. */
@@ -62,7 +63,7 @@ export function supergraphManager(opts: {
           try {
             const next = await readSupergraph(opts.source);
             if (next !== current) {
-              update(next);
+              update(gatewayCompatibleSupergraph(next));
               current = next;
               opts.onLoad(next);
               opts.log.info({ source: opts.source }, 'supergraph updated');
@@ -78,7 +79,8 @@ export function supergraphManager(opts: {
         timer.unref();
       }
       return {
-        supergraphSdl: current,
+        // The gateway enforces @authenticated/@requiresScopes/@policy itself (useAuthorization).
+        supergraphSdl: gatewayCompatibleSupergraph(current),
         cleanup: async () => {
           stopped = true;
           if (timer) clearTimeout(timer);
