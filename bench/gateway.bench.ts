@@ -109,7 +109,9 @@ async function main() {
   const ts: TestStack = await startTestStack({
     internalSecret: secret,
     extraEnv: { LOG_LEVEL: 'warn' },
-    perProcessEnv: PROFILE ? { gateway: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } } : undefined,
+    perProcessEnv: PROFILE
+      ? { gateway: { NODE_OPTIONS: `--import ${path.join(here, 'lib/cpu-prof-preload.mjs')}`, COS_CPU_PROF_DIR: profDir } }
+      : undefined,
   });
   let stock: ChildProcess | undefined;
   try {
