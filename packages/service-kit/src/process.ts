@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { connectBus, startOutboxRelay, type Bus } from '@cos/bus';
 import { createPool, Db, migrate, serviceDatabase } from '@cos/db';
 import { createLogger, type Logger } from '@cos/logger';
@@ -48,8 +49,8 @@ export interface SubgraphProcessOptions<E extends BaseServiceEnv & { PORT: numbe
   service: string;
   /** The service's parsed env (it extends baseServiceEnv). */
   env: E;
-  /** Absolute path of services/<svc>/migrations (applied when MIGRATE_ON_START). */
-  migrationsDir: string;
+  /** Migrations applied when MIGRATE_ON_START; default services/<service>/migrations of this checkout/image. */
+  migrationsDir?: string;
   /** The event store's NOTIFY channel the outbox relay listens on. */
   notifyChannel: string;
   /** Extra system-pool connections (e.g. the agents runner's concurrency). */
@@ -80,7 +81,7 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
       schema: cfg.schema,
       runtimeRole: cfg.runtimeRole,
       systemRole: cfg.systemRole,
-      dir: opts.migrationsDir,
+      dir: opts.migrationsDir ?? fileURLToPath(new URL(`../../../services/${service}/migrations`, import.meta.url)),
       log: (m) => log.info(m),
     });
   }

@@ -4,7 +4,6 @@
  * (OrganizationCreated -> the seven agents) and tasks (known tasks, assignment -> queued run, approval decisions ->
  * resume/cancel); publishes its AgentEvent union through the outbox relay.
  */
-import { fileURLToPath } from 'node:url';
 import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
 import { loadEnv } from './env';
 import { startAgentsConsumers } from './events/consumers';
@@ -18,7 +17,6 @@ const env = loadEnv();
 startSubgraphProcess({
   service: SERVICE,
   env,
-  migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
   notifyChannel: NOTIFY_CHANNEL,
   // System pool: relay, consumers and the runner (heartbeats included) share it, so it needs room for all of them.
   systemPoolExtra: env.AGENTS_RUNNER_ENABLED ? env.AGENTS_RUNNER_CONCURRENCY : 0,

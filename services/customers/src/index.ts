@@ -3,7 +3,6 @@
  * incl. GET /metrics, tracing, bus, outbox relay, graceful shutdown). Publishes its CustomerEvent union through the
  * outbox relay; consumes nothing.
  */
-import { fileURLToPath } from 'node:url';
 import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
 import { loadEnv } from './env';
 import { NOTIFY_CHANNEL } from './projections';
@@ -14,7 +13,6 @@ const SERVICE = 'customers';
 startSubgraphProcess({
   service: SERVICE,
   env: loadEnv(),
-  migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
   notifyChannel: NOTIFY_CHANNEL,
   // Operation metrics, tracing and /metrics come from the bootstrap; the loaders report their batch sizes.
   createServer: ({ env, db, log, readiness, onLoaderBatch }) =>

@@ -4,7 +4,6 @@
  * union (cos.<org>.identity.<Aggregate>.<Type>) through the outbox relay; consumes
  * `${prefix}.*.{tasks,customers,agents}.>` into the audit log (src/events/consumers.ts).
  */
-import { fileURLToPath } from 'node:url';
 import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
 import { ensureActiveSigningKey, KeyRing } from './auth/keyring';
 import { loadEnv } from './env';
@@ -17,7 +16,6 @@ const SERVICE = 'identity';
 startSubgraphProcess({
   service: SERVICE,
   env: loadEnv(),
-  migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
   notifyChannel: NOTIFY_CHANNEL,
   consumers: ({ bus, systemDb, log }) => startIdentityConsumers({ bus, systemDb, log }),
   createServer: async ({ env, db, systemDb, log, readiness }) => {

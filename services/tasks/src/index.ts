@@ -3,7 +3,6 @@
  * tracing, bus, outbox relay, consumers, graceful shutdown). Consumes identity (members), agents (directory,
  * approval requests) and customers (churn risk) events; publishes its own TaskEvent union through the outbox relay.
  */
-import { fileURLToPath } from 'node:url';
 import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
 import { loadEnv } from './env';
 import { startTasksConsumers } from './events/consumers';
@@ -15,7 +14,6 @@ const SERVICE = 'tasks';
 startSubgraphProcess({
   service: SERVICE,
   env: loadEnv(),
-  migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
   notifyChannel: NOTIFY_CHANNEL,
   consumers: ({ bus, systemDb, log }) => startTasksConsumers({ bus, systemDb, log }),
   createServer: ({ env, db, log, readiness }) => createServer({ db, internalSecret: env.INTERNAL_SECRET, log, readiness }),
