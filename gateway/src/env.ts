@@ -31,6 +31,13 @@ export const gatewayEnvSchema = z.object({
   /** Key prefix for everything the gateway keeps in Redis (tests use their own). */
   REDIS_PREFIX: z.string().default('cos:gw:'),
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+  /** Subscriptions: events come from NATS JetStream (stream `${PREFIX}_EVENTS`). */
+  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  COS_SUBJECT_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]*$/).default('cos'),
+  SUBS_MAX_PER_CONNECTION: z.coerce.number().int().positive().default(100),
+  SUBS_MAX_PER_PRINCIPAL: z.coerce.number().int().positive().default(500),
+  /** Results queued for one connection before it is closed as a slow consumer (1013). */
+  SUBS_CONNECTION_BUFFER: z.coerce.number().int().positive().default(1_000),
   /** OTLP/HTTP collector base URL; unset = tracing off (no OpenTelemetry SDK registered). */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });

@@ -4,6 +4,9 @@ import { createMetrics, initTracing, instrumentFetch, observePlanCache, subgraph
 import { runService } from '@cos/service-kit';
 import { loadEnv } from './env';
 import { createGateway } from './server';
+import { rateLimitConfigFromEnv } from './plugins/useRateLimit';
+import { connectBus } from '@cos/bus';
+import { createSubscriptionBridge } from './subscriptions';
 import { useObservability } from './plugins/useObservability';
 
 /**
@@ -37,22 +40,41 @@ async function main() {
     redis,
     plugins: { observability: useObservability({ metrics, tracing }) },
     instrumentFetch: (subgraph, fetcher) => instrumentFetch(subgraph, fetcher, subgraphFetchObserver(metrics)),
+    rateLimit: { ...rateLimitConfigFromEnv(env), onReject: (scope) => metrics.rateLimited.inc({ scope }) },
+    csrfPrevention: env.CSRF_PREVENTION,
   });
   observePlanCache(gateway.apollo, metrics);
   log.info({ subgraphs: gateway.subgraphs() }, 'supergraph loaded');
-  await runService({
+  const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: 'gateway', log });
+  const subscriptions = createSubscriptionBridge({
+    gateway,
+    bus,
+    log,
+    limits: {
+      perConnection: env.SUBS_MAX_PER_CONNECTION,
+      perPrincipal: env.SUBS_MAX_PER_PRINCIPAL,
+      connectionBuffer: env.SUBS_CONNECTION_BUFFER,
+    },
+  });
+  const server = await runService({
     name: 'gateway',
     port: env.PORT,
     host: env.HOST,
     log,
-    handler: gateway.yoga,
-    onDrain: () => gateway.drain(),
+    handler: subscriptions.wrap(gateway.yoga),
+    onDrain: () => {
+      gateway.drain();
+      subscriptions.drain();
+    },
     onShutdown: async () => {
+      await subscriptions.close();
+      await bus.close();
       await gateway.close();
       redis.disconnect();
       await tracing.shutdown();
     },
   });
+  subscriptions.attach(server);
 }
 
 main().catch((err) => {

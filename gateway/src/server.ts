@@ -2,6 +2,7 @@ import { ApolloGateway } from '@apollo/gateway';
 import { useApolloFederation } from '@envelop/apollo-federation';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
+import type { Principal } from '@cos/auth';
 import type { Logger } from '@cos/logger';
 import { createApiKeyVerifier } from './auth/api-keys';
 import { createJwtVerifier } from './auth/jwt';
@@ -76,6 +77,8 @@ export interface Gateway {
   apollo: ApolloGateway;
   /** Subgraphs of the loaded supergraph, URLs after env overrides. */
   subgraphs(): SubgraphInfo[];
+  /** The verifiers useAuth uses; the subscription bridge authenticates connections with the same ones. */
+  verifiers: { verifyAccessToken: (token: string) => Promise<Principal>; verifyApiKey: (secret: string) => Promise<Principal | null> };
   /** /readyz answers 503 from now on, so load balancers stop routing here before we stop accepting. */
   drain(): void;
   /** Stops supergraph polling and closes the subgraph connection pool. */
@@ -181,6 +184,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     yoga,
     apollo,
     subgraphs: () => subgraphs,
+    verifiers: { verifyAccessToken, verifyApiKey },
     drain() {
       draining = true;
     },

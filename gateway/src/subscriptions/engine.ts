@@ -1,0 +1,445 @@
+import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { actorOf, type AuthenticatedPrincipal } from '@cos/auth';
+import type { Logger } from '@cos/logger';
+import { kindOf } from './fields';
+import { aliasOf, analyse, CHILD_KEY, lookupDocument, type Shape } from './shape';
+import type { SequencedEvent, Upstream } from './upstream';
+
+/** Runs one GraphQL operation through the gateway's own HTTP pipeline with the given Authorization value. */
+export type LookupExecutor = (
+  query: string,
+  variables: Record<string, unknown>,
+  authorization: string,
+) => Promise<{ status: number; body: { data?: Record<string, unknown> | null; errors?: GraphQLFormattedError[] } }>;
+
+export interface EngineLimits {
+  /** Active subscriptions per connection (graphql-ws socket or SSE stream). */
+  perConnection: number;
+  /** Active subscriptions per principal in this process. */
+  perPrincipal: number;
+  /** Results queued for one connection (all its subscriptions) before it counts as a slow consumer. */
+  connectionBuffer: number;
+  /** Distinct entities per lookup operation. */
+  maxBatch: number;
+}
+
+export const DEFAULT_ENGINE_LIMITS: EngineLimits = { perConnection: 100, perPrincipal: 500, connectionBuffer: 1_000, maxBatch: 50 };
+
+/** A transport connection; the engine tells it to close (overflow, auth loss, drain). */
+export interface Connection {
+  id: string;
+  principal: AuthenticatedPrincipal;
+  /** `Bearer <jwt>` or `ApiKey <secret>`: what lookups run with (same verification as HTTP, every time). */
+  authorization: string;
+  close(code: number, reason: string): void;
+  /** Internal: results queued across its subscriptions. */
+  queued?: number;
+  subs?: Set<Subscriber>;
+}
+
+export interface EngineStats {
+  subscribers: number;
+  upstreamSubjects: number;
+  /** Events handed to subscribers. */
+  deliveries: number;
+  /** Event resolutions performed (one per event per group); deliveries / resolutions = dedup ratio. */
+  resolutions: number;
+  /** Lookup operations sent (a batch of events = one operation). */
+  lookups: number;
+}
+
+class Subscriber implements AsyncIterableIterator<ExecutionResult> {
+  private readonly queue: ExecutionResult[] = [];
+  private waiting: ((r: IteratorResult<ExecutionResult>) => void) | null = null;
+  done = false;
+  /** Highest stream sequence handed to the resolver for this subscriber (resume dedup). */
+  lastSeq: number;
+  /** While replaying, live events wait here. */
+  pendingLive: SequencedEvent[] | null = null;
+  readonly abort = new AbortController();
+  onEnd: () => void = () => undefined;
+
+  constructor(
+    readonly conn: Connection,
+    readonly shape: Shape,
+    readonly group: Group,
+    after: number,
+    private readonly bufferLimit: number,
+  ) {
+    this.lastSeq = after;
+  }
+
+  push(result: ExecutionResult): void {
+    if (this.done) return;
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = null;
+      w({ value: result, done: false });
+      return;
+    }
+    this.queue.push(result);
+    this.conn.queued = (this.conn.queued ?? 0) + 1;
+    if (this.conn.queued > this.bufferLimit) {
+      // A slow consumer: drop this connection only; the fan-out never waits for it.
+      this.conn.close(1013, 'Slow consumer: subscription buffer overflow, reconnect and resume with `after`');
+    }
+  }
+
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    const v = this.queue.shift();
+    if (v) {
+      this.conn.queued = Math.max(0, (this.conn.queued ?? 1) - 1);
+      return Promise.resolve({ value: v, done: false });
+    }
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    this.conn.queued = Math.max(0, (this.conn.queued ?? 0) - this.queue.length);
+    this.queue.length = 0;
+    this.abort.abort();
+    this.waiting?.({ value: undefined, done: true });
+    this.waiting = null;
+    this.onEnd();
+  }
+
+  return(): Promise<IteratorResult<ExecutionResult>> {
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  throw(err: unknown): Promise<IteratorResult<ExecutionResult>> {
+    this.end();
+    return Promise.reject(err);
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+}
+
+interface Pending {
+  ev: SequencedEvent;
+  targets: Set<Subscriber>;
+}
+
+/** Subscribers with the same shape and the same permissions: every event is resolved once for all of them. */
+class Group {
+  readonly members = new Set<Subscriber>();
+  private pending = new Map<number, Pending>();
+  private running = false;
+  private scheduled = false;
+
+  constructor(
+    readonly key: string,
+    readonly shape: Shape,
+    private readonly engine: SubscriptionEngine,
+  ) {}
+
+  enqueue(ev: SequencedEvent, sub: Subscriber): void {
+    let p = this.pending.get(ev.seq);
+    if (!p) {
+      p = { ev, targets: new Set() };
+      this.pending.set(ev.seq, p);
+    }
+    p.targets.add(sub);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running) return;
+    this.scheduled = true;
+    // One macrotask of batching: a burst of events published together becomes one lookup.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.pending.size > 0) {
+        const all = [...this.pending.values()].sort((a, b) => a.ev.seq - b.ev.seq);
+        const ids: string[] = [];
+        const batch: Pending[] = [];
+        for (const p of all) {
+          const id = this.shape.spec.entityId(p.ev.event);
+          if (id !== null && !ids.includes(id)) {
+            if (ids.length >= this.engine.limits.maxBatch) break;
+            ids.push(id);
+          }
+          batch.push(p);
+        }
+        for (const p of batch) this.pending.delete(p.ev.seq);
+        await this.resolve(batch, ids);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private credential(): Subscriber | undefined {
+    for (const m of this.members) if (!m.done) return m;
+    return undefined;
+  }
+
+  private async resolve(batch: Pending[], ids: string[]): Promise<void> {
+    const live = batch.filter((p) => [...p.targets].some((t) => !t.done));
+    if (live.length === 0) return;
+    let response: Awaited<ReturnType<LookupExecutor>> | null = null;
+    if (ids.length > 0) {
+      const variables: Record<string, unknown> = { ...this.shape.variables };
+      ids.forEach((id, i) => (variables[`cosId${i}`] = id));
+      const query = lookupDocument(this.shape, ids.length);
+      for (let attempt = 0; attempt < 3 && !response; attempt++) {
+        const holder = this.credential() ?? [...live[0]!.targets][0]!;
+        this.engine.stats.lookups++;
+        try {
+          const r = await this.engine.execute(query, variables, holder.conn.authorization);
+          if (r.status === 401) {
+            holder.conn.close(4403, 'Forbidden: credentials expired or revoked');
+            continue;
+          }
+          response = r;
+        } catch (err) {
+          this.engine.log.error({ err }, 'subscription lookup failed');
+          break;
+        }
+      }
+    }
+    for (const p of live) {
+      const result = this.build(p.ev, ids, response);
+      this.engine.stats.resolutions++;
+      if (!result) continue;
+      for (const t of p.targets) {
+        if (t.done) continue;
+        this.engine.stats.deliveries++;
+        t.push(result);
+      }
+    }
+  }
+
+  /** The subscription result for one event, or null when the entity is not visible to these subscribers. */
+  private build(ev: SequencedEvent, ids: string[], response: Awaited<ReturnType<LookupExecutor>> | null): ExecutionResult | null {
+    const { shape } = this;
+    const id = shape.spec.entityId(ev.event);
+    const i = id === null ? -1 : ids.indexOf(id);
+    if (i < 0 || !response) {
+      return response
+        ? null
+        : { data: null, errors: [new GraphQLError('Could not resolve this event', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
+    }
+    const errors: GraphQLError[] = [];
+    const data = response.body.data ?? {};
+    const parts = shape.parts.map((_, p) => {
+      const alias = aliasOf(i, p);
+      let value = data[alias] as Record<string, unknown> | null | undefined;
+      let childIndex = -1;
+      if (shape.spec.through && value) {
+        const childId = shape.spec.through.childId(ev.event);
+        const list = (value[shape.spec.through.list] as Array<Record<string, unknown>> | null) ?? [];
+        childIndex = list.findIndex((c) => c?.[CHILD_KEY] === childId);
+        const child = childIndex >= 0 ? { ...list[childIndex]! } : null;
+        if (child) delete child[CHILD_KEY];
+        value = child;
+      }
+      for (const e of response.body.errors ?? []) {
+        const path = e.path ?? [];
+        if (path[0] !== alias) continue;
+        let rest = path.slice(1);
+        if (shape.spec.through) {
+          if (rest[0] !== shape.spec.through.list || rest[1] !== childIndex) continue;
+          rest = rest.slice(2);
+        }
+        const head = shape.parts[p]!.responseKey === null ? [shape.responseKey] : [shape.responseKey, shape.parts[p]!.responseKey!];
+        errors.push(new GraphQLError(e.message, { path: [...head, ...rest], extensions: e.extensions }));
+      }
+      return value ?? null;
+    });
+    if (parts.some((v) => v === null)) {
+      // Not visible (another org, deleted, not authorized) and nothing to say about it: not an event for them.
+      if (errors.length === 0) return null;
+      return { data: null, errors };
+    }
+    let value: Record<string, unknown>;
+    if (shape.spec.wrapper) {
+      value = {};
+      for (const w of shape.wrapperFields) {
+        if (w.source === 'cursor') value[w.responseKey] = String(ev.seq);
+        else if (w.source === 'kind') value[w.responseKey] = kindOf(ev.event.type);
+        else if (w.source === '__typename') value[w.responseKey] = shape.spec.wrapper.typename;
+        else value[w.responseKey] = parts[w.part!];
+      }
+    } else {
+      value = parts[0] as Record<string, unknown>;
+    }
+    return errors.length ? { data: { [shape.responseKey]: value }, errors } : { data: { [shape.responseKey]: value } };
+  }
+}
+
+export interface EngineDeps {
+  upstream: Upstream;
+  /** The gateway's current API schema (changes on supergraph reload). */
+  schema: () => GraphQLSchema | undefined;
+  /** Whether resolutions may depend on who the principal is beyond role/scopes (the supergraph uses @policy). */
+  identityMatters: () => boolean;
+  execute: LookupExecutor;
+  log: Logger;
+  limits?: Partial<EngineLimits>;
+}
+
+/**
+ * The subscription engine: transports hand it (connection, document); it returns an async iterator of results.
+ * Events come from the shared upstream feed of the subject `<field subject>` under the principal's org, are
+ * filtered per subscriber, grouped by (shape, permissions) and resolved through the federated query path.
+ */
+export class SubscriptionEngine {
+  readonly limits: EngineLimits;
+  readonly log: Logger;
+  readonly execute: LookupExecutor;
+  readonly stats: EngineStats = { subscribers: 0, upstreamSubjects: 0, deliveries: 0, resolutions: 0, lookups: 0 };
+  private readonly groups = new Map<string, Group>();
+  private readonly perPrincipal = new Map<string, number>();
+  private readonly connections = new Set<Connection>();
+  private draining = false;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.limits = { ...DEFAULT_ENGINE_LIMITS, ...deps.limits };
+    this.log = deps.log;
+    this.execute = deps.execute;
+  }
+
+  private permissionKey(p: AuthenticatedPrincipal): string {
+    const role = p.kind === 'user' ? p.role : '';
+    const who = this.deps.identityMatters() ? actorOf(p) : p.kind;
+    return JSON.stringify([p.orgId, who, role, [...p.scopes].sort()]);
+  }
+
+  register(conn: Connection): void {
+    conn.subs ??= new Set();
+    conn.queued ??= 0;
+    this.connections.add(conn);
+  }
+
+  /** Ends every subscription of the connection (it closed). */
+  unregister(conn: Connection): void {
+    for (const s of [...(conn.subs ?? [])]) s.end();
+    this.connections.delete(conn);
+  }
+
+  /** SIGTERM: every connection closes with 1012 (service restart); clients reconnect elsewhere and resume. */
+  drain(): void {
+    this.draining = true;
+    for (const c of [...this.connections]) c.close(1012, 'Service restart: reconnect and resume with `after`');
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  async subscribe(
+    conn: Connection,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variableValues: Record<string, unknown> | null | undefined,
+    resumeAfter?: string | null,
+  ): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+    const schema = this.deps.schema();
+    if (!schema) return { errors: [new GraphQLError('Gateway not ready', { extensions: { code: 'SERVICE_UNAVAILABLE' } })] };
+    let shape: Shape;
+    try {
+      shape = analyse(schema, document, operationName, variableValues);
+    } catch (err) {
+      if (err instanceof GraphQLError) return { errors: [err] };
+      throw err;
+    }
+    const afterRaw = (typeof shape.args.after === 'string' ? shape.args.after : null) ?? resumeAfter ?? null;
+    let after = 0;
+    if (afterRaw !== null) {
+      if (!/^\d{1,15}$/.test(afterRaw)) {
+        return { errors: [new GraphQLError('Invalid cursor', { extensions: { code: 'BAD_USER_INPUT', field: 'after' } })] };
+      }
+      after = Number(afterRaw);
+    }
+    const subs = conn.subs ?? new Set();
+    if (subs.size >= this.limits.perConnection) {
+      return { errors: [new GraphQLError(`At most ${this.limits.perConnection} subscriptions per connection`, { extensions: { code: 'RATE_LIMITED' } })] };
+    }
+    const who = actorOf(conn.principal);
+    const count = this.perPrincipal.get(who) ?? 0;
+    if (count >= this.limits.perPrincipal) {
+      return { errors: [new GraphQLError(`At most ${this.limits.perPrincipal} subscriptions per principal`, { extensions: { code: 'RATE_LIMITED' } })] };
+    }
+
+    const groupKey = `${shape.key}|${this.permissionKey(conn.principal)}`;
+    let group = this.groups.get(groupKey);
+    if (!group) {
+      group = new Group(groupKey, shape, this);
+      this.groups.set(groupKey, group);
+    }
+    const sub = new Subscriber(conn, shape, group, after, this.limits.connectionBuffer);
+    group.members.add(sub);
+    subs.add(sub);
+    this.register(conn);
+    this.perPrincipal.set(who, count + 1);
+    this.stats.subscribers++;
+
+    const subject = `${this.deps.upstream.prefix}.${conn.principal.orgId}.${shape.spec.subject}`;
+    const g = group;
+    const dispatch = (e: SequencedEvent) => {
+      if (sub.done || e.seq <= sub.lastSeq) return;
+      // The subject carries the org; the body must agree (defense in depth).
+      if (e.event.orgId !== conn.principal.orgId || !shape.spec.matches(e.event, shape.args)) {
+        sub.lastSeq = e.seq;
+        return;
+      }
+      sub.lastSeq = e.seq;
+      g.enqueue(e, sub);
+    };
+    const onLive = (e: SequencedEvent) => {
+      if (sub.pendingLive) sub.pendingLive.push(e);
+      else dispatch(e);
+    };
+    if (afterRaw !== null) sub.pendingLive = [];
+    let unlisten: (() => void) | null = null;
+    sub.onEnd = () => {
+      unlisten?.();
+      subs.delete(sub);
+      g.members.delete(sub);
+      if (g.members.size === 0 && this.groups.get(g.key) === g) this.groups.delete(g.key);
+      const n = (this.perPrincipal.get(who) ?? 1) - 1;
+      if (n <= 0) this.perPrincipal.delete(who);
+      else this.perPrincipal.set(who, n);
+      this.stats.subscribers--;
+    };
+    try {
+      unlisten = await this.deps.upstream.listen(subject, onLive);
+      if (sub.done) unlisten();
+      this.stats.upstreamSubjects = this.deps.upstream.size;
+      if (afterRaw !== null) {
+        // Replay (after, lastSeq-at-registration], then what arrived live meanwhile; seq dedup drops the overlap.
+        const until = await this.deps.upstream.lastSequence();
+        void this.deps.upstream
+          .replay(subject, after, until, dispatch, sub.abort.signal)
+          .then(() => {
+            const buffered = sub.pendingLive ?? [];
+            sub.pendingLive = null;
+            for (const e of buffered) dispatch(e);
+          })
+          .catch((err) => {
+            this.log.error({ err }, 'subscription replay failed');
+            conn.close(1011, 'Could not replay from the cursor');
+          });
+      }
+    } catch (err) {
+      sub.end();
+      throw err;
+    }
+    return sub;
+  }
+}

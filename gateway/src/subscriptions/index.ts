@@ -1,0 +1,328 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { GraphQLError, parse, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { createHandler as createSseHandler } from 'graphql-sse/lib/use/http';
+import { useServer } from 'graphql-ws/use/ws';
+import { decodeJwt } from 'jose';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { isAuthenticated, type AuthenticatedPrincipal, type Principal } from '@cos/auth';
+import type { Bus } from '@cos/bus';
+import type { Logger } from '@cos/logger';
+import { InvalidTokenError } from '../auth/jwt';
+import type { Gateway } from '../server';
+import { SubscriptionEngine, type Connection, type EngineLimits, type LookupExecutor } from './engine';
+import { Upstream } from './upstream';
+
+export { SubscriptionEngine } from './engine';
+export { SUBSCRIPTION_FIELDS, kindOf } from './fields';
+
+export const WS_PATH = '/graphql';
+export const SSE_STREAM_PATH = '/graphql/stream';
+
+/** Close codes (graphql-transport-ws uses 44xx for its own; 1012/1013 are the standard "come back" codes). */
+export const CloseCode = {
+  Unauthorized: 4401,
+  Forbidden: 4403,
+  ServiceRestart: 1012,
+  TryAgainLater: 1013,
+} as const;
+
+export interface SubscriptionBridgeOptions {
+  gateway: Pick<Gateway, 'yoga' | 'apollo' | 'verifiers'>;
+  bus: Bus;
+  log: Logger;
+  limits?: Partial<EngineLimits>;
+  /** API keys are re-verified this often (a revocation ends their subscriptions within it + the key cache TTL). */
+  reverifyMs?: number;
+}
+
+export interface SubscriptionBridge {
+  engine: SubscriptionEngine;
+  /** Handles `upgrade` on GRAPHQL_PATH (graphql-transport-ws). */
+  attach(server: Server): void;
+  /** Node handler: SSE on SSE_STREAM_PATH, everything else to `next`. */
+  wrap(next: (req: IncomingMessage, res: ServerResponse) => unknown): (req: IncomingMessage, res: ServerResponse) => void;
+  /** SIGTERM: close every connection with 1012 and refuse new ones. */
+  drain(): void;
+  close(): Promise<void>;
+}
+
+interface Authenticated {
+  principal: AuthenticatedPrincipal;
+  authorization: string;
+  /** ms epoch when the credential stops being valid (JWT exp), or null. */
+  expiresAt: number | null;
+  kind: 'jwt' | 'apiKey';
+  secret: string;
+}
+
+class AuthError extends Error {}
+
+/**
+ * graphql-ws (graphql-transport-ws) on the gateway's http.Server and graphql-sse at /graphql/stream, both backed by
+ * one SubscriptionEngine. Authentication at connect uses the gateway's own verifiers (same rules as HTTP); every
+ * event is then resolved through the gateway's HTTP pipeline (yoga.fetch) with the subscriber's own credential, so
+ * authentication, @requiresScopes/@policy authorization, limits and tenant isolation apply per event exactly as for a
+ * query.
+ */
+export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): SubscriptionBridge {
+  const { gateway, log } = opts;
+  const reverifyMs = opts.reverifyMs ?? 15_000;
+  const upstream = new Upstream(opts.bus, log);
+
+  const apollo = gateway.apollo as unknown as { schema?: GraphQLSchema; supergraphSdl?: string };
+  let policyInUse = typeof apollo.supergraphSdl === 'string' && apollo.supergraphSdl.includes('@policy');
+  gateway.apollo.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+    policyInUse = coreSupergraphSdl.includes('@policy');
+  });
+
+  const execute: LookupExecutor = async (query, variables, authorization) => {
+    const res = await gateway.yoga.fetch('http://gateway.internal/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization },
+      body: JSON.stringify({ query, variables, operationName: 'CosSubscriptionLookup' }),
+    });
+    const body = (await res.json()) as Awaited<ReturnType<LookupExecutor>>['body'];
+    return { status: res.status, body };
+  };
+
+  const engine = new SubscriptionEngine({
+    upstream,
+    schema: () => apollo.schema,
+    identityMatters: () => policyInUse,
+    execute,
+    log,
+    limits: opts.limits,
+  });
+
+  async function authenticate(authorization: unknown): Promise<Authenticated> {
+    if (typeof authorization !== 'string' || !authorization.trim()) throw new AuthError('Missing credentials');
+    const [scheme = '', ...rest] = authorization.trim().split(/\s+/);
+    const secret = rest.join(' ');
+    if (!secret) throw new AuthError('Malformed credentials');
+    let principal: Principal | null;
+    let expiresAt: number | null = null;
+    let kind: Authenticated['kind'];
+    try {
+      if (scheme.toLowerCase() === 'bearer') {
+        principal = await gateway.verifiers.verifyAccessToken(secret);
+        const exp = decodeJwt(secret).exp;
+        expiresAt = typeof exp === 'number' ? exp * 1000 : null;
+        kind = 'jwt';
+      } else if (scheme.toLowerCase() === 'apikey') {
+        principal = await gateway.verifiers.verifyApiKey(secret);
+        kind = 'apiKey';
+      } else throw new AuthError('Unsupported scheme (use Bearer or ApiKey)');
+    } catch (err) {
+      if (err instanceof InvalidTokenError) throw new AuthError('Invalid or expired access token');
+      throw err;
+    }
+    if (!principal || !isAuthenticated(principal)) throw new AuthError('Invalid credentials');
+    return { principal, authorization: `${scheme} ${secret}`, expiresAt, kind, secret };
+  }
+
+  /** Ends the connection when its credential expires, and re-verifies API keys (revocation). */
+  function watchCredential(auth: Authenticated, conn: Connection): () => void {
+    const timers: NodeJS.Timeout[] = [];
+    if (auth.expiresAt !== null) {
+      const t = setTimeout(() => conn.close(CloseCode.Forbidden, 'Forbidden: token expired'), Math.max(0, auth.expiresAt - Date.now()));
+      t.unref();
+      timers.push(t);
+    }
+    if (auth.kind === 'apiKey') {
+      const t = setInterval(() => {
+        gateway.verifiers
+          .verifyApiKey(auth.secret)
+          .then((p) => {
+            if (!p) conn.close(CloseCode.Forbidden, 'Forbidden: API key revoked');
+          })
+          .catch((err) => log.warn({ err }, 'api-key re-verification failed; keeping the subscription'));
+      }, reverifyMs);
+      t.unref();
+      timers.push(t);
+    }
+    return () => timers.forEach((t) => clearTimeout(t));
+  }
+
+  function prepare(query: unknown, schema: GraphQLSchema | undefined): DocumentNode | GraphQLError[] {
+    if (!schema) return [new GraphQLError('Gateway not ready', { extensions: { code: 'SERVICE_UNAVAILABLE' } })];
+    if (typeof query !== 'string' || !query) return [new GraphQLError('Missing query', { extensions: { code: 'BAD_USER_INPUT' } })];
+    let doc: DocumentNode;
+    try {
+      doc = parse(query, { maxTokens: 5_000 });
+    } catch (err) {
+      return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+    }
+    const errors = validate(schema, doc);
+    if (errors.length) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+    return doc;
+  }
+
+  // ---------------- graphql-ws ----------------
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 });
+  interface WsState {
+    conn: Connection;
+    resumeAfter: string | null;
+    unwatch: () => void;
+  }
+  const wsState = new WeakMap<WebSocket, WsState>();
+  useServer<Record<string, unknown>, { socket: WebSocket; request: IncomingMessage }>(
+    {
+      onConnect: async (ctx) => {
+        if (engine.isDraining) {
+          ctx.extra.socket.close(CloseCode.ServiceRestart, 'Service restart');
+          return false;
+        }
+        const params = ctx.connectionParams ?? {};
+        let auth: Authenticated;
+        try {
+          auth = await authenticate(params.authorization ?? params.Authorization);
+        } catch (err) {
+          if (err instanceof AuthError) return false; // 4403 Forbidden
+          log.error({ err }, 'subscription authentication unavailable');
+          ctx.extra.socket.close(1011, 'Authentication is temporarily unavailable');
+          return false;
+        }
+        const socket = ctx.extra.socket;
+        const conn: Connection = {
+          id: randomUUID(),
+          principal: auth.principal,
+          authorization: auth.authorization,
+          close: (code, reason) => {
+            if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
+          },
+        };
+        engine.register(conn);
+        const after = params.after;
+        wsState.set(socket, { conn, resumeAfter: typeof after === 'string' ? after : null, unwatch: watchCredential(auth, conn) });
+        return true;
+      },
+      onSubscribe: (ctx, _id, payload) => {
+        const state = wsState.get(ctx.extra.socket);
+        if (!state) return [new GraphQLError('Not authenticated', { extensions: { code: 'UNAUTHENTICATED' } })];
+        const schema = apollo.schema;
+        const doc = prepare(payload.query, schema);
+        if (Array.isArray(doc)) return doc;
+        const args: ExecutionArgs = {
+          schema: schema!,
+          document: doc,
+          operationName: payload.operationName ?? null,
+          variableValues: payload.variables ?? {},
+          contextValue: { conn: state.conn, resumeAfter: state.resumeAfter },
+        };
+        return args;
+      },
+      execute: () => ({ errors: [new GraphQLError('Only subscriptions over WebSocket; send queries over HTTP', { extensions: { code: 'BAD_USER_INPUT' } })] }),
+      subscribe: (args) => {
+        const c = args.contextValue as { conn: Connection; resumeAfter: string | null };
+        return engine.subscribe(c.conn, args.document, args.operationName, args.variableValues as Record<string, unknown>, c.resumeAfter);
+      },
+      onClose: (ctx) => {
+        const state = wsState.get(ctx.extra.socket);
+        if (state) {
+          state.unwatch();
+          engine.unregister(state.conn);
+          wsState.delete(ctx.extra.socket);
+        }
+      },
+    },
+    wss,
+  );
+
+  // ---------------- graphql-sse (distinct connections mode) ----------------
+  const sse = createSseHandler({
+    authenticate: () => null,
+    onSubscribe: async (req, params) => {
+      const headers = req.headers as { get(k: string): string | null | undefined };
+      if (engine.isDraining) return [null, { status: 503, statusText: 'Service Unavailable' }];
+      let auth: Authenticated;
+      try {
+        auth = await authenticate(headers.get('authorization'));
+      } catch (err) {
+        if (err instanceof AuthError) {
+          return [JSON.stringify({ errors: [{ message: err.message, extensions: { code: 'UNAUTHENTICATED' } }] }), { status: 401, statusText: 'Unauthorized' }];
+        }
+        throw err;
+      }
+      const doc = prepare(params.query, apollo.schema);
+      if (Array.isArray(doc)) return { errors: doc };
+      let ended = false;
+      let iterator: AsyncIterableIterator<unknown> | null = null;
+      const conn: Connection = {
+        id: randomUUID(),
+        principal: auth.principal,
+        authorization: auth.authorization,
+        close: (code, reason) => {
+          if (ended) return;
+          ended = true;
+          log.info({ code, reason }, 'closing subscription event stream');
+          void iterator?.return?.();
+        },
+      };
+      engine.register(conn);
+      const unwatch = watchCredential(auth, conn);
+      const ext = (params.extensions ?? {}) as { after?: unknown };
+      const result = await engine.subscribe(
+        conn,
+        doc,
+        params.operationName,
+        params.variables ?? {},
+        headers.get('last-event-id') ?? (typeof ext.after === 'string' ? ext.after : null),
+      );
+      if (!(Symbol.asyncIterator in result)) {
+        unwatch();
+        engine.unregister(conn);
+        return result;
+      }
+      iterator = result;
+      const inner = result;
+      const wrapped: AsyncIterableIterator<typeof inner extends AsyncIterableIterator<infer T> ? T : never> = {
+        next: () => inner.next(),
+        return: async () => {
+          unwatch();
+          engine.unregister(conn);
+          return inner.return ? inner.return() : { value: undefined, done: true };
+        },
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      };
+      return wrapped;
+    },
+  });
+
+  return {
+    engine,
+    attach(server) {
+      server.on('upgrade', (req, socket, head) => {
+        const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+        if (pathname !== WS_PATH) return socket.destroy();
+        if (engine.isDraining) {
+          socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+          return;
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      });
+    },
+    wrap(next) {
+      return (req, res) => {
+        const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+        if (pathname !== SSE_STREAM_PATH) return void next(req, res);
+        sse(req, res).catch((err: unknown) => {
+          log.error({ err }, 'sse handler failed');
+          if (!res.headersSent) res.writeHead(500).end();
+          else res.end();
+        });
+      };
+    },
+    drain() {
+      engine.drain();
+    },
+    async close() {
+      engine.drain();
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await upstream.close();
+    },
+  };
+}
