@@ -31,6 +31,14 @@ export const gatewayEnvSchema = z.object({
   /** Key prefix for everything the gateway keeps in Redis (tests use their own). */
   REDIS_PREFIX: z.string().default('cos:gw:'),
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+  /** APQ registrations live this long in Redis (shared by every instance); after that a client re-registers once. */
+  APQ_TTL_S: z.coerce.number().int().positive().default(86_400),
+  /** `open`: first-party callers may send any operation (and APQ); `safelist`: only trusted documents, like partners. */
+  PERSISTED_FIRST_PARTY: z.enum(['open', 'safelist']).default('open'),
+  /** First-party trusted-document manifests (`<client>.json`, Apollo's format), valid for every organization. */
+  PERSISTED_MANIFESTS_DIR: z.string().default(path.join(repoRoot, 'schema/persisted')),
+  /** Cache-Control max-age of GET-by-hash responses without errors. */
+  PERSISTED_GET_MAX_AGE_S: z.coerce.number().int().min(0).default(60),
   /** Subscriptions: events come from NATS JetStream (stream `${PREFIX}_EVENTS`). */
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   COS_SUBJECT_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]*$/).default('cos'),

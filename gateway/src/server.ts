@@ -17,6 +17,8 @@ import { useAuth } from './plugins/useAuth';
 import { useAuthorization } from './plugins/useAuthorization';
 import { useBodyLimit } from './plugins/useBodyLimit';
 import { useHealth } from './plugins/useHealth';
+import { createDocumentStore } from './persisted/documents';
+import { usePersisted } from './plugins/usePersisted';
 import { DEFAULT_LIMITS, useLimits, type LimitOptions } from './plugins/useLimits';
 import { useRequestContext } from './plugins/useRequestContext';
 import { useValidationErrors } from './plugins/useValidationErrors';
@@ -61,6 +63,10 @@ export interface GatewayDeps {
     | 'SUBGRAPH_CONNECTIONS'
     | 'REDIS_PREFIX'
     | 'MAX_BODY_BYTES'
+    | 'APQ_TTL_S'
+    | 'PERSISTED_FIRST_PARTY'
+    | 'PERSISTED_MANIFESTS_DIR'
+    | 'PERSISTED_GET_MAX_AGE_S'
     | 'subgraphUrls'
   >;
   log: Logger;
@@ -151,6 +157,21 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     ...(slots.afterAuth ?? []),
     useRequestContext() as Plugin,
     ...(slots.documents ?? []),
+    usePersisted({
+      store: createDocumentStore({
+        redis: deps.redis,
+        prefix: env.REDIS_PREFIX,
+        apqTtlS: env.APQ_TTL_S,
+        manifestsDir: env.PERSISTED_MANIFESTS_DIR,
+        identityUrl: () => env.IDENTITY_INTERNAL_URL ?? subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
+        internalSecret: env.INTERNAL_SECRET,
+        fetcher: http.fetcher,
+        log,
+      }),
+      firstParty: env.PERSISTED_FIRST_PARTY,
+      getMaxAgeS: env.PERSISTED_GET_MAX_AGE_S,
+      log,
+    }),
     useLimits({ ...DEFAULT_LIMITS, ...deps.limits }),
     useValidationErrors(),
     useAuthorization({

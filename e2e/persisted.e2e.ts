@@ -1,0 +1,217 @@
+/**
+ * Issue 6 end to end: APQ (Apollo's protocol, POST and GET, shared through Redis by two gateway instances), the real
+ * @apollo/client with its persisted-queries link, and trusted documents for partner API keys (safelist-only).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { ApolloClient, HttpLink, InMemoryCache, gql as agql } from '@apollo/client';
+import { createPersistedQueryLink } from '@apollo/client/link/persisted-queries';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@cos/logger';
+import { manifestFromBodies } from '@cos/persisted';
+import { loadEnv } from '../gateway/src/env';
+import { createGateway, type Gateway } from '../gateway/src/server';
+import { gql } from '../scripts/lib/graphql-client';
+import { SERVICES } from '../scripts/lib/paths';
+import { startTestStack, type TestStack } from './support/test-stack';
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `cos:test:${randomBytes(4).toString('hex')}:`;
+const secret = randomBytes(32).toString('hex');
+
+let t: TestStack;
+let second: Gateway;
+let redis: Redis;
+let token: string;
+let orgId: string;
+
+const PARTNER_OPS = ['query PartnerMe { me { id name } }', 'query PartnerCustomers { customers(first: 5) { edges { node { id name } } } }'];
+const manifest = manifestFromBodies(PARTNER_OPS);
+
+beforeAll(async () => {
+  t = await startTestStack({ internalSecret: secret, extraEnv: { LOG_LEVEL: 'info', REDIS_PREFIX: prefix } });
+  redis = new Redis(REDIS_URL);
+  // A second gateway instance (in-process) over the same subgraphs and the same Redis.
+  const env = loadEnv({
+    ...process.env,
+    NODE_ENV: 'test',
+    INTERNAL_SECRET: secret,
+    REDIS_PREFIX: prefix,
+    JWKS_URL: t.stack.serviceUrl('identity').replace('/graphql', '/.well-known/jwks.json'),
+    ...Object.fromEntries(SERVICES.map((s) => [`SUBGRAPH_${s.toUpperCase()}_URL`, t.stack.serviceUrl(s)])),
+  });
+  second = await createGateway({ env, log: createLogger('gateway-2', 'silent'), redis });
+  const r = await gql(
+    t.gatewayUrl,
+    `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken organization { id } } }`,
+    { input: { email: `pq-${Date.now()}@e2e.test`, password: 'correct horse battery', name: 'Pat Persisted', organizationName: 'PQ Org' } },
+  );
+  expect(r.errors, t.logs()).toBeUndefined();
+  token = r.data!.signUp.accessToken;
+  orgId = r.data!.signUp.organization.id;
+}, 120_000);
+
+afterAll(async () => {
+  await second?.close();
+  redis?.disconnect();
+  await t?.stop();
+});
+
+const post = (body: unknown, headers: Record<string, string> = {}) =>
+  fetch(t.gatewayUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+const get = (params: Record<string, unknown>, headers: Record<string, string> = {}, base = t.gatewayUrl) => {
+  const u = new URL(base);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, typeof v === 'string' ? v : JSON.stringify(v));
+  return fetch(u, { headers: { accept: 'application/json', ...headers } });
+};
+const pq = (hash: string, version = 1) => ({ persistedQuery: { version, sha256Hash: hash } });
+
+describe('automatic persisted queries', () => {
+  const query = `query ApqOrgName($id: ID!) { organization(id: $id) { id name } }`;
+  const hash = sha256(query);
+
+  it('unknown hash → PERSISTED_QUERY_NOT_FOUND with HTTP 200; then hash + query registers; then hash alone runs (POST)', async () => {
+    const miss = await post({ extensions: pq(hash), variables: { id: orgId } }, { authorization: `Bearer ${token}` });
+    expect(miss.status).toBe(200);
+    expect((await miss.json()).errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    const reg = await post({ query, extensions: pq(hash), variables: { id: orgId } }, { authorization: `Bearer ${token}` });
+    expect(reg.status).toBe(200);
+    expect((await reg.json()).data.organization.name).toBe('PQ Org');
+    const hit = await post({ extensions: pq(hash), variables: { id: orgId } }, { authorization: `Bearer ${token}` });
+    expect((await hit.json()).data.organization).toEqual({ id: orgId, name: 'PQ Org' });
+    expect(await redis.ttl(`${prefix}apq:${hash}`)).toBeGreaterThan(0);
+  });
+
+  it('the same persisted operation runs through a second gateway instance (registered on the first)', async () => {
+    const res = await second.yoga.fetch('http://gw2/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ extensions: pq(hash), variables: { id: orgId } }),
+    });
+    expect(res.status).toBe(200);
+    expect((await res.json()).data.organization.name).toBe('PQ Org');
+  });
+
+  it('GET by hash works and is cacheable: private with credentials, public without', async () => {
+    const priv = await get({ extensions: pq(hash), variables: { id: orgId } }, { authorization: `Bearer ${token}` });
+    expect(priv.status).toBe(200);
+    expect((await priv.json()).data.organization.name).toBe('PQ Org');
+    expect(priv.headers.get('cache-control')).toMatch(/^private, max-age=\d+/);
+    const anonQuery = 'query ApqAnonMe { me { id } }';
+    const anonHash = sha256(anonQuery);
+    const reg = await get({ query: anonQuery, extensions: pq(anonHash) });
+    expect((await reg.json()).data).toEqual({ me: null });
+    const pub = await get({ extensions: pq(anonHash) });
+    expect((await pub.json()).data).toEqual({ me: null });
+    expect(pub.headers.get('cache-control')).toMatch(/^public, max-age=\d+/);
+    const miss = await get({ extensions: pq(sha256('query Nope { me { id } }')) });
+    expect(miss.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('a hash that does not match the query → 400; a version other than 1 → PERSISTED_QUERY_NOT_SUPPORTED', async () => {
+    const bad = await post({ query, extensions: pq(sha256('something else')), variables: { id: orgId } }, { authorization: `Bearer ${token}` });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).errors[0].message).toBe('provided sha does not match query');
+    const v2 = await post({ extensions: pq(hash, 2) }, { authorization: `Bearer ${token}` });
+    expect((await v2.json()).errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_SUPPORTED');
+  });
+
+  it("Apollo Client's persisted-queries link works unchanged (GET for hashed queries, falls back to registering)", async () => {
+    const seen: Array<{ method: string; hasQuery: boolean }> = [];
+    const recordingFetch: typeof fetch = async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const method = init?.method ?? 'GET';
+      seen.push({ method, hasQuery: method === 'GET' ? new URL(url).searchParams.has('query') : String(init?.body).includes('"query"') });
+      return fetch(input, init);
+    };
+    const client = new ApolloClient({
+      cache: new InMemoryCache(),
+      link: createPersistedQueryLink({ sha256: (q: string) => sha256(q), useGETForHashedQueries: true }).concat(
+        new HttpLink({ uri: t.gatewayUrl, fetch: recordingFetch, headers: { authorization: `Bearer ${token}` } }),
+      ),
+    });
+    const doc = agql`query ClientOrg($id: ID!) { organization(id: $id) { id name slug } }`;
+    const first = await client.query({ query: doc, variables: { id: orgId }, fetchPolicy: 'network-only' });
+    expect(first.data?.organization?.name).toBe('PQ Org');
+    const again = await client.query({ query: doc, variables: { id: orgId }, fetchPolicy: 'network-only' });
+    expect(again.data?.organization?.name).toBe('PQ Org');
+    // miss (hash only) → register (hash + query) → hit (hash only)
+    expect(seen.map((s) => s.hasQuery)).toEqual([false, true, false]);
+    expect(seen[0]!.method).toBe('GET');
+  });
+});
+
+describe('trusted documents for partners', () => {
+  let partnerKey: string;
+  let partnerKeyId: string;
+  const auth = () => ({ authorization: `ApiKey ${partnerKey}` });
+
+  beforeAll(async () => {
+    const k = await gql(t.gatewayUrl, `mutation { createApiKey(name: "acme", scopes: ["customers:read"]) { apiKey { id } secret } }`, {}, { token });
+    expect(k.errors, JSON.stringify(k.errors)).toBeUndefined();
+    partnerKey = k.data!.createApiKey.secret;
+    partnerKeyId = k.data!.createApiKey.apiKey.id;
+  });
+
+  it('refuses a manifest with an invalid operation, naming it', async () => {
+    const bad = manifestFromBodies([...PARTNER_OPS, 'query Invalid { me { nope } }']);
+    const r = await gql(t.gatewayUrl, `mutation($c: String!, $m: JSON!) { publishPersistedOperations(client: $c, manifest: $m) }`, { c: 'acme', m: bad }, { token });
+    expect(r.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(r.errors?.[0]?.message).toMatch(/Operation Invalid/);
+  });
+
+  it('a partner runs registered operations by hash or documentId (GET and POST); new documents work without a restart', async () => {
+    const op = manifest.operations.find((o) => o.name === 'PartnerCustomers')!;
+    const before = await post({ documentId: op.id }, auth());
+    expect(before.status).toBe(403);
+    expect((await before.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
+    const r = await gql(t.gatewayUrl, `mutation($c: String!, $m: JSON!) { publishPersistedOperations(client: $c, manifest: $m) }`, { c: 'acme', m: manifest }, { token });
+    expect(r.errors).toBeUndefined();
+    expect(r.data!.publishPersistedOperations).toBe(2);
+    // the negative lookup is cached a few seconds at most
+    let last: unknown;
+    await expect
+      .poll(async () => (last = await (await post({ documentId: `sha256:${op.id}` }, auth())).json()), { timeout: 10_000, interval: 500 })
+      .toMatchObject({ data: { customers: { edges: [] } } })
+      .catch((err: Error) => {
+        throw new Error(`${err.message}: ${JSON.stringify(last)}`);
+      });
+    const byHash = await get({ extensions: pq(op.id) }, auth());
+    expect(byHash.status).toBe(200);
+    expect((await byHash.json()).data.customers.edges).toEqual([]);
+    expect(byHash.headers.get('cache-control')).toMatch(/^private/);
+    const viaSecond = await second.yoga.fetch('http://gw2/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth() },
+      body: JSON.stringify({ extensions: pq(op.id) }),
+    });
+    expect((await viaSecond.json()).data.customers.edges).toEqual([]);
+  });
+
+  it('a partner sending a raw query, an APQ registration or an unknown id → OPERATION_NOT_ALLOWED, nothing stored', async () => {
+    const raw = await post({ query: '{ me { id } }' }, auth());
+    expect(raw.status).toBe(403);
+    expect((await raw.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
+    const q = 'query Sneaky { me { id name } }';
+    const reg = await post({ query: q, extensions: pq(sha256(q)) }, auth());
+    expect((await reg.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
+    expect(await redis.exists(`${prefix}apq:${sha256(q)}`)).toBe(0);
+    const unknown = await post({ extensions: pq(sha256('query Unknown { me { id } }')) }, auth());
+    expect((await unknown.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
+    // another client's registration is not this client's
+    const other = await gql(t.gatewayUrl, `mutation { createApiKey(name: "globex", scopes: ["customers:read"]) { secret } }`, {}, { token });
+    const res = await post({ documentId: manifest.operations[0]!.id }, { authorization: `ApiKey ${other.data!.createApiKey.secret}` });
+    expect((await res.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
+  });
+
+  it('a revoked client is refused', async () => {
+    const r = await gql(t.gatewayUrl, `mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, { id: partnerKeyId }, { token });
+    expect(r.errors).toBeUndefined();
+    // The gateway caches key verdicts briefly; drop the cached verdict instead of waiting out its TTL.
+    await redis.del(`${prefix}apikey:${sha256(partnerKey)}`);
+    const res = await post({ documentId: manifest.operations[0]!.id }, auth());
+    expect(res.status).toBe(401);
+    expect((await res.json()).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+  });
+});
