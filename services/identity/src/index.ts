@@ -33,6 +33,7 @@ startSubgraphProcess({
           refreshTokenTtlS: env.REFRESH_TOKEN_TTL_S,
           invitationTtlS: env.INVITATION_TTL_S,
           inviteUrlBase: env.INVITE_URL_BASE,
+          supergraph: env.SUPERGRAPH,
           loginThrottle: {
             windowS: env.LOGIN_WINDOW_S,
             maxPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
