@@ -65,6 +65,7 @@ const get = (params: Record<string, unknown>, headers: Record<string, string> = 
   for (const [k, v] of Object.entries(params)) u.searchParams.set(k, typeof v === 'string' ? v : JSON.stringify(v));
   return fetch(u, { headers: { accept: 'application/json', ...headers } });
 };
+type OrgData = { organization: { id: string; name: string; slug: string } | null };
 const pq = (hash: string, version = 1) => ({ persistedQuery: { version, sha256Hash: hash } });
 
 describe('automatic persisted queries', () => {
@@ -132,9 +133,9 @@ describe('automatic persisted queries', () => {
       ),
     });
     const doc = agql`query ClientOrg($id: ID!) { organization(id: $id) { id name slug } }`;
-    const first = await client.query({ query: doc, variables: { id: orgId }, fetchPolicy: 'network-only' });
+    const first = await client.query<OrgData>({ query: doc, variables: { id: orgId }, fetchPolicy: 'network-only' });
     expect(first.data?.organization?.name).toBe('PQ Org');
-    const again = await client.query({ query: doc, variables: { id: orgId }, fetchPolicy: 'network-only' });
+    const again = await client.query<OrgData>({ query: doc, variables: { id: orgId }, fetchPolicy: 'network-only' });
     expect(again.data?.organization?.name).toBe('PQ Org');
     // miss (hash only) → register (hash + query) → hit (hash only)
     expect(seen.map((s) => s.hasQuery)).toEqual([false, true, false]);

@@ -12,6 +12,8 @@ const steps: Array<[string, string, string[]]> = [
   ['backing services', 'bash', ['infra/local/ensure-services.sh']],
   ['generated resolver types are fresh', 'pnpm', ['-s', 'codegen', '--check']],
   ['supergraph composes and is fresh', 'pnpm', ['-s', 'compose', '--check']],
+  ['persisted-query manifests are fresh', 'pnpm', ['-s', 'persisted:manifests', '--check']],
+  ['schema check (no breaking change, registered operations valid)', 'pnpm', ['-s', 'schema:check']],
   ['typecheck', 'pnpm', ['-s', 'typecheck']],
 ];
 for (const [name, cmd, args] of steps) {
