@@ -319,6 +319,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
       engine.drain();
     },
     async close() {
+      log.info({ subscriptionStats: { ...engine.stats, upstreamSubjects: upstream.size } }, 'subscription stats');
       engine.drain();
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
