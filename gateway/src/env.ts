@@ -31,6 +31,39 @@ export const gatewayEnvSchema = z.object({
   /** Key prefix for everything the gateway keeps in Redis (tests use their own). */
   REDIS_PREFIX: z.string().default('cos:gw:'),
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+  /** Rate limits (Redis, GCRA): requests per RATE_LIMIT_WINDOW_S per user / partner key / anonymous IP. */
+  RATE_LIMIT_ENABLED: envFields.bool(true),
+  RATE_LIMIT_WINDOW_S: z.coerce.number().int().positive().default(60),
+  RATE_LIMIT_PER_USER: z.coerce.number().int().positive().default(1200),
+  RATE_LIMIT_PER_API_KEY: z.coerce.number().int().positive().default(600),
+  RATE_LIMIT_PER_IP: z.coerce.number().int().positive().default(600),
+  /** Per partner key limits as JSON, by key id or key name: `{"acme-sync": 100}`. */
+  RATE_LIMIT_KEYS: z
+    .string()
+    .default('{}')
+    .transform((v, ctx) => {
+      let json: unknown = null;
+      try {
+        json = JSON.parse(v);
+      } catch {
+        // reported below
+      }
+      const parsed = z.record(z.string(), z.number().int().positive()).safeParse(json);
+      if (!parsed.success) {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of positive integers' });
+        return z.NEVER;
+      }
+      return parsed.data;
+    }),
+  /** Refuse simple (preflight-less) cross-site requests; see plugins/useSecurityHeaders.ts. */
+  CSRF_PREVENTION: envFields.bool(true),
+  /** Subscriptions: events come from NATS JetStream (stream `${PREFIX}_EVENTS`). */
+  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  COS_SUBJECT_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]*$/).default('cos'),
+  SUBS_MAX_PER_CONNECTION: z.coerce.number().int().positive().default(100),
+  SUBS_MAX_PER_PRINCIPAL: z.coerce.number().int().positive().default(500),
+  /** Results queued for one connection before it is closed as a slow consumer (1013). */
+  SUBS_CONNECTION_BUFFER: z.coerce.number().int().positive().default(1_000),
   /** APQ registrations live this long in Redis (shared by every instance); after that a client re-registers once. */
   APQ_TTL_S: z.coerce.number().int().positive().default(86_400),
   /** `open`: first-party callers may send any operation (and APQ); `safelist`: only trusted documents, like partners. */
@@ -39,13 +72,6 @@ export const gatewayEnvSchema = z.object({
   PERSISTED_MANIFESTS_DIR: z.string().default(path.join(repoRoot, 'schema/persisted')),
   /** Cache-Control max-age of GET-by-hash responses without errors. */
   PERSISTED_GET_MAX_AGE_S: z.coerce.number().int().min(0).default(60),
-  /** Subscriptions: events come from NATS JetStream (stream `${PREFIX}_EVENTS`). */
-  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
-  COS_SUBJECT_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]*$/).default('cos'),
-  SUBS_MAX_PER_CONNECTION: z.coerce.number().int().positive().default(100),
-  SUBS_MAX_PER_PRINCIPAL: z.coerce.number().int().positive().default(500),
-  /** Results queued for one connection before it is closed as a slow consumer (1013). */
-  SUBS_CONNECTION_BUFFER: z.coerce.number().int().positive().default(1_000),
   /** OTLP/HTTP collector base URL; unset = tracing off (no OpenTelemetry SDK registered). */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });

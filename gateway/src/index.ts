@@ -40,7 +40,7 @@ async function main() {
     redis,
     plugins: { observability: useObservability({ metrics, tracing }) },
     instrumentFetch: (subgraph, fetcher) => instrumentFetch(subgraph, fetcher, subgraphFetchObserver(metrics)),
-    rateLimit: { ...rateLimitConfigFromEnv(env), onReject: (scope) => metrics.rateLimited.inc({ scope }) },
+    rateLimit: { ...rateLimitConfigFromEnv(env), onReject: (scope) => metrics.rateLimited.inc({ kind: scope }) },
     csrfPrevention: env.CSRF_PREVENTION,
   });
   observePlanCache(gateway.apollo, metrics);

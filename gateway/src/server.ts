@@ -15,6 +15,9 @@ import { createOrgMemberLookup } from './authz/org-members';
 import { requirementsFromSupergraph, type RequirementMap } from './authz/requirements';
 import { useAuth } from './plugins/useAuth';
 import { useAuthorization } from './plugins/useAuthorization';
+import { DEFAULT_RATE_LIMITS, useRateLimit, type RateLimitConfig, type RateLimitScope } from './plugins/useRateLimit';
+import { useSecurityHeaders } from './plugins/useSecurityHeaders';
+import { useIntrospectionControl } from './authz/introspection';
 import { useBodyLimit } from './plugins/useBodyLimit';
 import { useHealth } from './plugins/useHealth';
 import { createDocumentStore } from './persisted/documents';
@@ -73,6 +76,10 @@ export interface GatewayDeps {
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
   redis: Redis;
   limits?: Partial<LimitOptions>;
+  /** Rate limits (defaults: DEFAULT_RATE_LIMITS); `onReject` is the metric hook for 429s. */
+  rateLimit?: Partial<RateLimitConfig> & { onReject?: (scope: RateLimitScope) => void };
+  /** Refuse simple cross-site requests (index.ts: env CSRF_PREVENTION, default on; off unless given). */
+  csrfPrevention?: boolean;
   plugins?: GatewayPluginSlots;
   /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
   instrumentFetch?: (subgraph: string, fetcher: ReturnType<typeof createSubgraphHttp>['fetcher']) => ReturnType<typeof createSubgraphHttp>['fetcher'];
@@ -152,8 +159,21 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const plugins: Plugin[] = [
     ...(slots.observability ?? []),
     useHealth({ subgraphs: () => subgraphs, isLoaded: () => loaded, isDraining: () => draining, probe: http.probe }),
+    useSecurityHeaders({
+      production: env.NODE_ENV === 'production',
+      csrfPrevention: deps.csrfPrevention ?? false,
+      paths: new Set([GRAPHQL_PATH]),
+    }),
     useBodyLimit(env.MAX_BODY_BYTES),
     useAuth({ verifyAccessToken, verifyApiKey, paths: new Set([GRAPHQL_PATH, SSE_PATH]), log }) as Plugin,
+    useRateLimit({
+      redis: deps.redis,
+      prefix: env.REDIS_PREFIX,
+      config: { ...DEFAULT_RATE_LIMITS, ...deps.rateLimit },
+      onReject: deps.rateLimit?.onReject,
+      paths: new Set([GRAPHQL_PATH, SSE_PATH]),
+      log,
+    }),
     ...(slots.afterAuth ?? []),
     useRequestContext() as Plugin,
     ...(slots.documents ?? []),
@@ -173,6 +193,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       log,
     }),
     useLimits({ ...DEFAULT_LIMITS, ...deps.limits }),
+    useIntrospectionControl({ production: env.NODE_ENV === 'production' }) as Plugin,
     useValidationErrors(),
     useAuthorization({
       requirements: () => requirements,
