@@ -3,6 +3,7 @@
  * a JWKS server with an Ed25519 key, and an identity-like API-key verification route. Every subgraph refuses
  * requests the gateway did not sign, exactly like service-kit does.
  */
+import { createHash } from 'node:crypto';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -130,6 +131,9 @@ const postsResolvers = {
 export const KNOWN_API_KEY = `cos_test_${randomBytes(12).toString('hex')}`;
 export const API_KEY_ORG = randomUUID();
 
+/** Operations registered for the partner key (its trusted documents), served by `accounts`' lookup route. */
+export const PARTNER_DOCUMENTS = ['{ viewer { kind id orgId scopes } }', '{ viewer { kind id } }'];
+
 /** Starts one subgraph; `accounts` also answers identity's internal API-key verification route. */
 export async function startSubgraph(name: 'accounts' | 'posts', port = 0): Promise<TestSubgraph & { verifyCalls: number }> {
   const typeDefs = name === 'accounts' ? ACCOUNTS_SDL : POSTS_SDL;
@@ -161,6 +165,16 @@ export async function startSubgraph(name: 'accounts' | 'posts', port = 0): Promi
   const l = await listen(async (req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (req.url === '/internal/persisted-operations/lookup' && name === 'accounts') {
+      // identity's trusted-document lookup: partners (API keys) may only run registered operations.
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const { id } = JSON.parse(Buffer.concat(chunks).toString()) as { id: string };
+      const body = PARTNER_DOCUMENTS.find((d) => createHash('sha256').update(d).digest('hex') === id);
+      if (!body) res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not registered"}');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id, name: 'Viewer', body }));
       return;
     }
     if (req.url === '/internal/api-keys/verify' && name === 'accounts') {

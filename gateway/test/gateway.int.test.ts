@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -210,10 +210,12 @@ describe('authentication', () => {
 
   it('partner API key (Authorization: ApiKey or X-API-Key) → apiKey principal, verified once then cached in Redis', async () => {
     const calls = accounts.verifyCalls;
-    const a = await gql('{ viewer { kind id orgId scopes } }', undefined, { authorization: `ApiKey ${KNOWN_API_KEY}` });
+    // Partners are safelist-only: they send registered documents by id.
+    const byId = (q: string) => ({ documentId: createHash('sha256').update(q).digest('hex') });
+    const a = await post(byId('{ viewer { kind id orgId scopes } }'), { authorization: `ApiKey ${KNOWN_API_KEY}` });
     expect(a.status).toBe(200);
     expect(a.body.data?.viewer).toEqual({ kind: 'apiKey', id: 'key-1', orgId: API_KEY_ORG, scopes: ['tasks:read'] });
-    const b = await gql('{ viewer { kind id } }', undefined, { 'x-api-key': KNOWN_API_KEY });
+    const b = await post(byId('{ viewer { kind id } }'), { 'x-api-key': KNOWN_API_KEY });
     expect(b.body.data?.viewer).toEqual({ kind: 'apiKey', id: 'key-1' });
     expect(accounts.verifyCalls).toBe(calls + 1);
   });
