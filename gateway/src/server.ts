@@ -66,12 +66,10 @@ export interface GatewayDeps {
     | 'SUBGRAPH_CONNECTIONS'
     | 'REDIS_PREFIX'
     | 'MAX_BODY_BYTES'
-    | 'APQ_TTL_S'
-    | 'PERSISTED_FIRST_PARTY'
-    | 'PERSISTED_MANIFESTS_DIR'
-    | 'PERSISTED_GET_MAX_AGE_S'
     | 'subgraphUrls'
-  >;
+  > &
+    /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
+    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S'>>;
   log: Logger;
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
   redis: Redis;
@@ -181,15 +179,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       store: createDocumentStore({
         redis: deps.redis,
         prefix: env.REDIS_PREFIX,
-        apqTtlS: env.APQ_TTL_S,
+        apqTtlS: env.APQ_TTL_S ?? 86_400,
         manifestsDir: env.PERSISTED_MANIFESTS_DIR,
         identityUrl: () => env.IDENTITY_INTERNAL_URL ?? subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
         internalSecret: env.INTERNAL_SECRET,
         fetcher: http.fetcher,
         log,
       }),
-      firstParty: env.PERSISTED_FIRST_PARTY,
-      getMaxAgeS: env.PERSISTED_GET_MAX_AGE_S,
+      firstParty: env.PERSISTED_FIRST_PARTY ?? 'open',
+      getMaxAgeS: env.PERSISTED_GET_MAX_AGE_S ?? 60,
       log,
     }),
     useLimits({ ...DEFAULT_LIMITS, ...deps.limits }),
