@@ -101,11 +101,12 @@ describe('document transform and result walk (Router semantics)', () => {
 
   it('applies removals inside fragments only to the matching concrete type', () => {
     const q = '{ node { ... on User { email } ... on Agent { name } } }';
-    const user = run(anonymous, q, { node: { _authzTypename: 'User' } });
+    const user = run(partner, q, { node: { _authzTypename: 'User' } });
     expect(user.printed).toContain('_authzTypename: __typename');
+    expect(user.printed).not.toContain('email');
     expect(user.data).toEqual({ node: null });
-    expect(user.codes).toEqual([['node.email', 'UNAUTHENTICATED']]);
-    const agent = run(anonymous, q, { node: { _authzTypename: 'Agent', name: 'Triage' } });
+    expect(user.codes).toEqual([['node.email', 'FORBIDDEN']]);
+    const agent = run(partner, q, { node: { _authzTypename: 'Agent', name: 'Triage' } });
     expect(agent.data).toEqual({ node: { name: 'Triage' } });
     expect(agent.errors).toEqual([]);
   });
@@ -162,22 +163,33 @@ describe('user_email policy', () => {
     };
   };
 
+  const obj = (id: string, via: { type: string; field: string } | null = null) => ({ fields: { id }, via });
+
   it('allows the user themself without a lookup', async () => {
     const c = ctx(viewer, []);
-    expect(await userEmailPolicy.decide(c, [{ id: 'u1' }])).toEqual([true]);
+    expect(await userEmailPolicy.decide(c, [obj('u1')])).toEqual([true]);
+    expect(c.calls()).toBe(0);
+  });
+
+  it('allows the user an AuthPayload returns (the one the operation signed in), even for an anonymous caller', async () => {
+    const c = ctx(anonymous, []);
+    expect(await userEmailPolicy.decide(c, [obj('new', { type: 'AuthPayload', field: 'user' }), obj('new', { type: 'Membership', field: 'user' })])).toEqual([
+      true,
+      false,
+    ]);
     expect(c.calls()).toBe(0);
   });
 
   it('allows an OWNER/ADMIN for members of their organization only, with one lookup for all objects', async () => {
     const c = ctx(owner, ['u1', 'u2']);
-    expect(await userEmailPolicy.decide(c, [{ id: 'u1' }, { id: 'u2' }, { id: 'stranger' }, { id: 'u9' }])).toEqual([true, true, false, true]);
+    expect(await userEmailPolicy.decide(c, [obj('u1'), obj('u2'), obj('stranger'), obj('u9')])).toEqual([true, true, false, true]);
     expect(c.calls()).toBe(1);
   });
 
-  it('denies VIEWERs for others and denies partners and anonymous callers before planning', async () => {
-    expect(await userEmailPolicy.decide(ctx(viewer, ['u2']), [{ id: 'u2' }])).toEqual([false]);
+  it('denies VIEWERs for others, and partners before planning', async () => {
+    expect(await userEmailPolicy.decide(ctx(viewer, ['u2']), [obj('u2')])).toEqual([false]);
     expect(userEmailPolicy.pre(partner)).toBe('deny');
-    expect(userEmailPolicy.pre(anonymous)).toBe('deny');
+    expect(userEmailPolicy.pre(anonymous)).toBe('perObject');
     expect(userEmailPolicy.pre(viewer)).toBe('perObject');
   });
 });

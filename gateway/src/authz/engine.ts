@@ -189,11 +189,13 @@ export interface WalkOptions {
   operationName?: string | null;
   variables?: Record<string, unknown> | null;
   decide: Decider;
-  /** Per-object verdict of a policy-protected field on `object` (the raw response object). */
-  allowed: (object: Record<string, unknown>, policies: string[][]) => boolean;
+  /** Per-object verdict of a policy-protected field on `object` (the raw response object), reached through `via`. */
+  allowed: (object: Record<string, unknown>, policies: string[][], via: Via) => boolean;
 }
 
 type Completed = { value: unknown; bubble: boolean };
+/** The field an object was reached through (`AuthPayload.user`), or null at the root. */
+export type Via = { type: string; field: string } | null;
 
 /**
  * Rebuilds `data` along the client's original selection: removed fields become null with an error at their path,
@@ -262,6 +264,7 @@ export function applyToResult(data: Record<string, unknown> | null | undefined, 
     staticType: GraphQLCompositeType,
     sets: readonly SelectionSetNode[],
     path: ReadonlyArray<string | number>,
+    via: Via,
   ): Completed => {
     let runtime: GraphQLObjectType | undefined;
     if (isObjectType(staticType)) runtime = staticType;
@@ -286,7 +289,7 @@ export function applyToResult(data: Record<string, unknown> | null | undefined, 
       const d = opts.decide(scope.name, name);
       let denied: Denial | undefined;
       if (d.kind === 'deny') denied = d.denial;
-      else if (d.kind === 'perObject' && !opts.allowed(value, d.policies)) {
+      else if (d.kind === 'perObject' && !opts.allowed(value, d.policies, via)) {
         denied = { code: ErrorCode.FORBIDDEN, message: 'You are not allowed to read this field' };
       }
       const fieldPath = [...path, key];
@@ -296,7 +299,7 @@ export function applyToResult(data: Record<string, unknown> | null | undefined, 
         out[key] = null;
         continue;
       }
-      const sub = completeValue(value[key], fieldDef.type, nodes, fieldPath);
+      const sub = completeValue(value[key], fieldDef.type, nodes, fieldPath, { type: scope.name, field: name });
       if (sub.bubble) {
         if (isNonNullType(fieldDef.type)) return { value: null, bubble: true };
         out[key] = null;
@@ -310,14 +313,15 @@ export function applyToResult(data: Record<string, unknown> | null | undefined, 
     type: GraphQLOutputType,
     nodes: readonly FieldNode[],
     path: ReadonlyArray<string | number>,
+    via: Via,
   ): Completed => {
     if (value === null || value === undefined) return { value: null, bubble: false };
-    if (isNonNullType(type)) return completeValue(value, type.ofType, nodes, path);
+    if (isNonNullType(type)) return completeValue(value, type.ofType, nodes, path, via);
     if (isListType(type)) {
       if (!Array.isArray(value)) return { value, bubble: false };
       const items: unknown[] = [];
       for (let i = 0; i < value.length; i++) {
-        const r = completeValue(value[i], type.ofType, nodes, [...path, i]);
+        const r = completeValue(value[i], type.ofType, nodes, [...path, i], via);
         if (r.bubble) {
           if (isNonNullType(type.ofType)) return { value: null, bubble: true };
           items.push(null);
@@ -327,18 +331,23 @@ export function applyToResult(data: Record<string, unknown> | null | undefined, 
     }
     if (isCompositeType(type) && typeof value === 'object') {
       const sets = nodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : []));
-      return completeObject(value as Record<string, unknown>, type, sets, path);
+      return completeObject(value as Record<string, unknown>, type, sets, path, via);
     }
     return { value, bubble: false };
   };
 
-  const root = completeObject(data, rootType, [op.selectionSet], []);
+  const root = completeObject(data, rootType, [op.selectionSet], [], null);
   return { data: root.bubble ? null : (root.value as Record<string, unknown>), errors };
 }
 
 /** The object a policy sees: its `requires` fields, read from the hidden aliases (or the client's own selection). */
-export function policyView(object: Record<string, unknown>, requires: readonly string[]): Record<string, unknown> {
-  const view: Record<string, unknown> = {};
-  for (const f of requires) view[f] = object[requiredAlias(f)] ?? object[f];
-  return view;
+export function policyView(object: Record<string, unknown>, requires: readonly string[], via: Via): PolicyObject {
+  const fields: Record<string, unknown> = {};
+  for (const f of requires) fields[f] = object[requiredAlias(f)] ?? object[f];
+  return { fields, via };
+}
+
+export interface PolicyObject {
+  fields: Record<string, unknown>;
+  via: Via;
 }

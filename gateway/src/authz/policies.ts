@@ -1,4 +1,5 @@
 import type { Principal } from '@cos/auth';
+import type { PolicyObject } from './engine';
 
 /** A policy's verdict before planning: decided for the whole request, or per object after execution. */
 export type PreDecision = 'allow' | 'deny' | 'perObject';
@@ -18,25 +19,31 @@ export interface PolicyContext {
 export interface Policy {
   requires: readonly string[];
   pre(principal: Principal): PreDecision;
-  decide(ctx: PolicyContext, objects: ReadonlyArray<Record<string, unknown>>): Promise<boolean[]>;
+  decide(ctx: PolicyContext, objects: ReadonlyArray<PolicyObject>): Promise<boolean[]>;
 }
 
 export type PolicyRegistry = Readonly<Record<string, Policy>>;
 
+/** `AuthPayload.user` is the user this very operation authenticated (signUp, login, refreshToken, acceptInvitation). */
+const isAuthenticatedUser = (o: PolicyObject) => o.via?.type === 'AuthPayload' && o.via.field === 'user';
+
 /**
  * User.email: the user themself, or an ADMIN/OWNER of the caller's current organization when the user is a member
- * of it (identity resolves email with the same rule: defense in depth). Partners and services never see emails.
+ * of it (identity resolves email with the same rule: defense in depth). The user an AuthPayload returns is the one
+ * the operation just signed in, so an anonymous signUp/login sees its own email. Partners and services never do.
  */
 export const userEmailPolicy: Policy = {
   requires: ['id'],
-  pre: (p) => (p.kind === 'user' ? 'perObject' : 'deny'),
+  pre: (p) => (p.kind === 'user' || p.kind === 'anonymous' ? 'perObject' : 'deny'),
   async decide(ctx, objects) {
     const p = ctx.principal;
-    if (p.kind !== 'user') return objects.map(() => false);
+    if (p.kind !== 'user') return objects.map(isAuthenticatedUser);
     const admin = p.role === 'ADMIN' || p.role === 'OWNER';
-    const others = objects.some((o) => o.id !== p.userId);
+    const others = objects.some((o) => o.fields.id !== p.userId && !isAuthenticatedUser(o));
     const members = admin && others ? await ctx.orgMemberIds() : new Set<string>();
-    return objects.map((o) => o.id === p.userId || (admin && typeof o.id === 'string' && members.has(o.id)));
+    return objects.map(
+      (o) => isAuthenticatedUser(o) || o.fields.id === p.userId || (admin && typeof o.fields.id === 'string' && members.has(o.fields.id)),
+    );
   },
 };
 

@@ -10,6 +10,7 @@ import {
   transformDocument,
   type Decider,
   type Transformed,
+  type Via,
 } from '../authz/engine';
 import { DEFAULT_POLICIES, type PolicyContext, type PolicyRegistry } from '../authz/policies';
 import type { RequirementMap } from '../authz/requirements';
@@ -78,7 +79,7 @@ export function useAuthorization(opts: UseAuthorizationOptions): Plugin<GatewayC
       };
 
       const finish = async (result: ExecutionResult): Promise<ExecutionResult> => {
-        const walk = (allowed: (o: Record<string, unknown>, groups: string[][]) => boolean) =>
+        const walk = (allowed: (o: Record<string, unknown>, groups: string[][], via: Via) => boolean) =>
           applyToResult(result.data as Record<string, unknown> | null | undefined, {
             schema: args.schema,
             document: original,
@@ -88,18 +89,18 @@ export function useAuthorization(opts: UseAuthorizationOptions): Plugin<GatewayC
             allowed,
           });
         // Pass 1 collects the objects each per-object policy must judge; pass 2 applies the verdicts.
-        const pending = new Map<string, Set<Record<string, unknown>>>();
-        walk((o, groups) => {
-          for (const g of groups) for (const name of g) (pending.get(name) ?? pending.set(name, new Set()).get(name))?.add(o);
+        const pending = new Map<string, Map<Record<string, unknown>, Via>>();
+        walk((o, groups, via) => {
+          for (const g of groups) for (const name of g) (pending.get(name) ?? pending.set(name, new Map()).get(name))?.set(o, via);
           return true;
         });
         const verdicts = new Map<string, Map<Record<string, unknown>, boolean>>();
         await Promise.all(
-          [...pending].map(async ([name, set]) => {
+          [...pending].map(async ([name, seen]) => {
             const policy = policies[name];
-            const objects = [...set];
+            const objects = [...seen.keys()];
             const answers = policy
-              ? await policy.decide(policyCtx, objects.map((o) => policyView(o, policy.requires)))
+              ? await policy.decide(policyCtx, [...seen].map(([o, via]) => policyView(o, policy.requires, via)))
               : objects.map(() => false);
             verdicts.set(name, new Map(objects.map((o, i) => [o, answers[i] === true])));
           }),
