@@ -96,7 +96,8 @@ describe('federated execution', () => {
     expect(accounts.seen.length).toBeGreaterThan(before.a);
     expect(posts.seen.length).toBeGreaterThan(before.p);
     for (const s of [...accounts.seen.slice(before.a), ...posts.seen.slice(before.p)]) {
-      expect(s.principal).toEqual({ kind: 'anonymous' });
+      // The client IP travels in the signed principal (identity throttles sign-ins per IP).
+      expect(s.principal).toEqual({ kind: 'anonymous', ip: expect.stringMatching(/127\.0\.0\.1|::1/) });
     }
   });
 
@@ -160,6 +161,7 @@ describe('authentication', () => {
       orgId,
       role: 'MEMBER',
       scopes: scopesForRole('MEMBER'),
+      ip: expect.stringMatching(/127\.0\.0\.1|::1/),
     });
   });
 
