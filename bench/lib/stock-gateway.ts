@@ -13,6 +13,7 @@ import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { signPrincipal, type Principal } from '@cos/auth';
 import { createJwtVerifier } from '../../gateway/src/auth/jwt';
+import { gatewayCompatibleSupergraph } from '../../gateway/src/authz/requirements';
 
 interface Ctx {
   principal: Principal;
@@ -27,7 +28,8 @@ const secret = env('INTERNAL_SECRET');
 const verify = createJwtVerifier({ jwksUrl: env('JWKS_URL'), issuer: 'cos-identity', audience: 'cos-graph' });
 
 const gateway = new ApolloGateway({
-  supergraphSdl: readFileSync(env('SUPERGRAPH'), 'utf8'),
+  // Stock @apollo/gateway refuses `for: SECURITY` links it does not implement; it enforces none of them.
+  supergraphSdl: gatewayCompatibleSupergraph(readFileSync(env('SUPERGRAPH'), 'utf8')),
   buildService: ({ name, url }) =>
     new RemoteGraphQLDataSource<Ctx>({
       url: process.env[`SUBGRAPH_${name.toUpperCase()}_URL`] ?? url,
