@@ -3,7 +3,7 @@
  * durable consumers (inbox) and dead letters. Contract: ./api.md.
  */
 export { connectBus, ensureStream, streamConfigs, type Bus, type BusConfig } from './connect';
-export { startOutboxRelay, eventHeaders, type OutboxRelay, type OutboxRelayOptions } from './relay';
+export { startOutboxRelay, eventHeaders, PublishError, type OutboxRelay, type OutboxRelayOptions } from './relay';
 export { startConsumer, type ConsumerOptions, type RunningConsumer } from './consumer';
 export { listDeadLetters, replayDeadLetter, type DeadLetter } from './dead-letters';
 export type { BusMetrics } from './metrics';

@@ -15,7 +15,7 @@ export interface OutboxRelayOptions {
   /** The event store's NOTIFY channel: an append wakes the relay at once. */
   notifyChannel: string;
   log: Logger;
-  /** Events per SELECT. Default 100. */
+  /** Events per SELECT, all published at once (pipelined) before their PubAcks are awaited. Default 256. */
   batchSize?: number;
   /** Polling fallback (a missed NOTIFY, a standby waiting for the lock). Default 1000 ms. */
   pollIntervalMs?: number;
@@ -32,10 +32,13 @@ export interface OutboxRelay {
   isLeader(): boolean;
 }
 
-class PublishError extends Error {
+export class PublishError extends Error {
   constructor(
+    /** The first event of the batch whose PubAck failed (it and everything after it stay unpublished). */
     readonly eventId: string,
     override readonly cause: unknown,
+    /** How many events before it were acked and marked published in the same pass. */
+    readonly publishedBefore = 0,
   ) {
     super(`publishing event ${eventId} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
@@ -58,20 +61,24 @@ export function eventHeaders(e: StoredEvent) {
 
 /**
  * The transactional outbox relay of one service: publishes committed, unpublished events to JetStream in global
- * order, each with `msgID = event.id`, waits for its PubAck, then marks the batch published.
+ * order, each with `msgID = event.id`, a batch (default 256) at a time without waiting between publishes; then
+ * awaits all the batch's PubAcks and marks the acked prefix published.
  *
  * - One relay per service at a time: the leader holds `pg_try_advisory_lock` on a dedicated connection (not taken
  *   from the pool, so it cannot starve consumers) and does all its reads and writes on that connection; other
  *   instances stand by and retry every poll interval. If the connection dies, the lock goes with it.
- * - Order: events are published one by one, each after the previous PubAck, so each stream's events reach the
- *   broker in version order.
+ * - Order: the batch's publishes are written in global order on one connection, and NATS keeps the order of one
+ *   connection's messages, so each stream's events reach the broker in version order. If a PubAck fails (timeout,
+ *   rejection), only the events before it are marked; the failed one and everything after it are re-published on
+ *   the next pass (those that did reach the stream are dropped as duplicates of their msgID). Caveat: an event
+ *   the broker REJECTED while later ones were stored is stored after them when the retry succeeds.
  * - Crash between publish and mark: the next leader re-publishes; JetStream drops it as a duplicate of `event.id`
  *   within the stream's duplicate window, and consumers' inboxes drop anything later.
  */
 export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const { bus, service } = opts;
   const log = opts.log.child({ component: 'outbox-relay', service });
-  const batchSize = opts.batchSize ?? 100;
+  const batchSize = opts.batchSize ?? 256;
   const pollIntervalMs = opts.pollIntervalMs ?? 1_000;
   const publishTimeoutMs = opts.publishTimeoutMs ?? 5_000;
   const metrics = opts.metrics ?? bus.metrics;
@@ -118,6 +125,14 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     return true;
   }
 
+  // async: a synchronous throw (e.g. subjectFor on a bad token) becomes this event's rejection like a failed ack.
+  const publishOne = async (event: StoredEvent) =>
+    bus.js.publish(subjectFor(bus.prefix, service, event), JSON.stringify(event), {
+      msgID: event.id,
+      headers: eventHeaders(event),
+      timeout: publishTimeoutMs,
+    });
+
   async function drain(): Promise<number> {
     let total = 0;
     for (;;) {
@@ -131,28 +146,27 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
         [batchSize],
       );
       if (rows.length === 0) return total;
-      const published: string[] = [];
-      try {
-        for (const row of rows) {
-          const event = toStored(row);
-          const ack = await bus.js
-            .publish(subjectFor(bus.prefix, service, event), JSON.stringify(event), {
-              msgID: event.id,
-              headers: eventHeaders(event),
-              timeout: publishTimeoutMs,
-            })
-            .catch((err: unknown) => {
-              throw new PublishError(event.id, err);
-            });
-          if (ack.duplicate) log.debug({ eventId: event.id }, 'event was already published (duplicate window)');
-          published.push(event.id);
-        }
-      } finally {
-        if (published.length > 0) {
-          await c.query(/* markEventsPublished */ 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[])', [published]);
-          total += published.length;
-          safeMetric(() => metrics.onPublished?.(published.length));
-        }
+      const events = rows.map(toStored);
+      // Pipelined: every publish of the batch goes out at once (nc.request writes synchronously, in loop order, on
+      // one connection, so JetStream stores them in global order), then the PubAcks are awaited together.
+      const acks = await Promise.allSettled(events.map((event) => publishOne(event)));
+      const failed = acks.findIndex((a) => a.status === 'rejected');
+      // Only the acked PREFIX is marked, so "unpublished" stays a suffix of global order: events after a failed one
+      // are re-published with it on the next pass; those already stored are dropped as duplicates of their msgID.
+      const ackedCount = failed === -1 ? events.length : failed;
+      for (let i = 0; i < ackedCount; i++) {
+        const ack = acks[i];
+        if (ack?.status === 'fulfilled' && ack.value.duplicate) log.debug({ eventId: events[i]!.id }, 'event was already published (duplicate window)');
+      }
+      if (ackedCount > 0) {
+        const published = events.slice(0, ackedCount).map((e) => e.id);
+        await c.query(/* markEventsPublished */ 'UPDATE events SET published_at = now() WHERE id = ANY($1::uuid[])', [published]);
+        total += published.length;
+        safeMetric(() => metrics.onPublished?.(published.length));
+      }
+      if (failed !== -1) {
+        const reason = acks[failed] as PromiseRejectedResult;
+        throw new PublishError(events[failed]!.id, reason.reason, ackedCount);
       }
       if (rows.length < batchSize) return total;
     }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOutboxRelay, type OutboxRelay } from '../src';
+import { DiscardPolicy } from '@nats-io/jetstream';
+import { PublishError, startOutboxRelay, type OutboxRelay } from '../src';
 import type { StoredEvent } from '@cos/event-store';
 import { appendEvents, createHarness, log, waitFor, type Harness } from './harness';
 
@@ -96,6 +97,33 @@ describe('outbox relay', () => {
     const restarted = relay();
     await waitFor(async () => (await restarted.flush(), unpublished()), (rows) => rows.length === 0);
     expect((await h.bus.jsm.streams.info(h.bus.streamName)).state.messages).toBe(before);
+  });
+
+  it('pipelines a batch; when a PubAck fails mid-batch it marks only the acked prefix and retries the rest in order', async () => {
+    const leader = relays.at(-1)!;
+    await leader.flush();
+    const before = (await h.bus.jsm.streams.info(h.bus.streamName)).state.messages;
+    // The broker will accept 2 more messages and reject the rest of the batch ("maximum messages exceeded").
+    await h.bus.jsm.streams.update(h.bus.streamName, { discard: DiscardPolicy.New, max_msgs: before + 2 });
+    const org = randomUUID();
+    const stream = `Task-${randomUUID()}`;
+    const ids = await appendEvents(h.db, org, stream, ['TaskCreated', 'TaskAssigned', 'TaskRenamed', 'TaskCompleted', 'TaskReopened']);
+    try {
+      const err = await leader.flush().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      // (A NOTIFY-triggered pass may have hit the limit first; then flush fails on the same first rejected event.)
+      expect(err).toBeInstanceOf(PublishError);
+      expect((err as PublishError).eventId).toBe(ids[2]);
+      expect((await unpublished()).map((r) => r.id).sort()).toEqual(ids.slice(2).sort());
+      expect(leader.isLeader()).toBe(true); // NATS trouble keeps the lock
+    } finally {
+      await h.bus.jsm.streams.update(h.bus.streamName, { discard: DiscardPolicy.Old, max_msgs: -1 });
+    }
+    await waitFor(async () => (await leader.flush(), unpublished()), (rows) => rows.length === 0);
+    const msgs = (await streamMessages()).filter((m) => m.event.streamId === stream);
+    expect(msgs.map((m) => m.event.id)).toEqual(ids); // each once, in version order
   });
 
   it('runs one relay per service: a second instance stands by and takes over when the leader stops', async () => {
