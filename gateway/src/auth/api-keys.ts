@@ -40,6 +40,21 @@ export interface ApiKeyVerifierOptions {
  * the key's sha256 (never the secret itself). Redis trouble only costs a call to identity; identity trouble is an
  * outage (thrown), not an unknown key.
  */
+const byIdKey = (prefix: string, keyId: string) => `${prefix}apikey-id:${keyId}`;
+
+/**
+ * Drops every cached verdict of one API key (all gateway instances share Redis). Called when identity's
+ * ApiKeyRevoked event arrives, so a revocation takes effect at once instead of after the cache TTL; the TTL
+ * remains the bound when a gateway misses the event.
+ */
+export async function invalidateApiKey(redis: Redis, redisPrefix: string, keyId: string): Promise<number> {
+  const index = byIdKey(redisPrefix, keyId);
+  const cacheKeys = await redis.smembers(index);
+  if (cacheKeys.length === 0) return 0;
+  await redis.del(...cacheKeys, index);
+  return cacheKeys.length;
+}
+
 export function createApiKeyVerifier(opts: ApiKeyVerifierOptions) {
   const ttl = opts.ttlSeconds ?? 30;
   return async function verifyApiKey(secret: string): Promise<ApiKeyPrincipal | null> {
@@ -70,7 +85,10 @@ export function createApiKeyVerifier(opts: ApiKeyVerifierOptions) {
       throw new Error(`identity api-key verification answered HTTP ${res.status}`);
     }
     try {
-      await opts.redis.set(cacheKey, JSON.stringify(principal), 'EX', ttl);
+      const tx = opts.redis.multi().set(cacheKey, JSON.stringify(principal), 'EX', ttl);
+      // Index the cached verdict by key id, so a revocation event can drop it at once (see invalidateApiKey).
+      if (principal) tx.sadd(byIdKey(opts.redisPrefix, principal.keyId), cacheKey).expire(byIdKey(opts.redisPrefix, principal.keyId), ttl);
+      await tx.exec();
     } catch (err) {
       opts.log.warn({ err }, 'api-key cache write failed');
     }
