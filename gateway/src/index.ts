@@ -7,6 +7,7 @@ import { createGateway } from './server';
 import { rateLimitConfigFromEnv } from './plugins/useRateLimit';
 import { connectBus } from '@cos/bus';
 import { createSubscriptionBridge } from './subscriptions';
+import { watchApiKeyRevocations } from './auth/revocations';
 import { useObservability } from './plugins/useObservability';
 
 /**
@@ -46,6 +47,7 @@ async function main() {
   observePlanCache(gateway.apollo, metrics);
   log.info({ subgraphs: gateway.subgraphs() }, 'supergraph loaded');
   const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: 'gateway', log });
+  const revocations = watchApiKeyRevocations(bus, redis, env.REDIS_PREFIX, log);
   const subscriptions = createSubscriptionBridge({
     gateway,
     bus,
@@ -68,6 +70,7 @@ async function main() {
     },
     onShutdown: async () => {
       await subscriptions.close();
+      revocations.stop();
       await bus.close();
       await gateway.close();
       redis.disconnect();
