@@ -1,11 +1,17 @@
 import type { RemoteGraphQLDataSource } from '@apollo/gateway';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent, fetch as undiciFetch, request as undiciRequest } from 'undici';
 
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
 
 export interface SubgraphHttp {
   /** Fetch for RemoteGraphQLDataSource: pooled, with a hard per-fetch deadline. */
   fetcher: Fetcher;
+  /**
+   * The same contract for the query-plan fetches (CosDataSource), on undici `request()` instead of WHATWG `fetch`:
+   * no Request/Response/web-stream objects per call, the answer is a {@link LeanResponse} (status, headers.get,
+   * text/json). Typed as a Fetcher so observability can wrap it like the other one; only CosDataSource consumes it.
+   */
+  subgraphFetcher: Fetcher;
   /** GET with a short deadline over the same pool (readiness probes). */
   probe(url: string, timeoutMs: number): Promise<number>;
   close(): Promise<void>;
@@ -34,8 +40,19 @@ export function createSubgraphHttp(opts: { connections: number; timeoutMs: numbe
       dispatcher: agent,
       signal: AbortSignal.timeout(opts.timeoutMs),
     })) as Fetcher;
+  const subgraphFetcher = (async (url: string, init?: { method?: string; headers?: unknown; body?: unknown }) => {
+    const res = await undiciRequest(url, {
+      method: (init?.method ?? 'POST') as 'POST',
+      headers: init?.headers as Record<string, string> | undefined,
+      body: init?.body as string | undefined,
+      dispatcher: agent,
+      signal: AbortSignal.timeout(opts.timeoutMs),
+    });
+    return leanResponse(url, res.statusCode, res.headers, res.body);
+  }) as unknown as Fetcher;
   return {
     fetcher,
+    subgraphFetcher,
     async probe(url, timeoutMs) {
       const res = await undiciFetch(url, { dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
       await res.arrayBuffer();
@@ -54,4 +71,34 @@ export function isTimeoutError(err: unknown): boolean {
     }
   }
   return false;
+}
+
+/** What CosDataSource reads of a subgraph answer (a structural subset of the Fetch API's Response). */
+export interface LeanResponse {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly statusText: string;
+  readonly url: string;
+  readonly headers: { get(name: string): string | null };
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}
+
+type UndiciBody = { text(): Promise<string> };
+
+function leanResponse(url: string, status: number, raw: Record<string, string | string[] | undefined>, body: UndiciBody): LeanResponse {
+  return {
+    ok: status >= 200 && status < 300,
+    status,
+    statusText: '',
+    url,
+    headers: {
+      get(name) {
+        const v = raw[name.toLowerCase()];
+        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+      },
+    },
+    text: () => body.text(),
+    json: async () => JSON.parse(await body.text()) as unknown,
+  };
 }

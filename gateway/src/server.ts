@@ -132,7 +132,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         name,
         url: env.subgraphUrls[name.toLowerCase()] ?? url ?? '',
         secret: env.INTERNAL_SECRET,
-        fetcher: deps.instrumentFetch ? deps.instrumentFetch(name, http.fetcher) : http.fetcher,
+        fetcher: deps.instrumentFetch ? deps.instrumentFetch(name, http.subgraphFetcher) : http.subgraphFetcher,
         timeoutMs: env.SUBGRAPH_TIMEOUT_MS,
         log,
       }),
