@@ -54,6 +54,9 @@ describe('metrics on every process move under traffic', () => {
     ['tasks', 'cos_events_published_total'],
     ['customers', 'cos_graphql_operation_duration_seconds_count'],
     ['customers', 'cos_dataloader_batch_size_count'],
+    ['identity', 'cos_dataloader_batch_size_count', { loader: 'user' }],
+    ['tasks', 'cos_dataloader_batch_size_count', { loader: 'commentsByTask' }],
+    ['agents', 'cos_dataloader_batch_size_count', { loader: 'runsByTask' }],
     ['agents', 'cos_graphql_operation_duration_seconds_count'],
     ['agents', 'cos_events_processed_total'],
   ];
@@ -96,7 +99,7 @@ describe('metrics on every process move under traffic', () => {
         { token },
       );
     }
-    const query = `query ObsTasks { tasks(first: 20) { edges { node { title assignee { ... on User { name } } customer { name healthScore { score } } agentRuns { id } } } } }`;
+    const query = `query ObsTasks { tasks(first: 20) { edges { node { title assignee { ... on User { name } } customer { name healthScore { score } } agentRuns { id } comments { id } } } } }`;
     for (let i = 0; i < 3; i++) {
       const r = await gql(t.gatewayUrl, query, {}, { token });
       expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();

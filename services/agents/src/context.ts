@@ -1,6 +1,6 @@
 import type { Db } from '@cos/db';
 import type { BaseContext } from '@cos/service-kit';
-import { createLoaders, type Loaders } from './store/loaders';
+import { createLoaders, type BatchObserver, type Loaders } from './store/loaders';
 
 /** Per-request context: the verified principal, the runtime-role Db and this request's DataLoaders. */
 export interface Context extends BaseContext {
@@ -10,13 +10,13 @@ export interface Context extends BaseContext {
   maxAttempts: number;
 }
 
-export function createContextFactory(deps: { db: Db; maxAttempts: number }) {
+export function createContextFactory(deps: { db: Db; maxAttempts: number; onLoaderBatch?: BatchObserver }) {
   return (base: BaseContext): Context => {
     const p = base.principal;
     const scope = () => ({
       orgId: p.kind === 'anonymous' ? null : p.orgId,
       userId: p.kind === 'user' ? p.userId : null,
     });
-    return { ...base, db: deps.db, maxAttempts: deps.maxAttempts, loaders: createLoaders(deps.db, scope) };
+    return { ...base, db: deps.db, maxAttempts: deps.maxAttempts, loaders: createLoaders(deps.db, scope, deps.onLoaderBatch) };
   };
 }

@@ -35,6 +35,6 @@ startSubgraphProcess({
     if (env.AGENTS_RUNNER_ENABLED) runner.start();
     return runner;
   },
-  createServer: ({ db, log, readiness }) =>
-    createServer({ db, log, internalSecret: env.INTERNAL_SECRET, maxAttempts: env.AGENTS_MAX_ATTEMPTS, readiness }),
+  createServer: ({ db, log, readiness, onLoaderBatch }) =>
+    createServer({ db, log, internalSecret: env.INTERNAL_SECRET, maxAttempts: env.AGENTS_MAX_ATTEMPTS, readiness, onLoaderBatch }),
 }).catch(exitOnStartupError(SERVICE));

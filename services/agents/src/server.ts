@@ -4,6 +4,7 @@ import type { Logger } from '@cos/logger';
 import { createSubgraphServer, type ReadinessCheck } from '@cos/service-kit';
 import { createContextFactory, type Context } from './context';
 import { resolvers } from './resolvers';
+import type { BatchObserver } from './store/loaders';
 
 export const typeDefs = readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8');
 
@@ -14,6 +15,8 @@ export interface ServerDeps {
   internalSecret: string;
   maxAttempts: number;
   readiness?: Record<string, ReadinessCheck>;
+  /** DataLoader batch sizes (cos_dataloader_batch_size{loader}); from startSubgraphProcess. */
+  onLoaderBatch?: BatchObserver;
 }
 
 /** Builds the agents subgraph (no I/O here, so tests build it in-process). */
@@ -22,7 +25,7 @@ export function createServer(deps: ServerDeps) {
     name: 'agents',
     typeDefs,
     resolvers: resolvers as never,
-    createContext: createContextFactory({ db: deps.db, maxAttempts: deps.maxAttempts }),
+    createContext: createContextFactory({ db: deps.db, maxAttempts: deps.maxAttempts, onLoaderBatch: deps.onLoaderBatch }),
     internalSecret: deps.internalSecret,
     log: deps.log,
     readiness: deps.readiness,

@@ -36,7 +36,7 @@ export function createContextFactory(deps: ServerDeps) {
       loaders(v = viewer) {
         const key = `${v.orgId ?? ''}:${v.userId ?? ''}`;
         let l = cache.get(key);
-        if (!l) cache.set(key, (l = createLoaders(deps.db, v)));
+        if (!l) cache.set(key, (l = createLoaders(deps.db, v, deps.onLoaderBatch)));
         return l;
       },
     };

@@ -26,6 +26,8 @@ export interface ServerDeps {
   keys: KeyRing;
   config: IdentityConfig;
   log: Logger;
+  /** DataLoader batch sizes (cos_dataloader_batch_size{loader}); from startSubgraphProcess. */
+  onLoaderBatch?: (loader: string, size: number) => void;
 }
 
 /** 5 failures per account and 50 per client IP in any 15 minutes. */

@@ -18,7 +18,7 @@ startSubgraphProcess({
   env: loadEnv(),
   notifyChannel: NOTIFY_CHANNEL,
   consumers: ({ bus, systemDb, log }) => startIdentityConsumers({ bus, systemDb, log }),
-  createServer: async ({ env, db, systemDb, log, readiness }) => {
+  createServer: async ({ env, db, systemDb, log, readiness, onLoaderBatch }) => {
     const kid = await ensureActiveSigningKey(systemDb);
     log.info({ kid }, 'signing key ready');
     const keys = new KeyRing(systemDb, { accessTokenTtlS: env.ACCESS_TOKEN_TTL_S });
@@ -28,6 +28,7 @@ startSubgraphProcess({
         systemDb,
         keys,
         log,
+        onLoaderBatch,
         config: {
           internalSecret: env.INTERNAL_SECRET,
           refreshTokenTtlS: env.REFRESH_TOKEN_TTL_S,

@@ -16,5 +16,5 @@ startSubgraphProcess({
   env: loadEnv(),
   notifyChannel: NOTIFY_CHANNEL,
   consumers: ({ bus, systemDb, log }) => startTasksConsumers({ bus, systemDb, log }),
-  createServer: ({ env, db, log, readiness }) => createServer({ db, internalSecret: env.INTERNAL_SECRET, log, readiness }),
+  createServer: ({ env, db, log, readiness, onLoaderBatch }) => createServer({ db, internalSecret: env.INTERNAL_SECRET, log, readiness, onLoaderBatch }),
 }).catch(exitOnStartupError(SERVICE));

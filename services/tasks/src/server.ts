@@ -6,7 +6,7 @@ import type { Logger } from '@cos/logger';
 import { createSubgraphServer, type ReadinessCheck } from '@cos/service-kit';
 import type { Context } from './context';
 import { resolvers } from './resolvers';
-import { createLoaders } from './store/loaders';
+import { createLoaders, type BatchObserver } from './store/loaders';
 
 export interface TasksServerDeps {
   /** Runtime-role Db (row-level security applies). */
@@ -14,6 +14,8 @@ export interface TasksServerDeps {
   internalSecret: string;
   log: Logger;
   readiness?: Record<string, ReadinessCheck>;
+  /** DataLoader batch sizes (cos_dataloader_batch_size{loader}); from startSubgraphProcess. */
+  onLoaderBatch?: BatchObserver;
 }
 
 export const schemaPath = fileURLToPath(new URL('./schema.graphql', import.meta.url));
@@ -30,7 +32,7 @@ export function createServer(deps: TasksServerDeps) {
     createContext: (base) => {
       const p = base.principal;
       const loaders = isAuthenticated(p)
-        ? createLoaders(deps.db, { orgId: p.orgId, userId: p.kind === 'user' ? p.userId : null })
+        ? createLoaders(deps.db, { orgId: p.orgId, userId: p.kind === 'user' ? p.userId : null }, deps.onLoaderBatch)
         : null;
       return { ...base, db: deps.db, loaders };
     },

@@ -3,6 +3,9 @@ import type { Db, TenantScope, Tx } from '@cos/db';
 import { getAgentsByIds, type AgentRow } from './agent-store';
 import { getCheckpointsByRunIds, getRecentRunsByAgentIds, getRunsByIds, getRunsByTaskIds, type CheckpointRow, type RunRow } from './run-store';
 
+/** Called with each batch's size (metrics: cos_dataloader_batch_size{loader}). */
+export type BatchObserver = (loader: string, size: number) => void;
+
 function groupBy<T>(rows: T[], key: (r: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>();
   for (const r of rows) {
@@ -18,21 +21,24 @@ function groupBy<T>(rows: T[], key: (r: T) => string): Map<string, T[]> {
  * Per-request DataLoaders: one SQL statement per entity type (and per list-of-children) per request, each in a
  * tenant transaction so row-level security applies.
  */
-export function createLoaders(db: Db, scope: () => TenantScope) {
+export function createLoaders(db: Db, scope: () => TenantScope, onBatch: BatchObserver = () => {}) {
   const run = <T>(fn: (tx: Tx) => Promise<T>) => db.tx(scope(), fn);
 
   return {
     agentById: new DataLoader<string, AgentRow | null>(async (ids) => {
+      onBatch('agentById', ids.length);
       const byId = new Map((await run((tx) => getAgentsByIds(tx, ids))).map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id) ?? null);
     }),
     runById: new DataLoader<string, RunRow | null>(async (ids) => {
+      onBatch('runById', ids.length);
       const byId = new Map((await run((tx) => getRunsByIds(tx, ids))).map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id) ?? null);
     }),
     /** Key: agent id and page size; one statement per distinct page size (usually one). */
     runsByAgent: new DataLoader<{ agentId: string; first: number }, RunRow[], string>(
       async (keys) => {
+        onBatch('runsByAgent', keys.length);
         const out = new Map<string, RunRow[]>();
         for (const [first, group] of groupBy([...keys], (k) => String(k.first))) {
           const rows = await run((tx) => getRecentRunsByAgentIds(tx, group.map((k) => k.agentId), Number(first)));
@@ -44,10 +50,12 @@ export function createLoaders(db: Db, scope: () => TenantScope) {
       { cacheKeyFn: (k) => `${k.agentId}|${k.first}` },
     ),
     runsByTask: new DataLoader<string, RunRow[]>(async (taskIds) => {
+      onBatch('runsByTask', taskIds.length);
       const byTask = groupBy(await run((tx) => getRunsByTaskIds(tx, taskIds)), (r) => r.task_id);
       return taskIds.map((id) => byTask.get(id) ?? []);
     }),
     checkpointsByRun: new DataLoader<string, CheckpointRow[]>(async (runIds) => {
+      onBatch('checkpointsByRun', runIds.length);
       const byRun = groupBy(await run((tx) => getCheckpointsByRunIds(tx, runIds)), (r) => r.run_id);
       return runIds.map((id) => byRun.get(id) ?? []);
     }),

@@ -11,6 +11,9 @@ import {
   type UserRow,
 } from './identity-store';
 
+/** Called with each batch's size (metrics: cos_dataloader_batch_size{loader}). */
+export type BatchObserver = (loader: string, size: number) => void;
+
 export interface Loaders {
   user: DataLoader<string, UserRow | null>;
   organization: DataLoader<string, OrganizationRow | null>;
@@ -22,12 +25,13 @@ export interface Loaders {
  * Per-request, per-viewer DataLoaders: one SQL statement per entity type per batch, run in a transaction scoped
  * to the viewer so row-level security decides what is visible (a foreign organization's user resolves to null).
  */
-export function createLoaders(db: Db, viewer: Viewer): Loaders {
+export function createLoaders(db: Db, viewer: Viewer, onBatch: BatchObserver = () => {}): Loaders {
   const scope = { orgId: viewer.orgId, userId: viewer.userId };
   const anonymous = !viewer.orgId && !viewer.userId;
 
-  function byId<R extends { id: string }>(fetch: (tx: Tx, ids: readonly string[]) => Promise<R[]>) {
+  function byId<R extends { id: string }>(name: string, fetch: (tx: Tx, ids: readonly string[]) => Promise<R[]>) {
     return new DataLoader<string, R | null>(async (keys) => {
+      onBatch(name, keys.length);
       const ids = [...new Set(keys.filter(isUuid))];
       if (anonymous || ids.length === 0) return keys.map(() => null);
       const rows = await db.tx(scope, (tx) => fetch(tx, ids));
@@ -36,8 +40,9 @@ export function createLoaders(db: Db, viewer: Viewer): Loaders {
     });
   }
 
-  function grouped(fetch: typeof membershipsByOrgIds, key: 'orgId' | 'userId') {
+  function grouped(name: string, fetch: typeof membershipsByOrgIds, key: 'orgId' | 'userId') {
     return new DataLoader<string, MembershipRow[]>(async (keys) => {
+      onBatch(name, keys.length);
       const ids = [...new Set(keys.filter(isUuid))];
       if (anonymous || ids.length === 0) return keys.map(() => []);
       const rows = await db.tx(scope, (tx) => fetch(tx, ids));
@@ -48,9 +53,9 @@ export function createLoaders(db: Db, viewer: Viewer): Loaders {
   }
 
   return {
-    user: byId<UserRow>(usersByIds),
-    organization: byId<OrganizationRow>(organizationsByIds),
-    membersOfOrganization: grouped(membershipsByOrgIds, 'orgId'),
-    membershipsOfUser: grouped(membershipsByUserIds, 'userId'),
+    user: byId<UserRow>('user', usersByIds),
+    organization: byId<OrganizationRow>('organization', organizationsByIds),
+    membersOfOrganization: grouped('membersOfOrganization', membershipsByOrgIds, 'orgId'),
+    membershipsOfUser: grouped('membershipsOfUser', membershipsByUserIds, 'userId'),
   };
 }

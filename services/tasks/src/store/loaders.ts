@@ -18,6 +18,9 @@ import {
   type TaskRow,
 } from './task-store';
 
+/** Called with each batch's size (metrics: cos_dataloader_batch_size{loader}). */
+export type BatchObserver = (loader: string, size: number) => void;
+
 export interface Tenant {
   orgId: string;
   userId: string | null;
@@ -36,28 +39,32 @@ const groupBy = <T>(rows: T[], key: (r: T) => string) => {
 
 const pageKey = (k: ParentPageKey) => `${k.parentId}|${k.first}|${k.after?.ts ?? ''}|${k.after?.id ?? ''}`;
 
-export function createLoaders(db: Db, tenant: Tenant) {
+export function createLoaders(db: Db, tenant: Tenant, onBatch: BatchObserver = () => {}) {
   const scope = { orgId: tenant.orgId, userId: tenant.userId };
 
   const taskById = new DataLoader<string, TaskRow | null>(async (ids) => {
+    onBatch('taskById', ids.length);
     const rows = await db.tx(scope, (tx) => getTasksByIds(tx, tenant.orgId, ids));
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id) ?? null);
   });
 
   const approvalById = new DataLoader<string, ApprovalRow | null>(async (ids) => {
+    onBatch('approvalById', ids.length);
     const rows = await db.tx(scope, (tx) => getApprovalsByIds(tx, tenant.orgId, ids));
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id) ?? null);
   });
 
   const commentsByTask = new DataLoader<string, CommentRow[]>(async (taskIds) => {
+    onBatch('commentsByTask', taskIds.length);
     const rows = await db.tx(scope, (tx) => getCommentsForTasks(tx, tenant.orgId, taskIds));
     const by = groupBy(rows, (r) => r.task_id);
     return taskIds.map((id) => by.get(id) ?? []);
   });
 
   const approvalsByTask = new DataLoader<string, ApprovalRow[]>(async (taskIds) => {
+    onBatch('approvalsByTask', taskIds.length);
     const rows = await db.tx(scope, (tx) => getApprovalsForTasks(tx, tenant.orgId, taskIds));
     for (const r of rows) approvalById.prime(r.id, r);
     const by = groupBy(rows, (r) => r.task_id);
@@ -67,6 +74,7 @@ export function createLoaders(db: Db, tenant: Tenant) {
   const tasksOf = (kind: TaskParentKind) =>
     new DataLoader<ParentPageKey, TaskPage, string>(
       async (keys) => {
+        onBatch(`tasksOf${kind}`, keys.length);
         const pages = await db.tx(scope, (tx) => listTasksForParents(tx, tenant.orgId, kind, keys));
         for (const p of pages) for (const r of p.rows) taskById.prime(r.id, r);
         return pages;
