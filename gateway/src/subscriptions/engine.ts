@@ -34,6 +34,8 @@ export interface Connection {
   close(code: number, reason: string): void;
   /** Internal: results queued across its subscriptions. */
   queued?: number;
+  /** Internal: closed as a slow consumer; nothing more is queued for it. */
+  overflowed?: boolean;
   subs?: Set<Subscriber>;
 }
 
@@ -77,10 +79,14 @@ class Subscriber implements AsyncIterableIterator<ExecutionResult> {
       w({ value: result, done: false });
       return;
     }
+    // Once a connection overflowed it is closing: queue nothing more for it (memory stays bounded until it is gone).
+    if (this.conn.overflowed) return;
     this.queue.push(result);
     this.conn.queued = (this.conn.queued ?? 0) + 1;
     if (this.conn.queued > this.bufferLimit) {
       // A slow consumer: drop this connection only; the fan-out never waits for it.
+      this.conn.overflowed = true;
+      this.group.engine.log.warn({ connection: this.conn.id, queued: this.conn.queued }, 'slow consumer: closing its connection (1013)');
       this.conn.close(1013, 'Slow consumer: subscription buffer overflow, reconnect and resume with `after`');
     }
   }
@@ -132,11 +138,13 @@ class Group {
   private pending = new Map<number, Pending>();
   private running = false;
   private scheduled = false;
+  /** Entities per lookup learnt from the gateway's static limits (aliases, tokens, cost grow with the batch). */
+  private cap = Number.POSITIVE_INFINITY;
 
   constructor(
     readonly key: string,
     readonly shape: Shape,
-    private readonly engine: SubscriptionEngine,
+    readonly engine: SubscriptionEngine,
   ) {}
 
   enqueue(ev: SequencedEvent, sub: Subscriber): void {
@@ -170,7 +178,7 @@ class Group {
         for (const p of all) {
           const id = this.shape.spec.entityId(p.ev.event);
           if (id !== null && !ids.includes(id)) {
-            if (ids.length >= this.engine.limits.maxBatch) break;
+            if (ids.length >= Math.min(this.engine.limits.maxBatch, this.cap)) break;
             ids.push(id);
           }
           batch.push(p);
@@ -212,6 +220,19 @@ class Group {
         }
       }
     }
+    if (response && ids.length > 1 && tooComplex(response)) {
+      // The batched lookup went past the gateway's document limits: halve it (and remember), never drop events.
+      const half = Math.ceil(ids.length / 2);
+      this.cap = Math.min(this.cap, half);
+      const first = new Set(ids.slice(0, half));
+      const inFirst = (p: Pending) => {
+        const id = this.shape.spec.entityId(p.ev.event);
+        return id === null || first.has(id);
+      };
+      await this.resolve(live.filter(inFirst), ids.slice(0, half));
+      await this.resolve(live.filter((p) => !inFirst(p)), ids.slice(half));
+      return;
+    }
     for (const p of live) {
       const result = this.build(p.ev, ids, response);
       this.engine.stats.resolutions++;
@@ -235,6 +256,11 @@ class Group {
         : { data: null, errors: [new GraphQLError('Could not resolve this event', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
     }
     const errors: GraphQLError[] = [];
+    if (!response.body.data) {
+      // A request-level failure (e.g. this selection alone exceeds the gateway's limits): say so, do not go silent.
+      const top = (response.body.errors ?? []).filter((e) => !e.path);
+      if (top.length) return { data: null, errors: top.map((e) => new GraphQLError(e.message, { extensions: e.extensions })) };
+    }
     const data = response.body.data ?? {};
     const parts = shape.parts.map((_, p) => {
       const alias = aliasOf(i, p);
@@ -281,6 +307,9 @@ class Group {
     return errors.length ? { data: { [shape.responseKey]: value }, errors } : { data: { [shape.responseKey]: value } };
   }
 }
+
+const tooComplex = (r: Awaited<ReturnType<LookupExecutor>>) =>
+  !r.body.data && (r.body.errors ?? []).some((e) => e.extensions?.code === 'QUERY_TOO_COMPLEX');
 
 export interface EngineDeps {
   upstream: Upstream;

@@ -316,6 +316,8 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
       };
     },
     drain() {
+      // Logged before closing anything: with many connections the process may be killed before close() finishes.
+      log.info({ subscriptionStats: { ...engine.stats, upstreamSubjects: upstream.size } }, 'subscription stats');
       engine.drain();
     },
     async close() {
