@@ -146,7 +146,7 @@ describe('forged credentials → 401', () => {
     const client = new pg.Client({ connectionString: t.db.adminUrl });
     await client.connect();
     try {
-      const { rows } = await client.query(`SELECT kid, private_jwk FROM identity.signing_keys WHERE retired_at IS NULL`);
+      const { rows } = await client.query(`SELECT kid, private_jwk FROM identity.signing_keys WHERE retired_at IS NULL AND activated_at IS NOT NULL`);
       active = { kid: rows[0].kid, jwk: rows[0].private_jwk };
     } finally {
       await client.end();

@@ -7,6 +7,7 @@ import type { Logger } from '@cos/logger';
 
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
 export type ApiKeyPrincipal = Extract<Principal, { kind: 'apiKey' }>;
+export type ServiceAccountPrincipal = Extract<Principal, { kind: 'service' }>;
 
 /** How the gateway calls identity for internal routes: a service principal, signed like every subgraph request. */
 const GATEWAY_PRINCIPAL: Principal = {
@@ -21,6 +22,8 @@ const verifyAnswer = z.object({
   orgId: z.string().min(1),
   clientName: z.string(),
   scopes: z.array(z.string()),
+  /** 'service' = a service account for agent workers; absent = a partner key. */
+  kind: z.enum(['partner', 'service']).optional(),
 });
 
 export interface ApiKeyVerifierOptions {
@@ -38,7 +41,8 @@ export interface ApiKeyVerifierOptions {
 /**
  * Verifies partner API keys with identity (`POST /internal/api-keys/verify`), caching the answer in Redis under
  * the key's sha256 (never the secret itself). Redis trouble only costs a call to identity; identity trouble is an
- * outage (thrown), not an unknown key.
+ * outage (thrown), not an unknown key. A service account (kind 'service') becomes a `service` principal whose
+ * serviceId is the key id, so it reaches subgraphs (and the event log's actor) as `service:<keyId>`.
  */
 const byIdKey = (prefix: string, keyId: string) => `${prefix}apikey-id:${keyId}`;
 
@@ -57,11 +61,11 @@ export async function invalidateApiKey(redis: Redis, redisPrefix: string, keyId:
 
 export function createApiKeyVerifier(opts: ApiKeyVerifierOptions) {
   const ttl = opts.ttlSeconds ?? 30;
-  return async function verifyApiKey(secret: string): Promise<ApiKeyPrincipal | null> {
+  return async function verifyApiKey(secret: string): Promise<ApiKeyPrincipal | ServiceAccountPrincipal | null> {
     const cacheKey = `${opts.redisPrefix}apikey:${createHash('sha256').update(secret).digest('hex')}`;
     try {
       const cached = await opts.redis.get(cacheKey);
-      if (cached !== null) return cached === 'null' ? null : (JSON.parse(cached) as ApiKeyPrincipal);
+      if (cached !== null) return cached === 'null' ? null : (JSON.parse(cached) as ApiKeyPrincipal | ServiceAccountPrincipal);
     } catch (err) {
       opts.log.warn({ err }, 'api-key cache read failed; asking identity');
     }
@@ -72,14 +76,18 @@ export function createApiKeyVerifier(opts: ApiKeyVerifierOptions) {
       headers: { 'content-type': 'application/json', ...signPrincipal(GATEWAY_PRINCIPAL, opts.internalSecret) },
       body: JSON.stringify({ secret }),
     });
-    let principal: ApiKeyPrincipal | null;
+    let principal: ApiKeyPrincipal | ServiceAccountPrincipal | null;
     if (res.status === 401 || res.status === 404) {
       await res.text();
       principal = null;
     } else if (res.ok) {
       const parsed = verifyAnswer.safeParse(await res.json());
       if (!parsed.success) throw new Error('identity answered an unexpected api-key verification body');
-      principal = { kind: 'apiKey', ...parsed.data };
+      const { kind, keyId, orgId, clientName, scopes } = parsed.data;
+      principal =
+        kind === 'service'
+          ? { kind: 'service', serviceId: keyId, orgId, scopes }
+          : { kind: 'apiKey', keyId, orgId, clientName, scopes };
     } else {
       await res.text();
       throw new Error(`identity api-key verification answered HTTP ${res.status}`);
@@ -87,7 +95,11 @@ export function createApiKeyVerifier(opts: ApiKeyVerifierOptions) {
     try {
       const tx = opts.redis.multi().set(cacheKey, JSON.stringify(principal), 'EX', ttl);
       // Index the cached verdict by key id, so a revocation event can drop it at once (see invalidateApiKey).
-      if (principal) tx.sadd(byIdKey(opts.redisPrefix, principal.keyId), cacheKey).expire(byIdKey(opts.redisPrefix, principal.keyId), ttl);
+      if (principal) {
+        // A service account's serviceId is its key id: revoking it drops its verdicts the same way.
+        const keyId = principal.kind === 'apiKey' ? principal.keyId : principal.serviceId;
+        tx.sadd(byIdKey(opts.redisPrefix, keyId), cacheKey).expire(byIdKey(opts.redisPrefix, keyId), ttl);
+      }
       await tx.exec();
     } catch (err) {
       opts.log.warn({ err }, 'api-key cache write failed');

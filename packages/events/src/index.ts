@@ -18,7 +18,8 @@ export type IdentityEvent =
   | DomainEvent<'InvitationCreated', { invitationId: string; email: string; name: string; role: Role; tokenHash: string; expiresAt: string; /** the (password-less) user the invitation is for */ userId?: string }>
   | DomainEvent<'InvitationAccepted', { invitationId: string; userId: string }>
   | DomainEvent<'UserLoggedIn', { userId: string }>
-  | DomainEvent<'ApiKeyCreated', { apiKeyId: string; name: string; scopes: string[]; prefix: string }>
+  /** kind 'service' (absent = 'partner'): a service account for agent workers, verified as a service principal. */
+  | DomainEvent<'ApiKeyCreated', { apiKeyId: string; name: string; scopes: string[]; prefix: string; kind?: 'partner' | 'service' }>
   | DomainEvent<'ApiKeyRevoked', { apiKeyId: string }>
   /**
    * A sign-in that did not succeed (stream `LoginAttempt-<attemptId>`, one event). Recorded in the organization the

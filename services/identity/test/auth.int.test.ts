@@ -182,11 +182,19 @@ describe('signing keys', () => {
     expect((await jwks()).keys.map((k) => k.kid)).toContain(oldKid);
     expect((await jwks()).keys.every((k) => !('d' in k))).toBe(true);
 
+    // The next key is published before it signs anything, so verifiers hold it before a rotation promotes it.
+    const published = (await jwks()).keys.map((k) => k.kid);
+    expect(published).toHaveLength(2);
+    const nextKid = published.find((k) => k !== oldKid)!;
+
     const newKid = await rotateSigningKey(id.systemDb);
+    expect(newKid).toBe(nextKid);
     const after = await signUp(id);
     expect(decodeProtectedHeader(after.accessToken).kid).toBe(newKid);
     const kids = (await jwks()).keys.map((k) => k.kid);
     expect(kids).toEqual(expect.arrayContaining([oldKid, newKid]));
+    // ...and a fresh next key is already out for the following rotation.
+    expect(kids).toHaveLength(3);
     // Both tokens still verify against the published set.
     expect((await verifyAccess(before.accessToken)).payload.sub).toBe(before.user.id);
     expect((await verifyAccess(after.accessToken)).payload.sub).toBe(after.user.id);

@@ -129,6 +129,13 @@ describe('ApiKey aggregate', () => {
     const revoked = decideApiKey({ type: 'RevokeApiKey', apiKeyId: 'k1' }, created);
     expect(revoked).toHaveLength(1);
     expect(decideApiKey({ type: 'RevokeApiKey', apiKeyId: 'k1' }, fold(evolveApiKey, created, revoked))).toEqual([]);
+  });  it('a service account gets exactly agents:work (kind service), once; it revokes like any key', () => {
+    const sa = { type: 'CreateServiceAccount' as const, apiKeyId: 's1', name: 'worker', prefix: 'ffff0000' };
+    const events = decideApiKey(sa, initialApiKey);
+    expect(events).toEqual([{ type: 'ApiKeyCreated', data: { apiKeyId: 's1', name: 'worker', scopes: ['agents:work'], prefix: 'ffff0000', kind: 'service' } }]);
+    const created = fold(evolveApiKey, initialApiKey, events);
+    expect(code(() => decideApiKey(sa, created))).toMatchObject({ field: 'id' });
+    expect(decideApiKey({ type: 'RevokeApiKey', apiKeyId: 's1' }, created)).toHaveLength(1);
   });
 });
 

@@ -68,6 +68,11 @@ export type Mutation = {
   changeRole: Membership;
   /** ADMIN/OWNER only. */
   createApiKey: ApiKeyCreated;
+  /**
+   * ADMIN/OWNER only. A service account for agent workers: an API key (revoked with revokeApiKey) that the gateway
+   * verifies as a service principal holding only agents:work. The secret is shown once.
+   */
+  createServiceAccount: ApiKeyCreated;
   /** ADMIN/OWNER only. An existing user joins at once; a new email gets a pending invitation. */
   inviteMember: Membership;
   login: AuthPayload;
@@ -102,6 +107,11 @@ export type MutationChangeRoleArgs = {
 export type MutationCreateApiKeyArgs = {
   name: Scalars['String']['input'];
   scopes: Array<Scalars['String']['input']>;
+};
+
+
+export type MutationCreateServiceAccountArgs = {
+  name: Scalars['String']['input'];
 };
 
 
@@ -391,6 +401,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   acceptInvitation?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationAcceptInvitationArgs, 'password' | 'token'>>;
   changeRole?: Resolver<ResolversTypes['Membership'], ParentType, ContextType, RequireFields<MutationChangeRoleArgs, 'role' | 'userId'>>;
   createApiKey?: Resolver<ResolversTypes['ApiKeyCreated'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'scopes'>>;
+  createServiceAccount?: Resolver<ResolversTypes['ApiKeyCreated'], ParentType, ContextType, RequireFields<MutationCreateServiceAccountArgs, 'name'>>;
   inviteMember?: Resolver<ResolversTypes['Membership'], ParentType, ContextType, RequireFields<MutationInviteMemberArgs, 'email' | 'name' | 'role'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'email' | 'password'>>;
   logout?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLogoutArgs, 'refreshToken'>>;

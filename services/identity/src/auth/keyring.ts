@@ -32,27 +32,50 @@ async function newKeyRow(tx: Tx): Promise<string> {
   return kid;
 }
 
+const ACTIVE = `retired_at IS NULL AND activated_at IS NOT NULL`;
+const NEXT = `retired_at IS NULL AND activated_at IS NULL`;
+
+/** Creates the missing active and/or next key (caller holds the lock). */
+async function ensureKeys(tx: Tx): Promise<string> {
+  const active = await tx.one<{ kid: string }>(`/* activeSigningKey */ SELECT kid FROM signing_keys WHERE ${ACTIVE}`);
+  let kid = active?.kid;
+  if (!kid) {
+    // No active key yet (first start): the first one is active at once; nobody can have tokens from it.
+    kid = await newKeyRow(tx);
+    await tx.query(`/* activateSigningKey */ UPDATE signing_keys SET activated_at = now() WHERE kid = $1`, [kid]);
+  }
+  const next = await tx.one<{ kid: string }>(`/* nextSigningKey */ SELECT kid FROM signing_keys WHERE ${NEXT}`);
+  if (!next) await newKeyRow(tx);
+  return kid;
+}
+
 /**
- * Makes sure exactly one active signing key exists. Runs under a transaction-scoped advisory lock so two instances
- * starting together agree on one key. Returns its kid.
+ * Makes sure exactly one active signing key and one published-but-unused next key exist. Runs under a
+ * transaction-scoped advisory lock so two instances starting together agree. Returns the active kid.
  */
 export async function ensureActiveSigningKey(systemDb: Db): Promise<string> {
   return systemDb.tx({ orgId: null }, async (tx) => {
     await tx.query(`/* lockSigningKeys */ SELECT pg_advisory_xact_lock(hashtext($1))`, [LOCK]);
-    const row = await tx.one<{ kid: string }>(`/* activeSigningKey */ SELECT kid FROM signing_keys WHERE retired_at IS NULL`);
-    return row?.kid ?? newKeyRow(tx);
+    return ensureKeys(tx);
   });
 }
 
 /**
- * Retires the active key and creates a new one (returns the new kid). The retired key stays in the JWKS until every
- * token it signed has expired, so rotation never logs anyone out.
+ * Rotation without a 401 window: the active key is retired (still published until every token it signed has
+ * expired), the NEXT key — already in the JWKS that verifiers cached — becomes active, and a new next key is created
+ * and published for the following rotation. Returns the newly active kid.
  */
 export async function rotateSigningKey(systemDb: Db): Promise<string> {
   return systemDb.tx({ orgId: null }, async (tx) => {
     await tx.query(`/* lockSigningKeys */ SELECT pg_advisory_xact_lock(hashtext($1))`, [LOCK]);
-    await tx.query(`/* retireSigningKey */ UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL`);
-    return newKeyRow(tx);
+    await ensureKeys(tx);
+    await tx.query(`/* retireSigningKey */ UPDATE signing_keys SET retired_at = now() WHERE ${ACTIVE}`);
+    const promoted = await tx.one<{ kid: string }>(
+      `/* promoteNextSigningKey */ UPDATE signing_keys SET activated_at = now() WHERE ${NEXT} RETURNING kid`,
+    );
+    if (!promoted) throw new Error('no next signing key to promote');
+    await newKeyRow(tx);
+    return promoted.kid;
   });
 }
 
@@ -80,12 +103,12 @@ export class KeyRing {
     const cacheMs = this.opts.cacheMs ?? 30_000;
     if (this.active && Date.now() - this.active.loadedAt < cacheMs) return this.active;
     let row = await this.systemDb.withClient((tx) =>
-      tx.one<SigningKeyRow>(`/* activeSigningKeyPrivate */ SELECT kid, private_jwk FROM signing_keys WHERE retired_at IS NULL`),
+      tx.one<SigningKeyRow>(`/* activeSigningKeyPrivate */ SELECT kid, private_jwk FROM signing_keys WHERE ${ACTIVE}`),
     );
     if (!row) {
       await ensureActiveSigningKey(this.systemDb);
       row = await this.systemDb.withClient((tx) =>
-        tx.one<SigningKeyRow>(`/* activeSigningKeyPrivate */ SELECT kid, private_jwk FROM signing_keys WHERE retired_at IS NULL`),
+        tx.one<SigningKeyRow>(`/* activeSigningKeyPrivate */ SELECT kid, private_jwk FROM signing_keys WHERE ${ACTIVE}`),
       );
       if (!row) throw new Error('no active signing key');
     }
@@ -114,7 +137,10 @@ export class KeyRing {
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
-  /** Public keys: the active one and retired ones that may still have unexpired tokens out there. */
+  /**
+   * Public keys: the next one (published before it signs anything), the active one, and retired ones that may
+   * still have unexpired tokens out there.
+   */
   async jwks(): Promise<{ keys: JWK[] }> {
     const rows = await this.systemDb.withClient((tx) =>
       tx.query<{ public_jwk: JWK }>(

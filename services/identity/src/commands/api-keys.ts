@@ -74,6 +74,8 @@ export interface VerifiedApiKey {
   orgId: string;
   clientName: string;
   scopes: string[];
+  /** 'service': a service account (the gateway makes it a service principal); 'partner': a partner API key. */
+  kind: 'partner' | 'service';
 }
 
 /** The gateway's partner-key check (system role: the tenant is what we are finding out). Null = refuse. */
@@ -84,6 +86,6 @@ export async function verifyApiKeySecret(systemDb: Db, secret: string): Promise<
     const row = await apiKeyForVerification(tx, prefix);
     if (!row || row.revokedAt || !sameDigest(row.secretHash, sha256Hex(secret))) return null;
     await touchApiKey(tx, row.id);
-    return { keyId: row.id, orgId: row.orgId, clientName: row.name, scopes: row.scopes };
+    return { keyId: row.id, orgId: row.orgId, clientName: row.name, scopes: row.scopes, kind: row.kind };
   });
 }

@@ -12,7 +12,12 @@ export const initialApiKey: ApiKeyState = { exists: false, revoked: false };
 
 export type ApiKeyCommand =
   | { type: 'CreateApiKey'; apiKeyId: string; name: string; scopes: string[]; prefix: string; callerScopes: readonly string[] }
-  | { type: 'RevokeApiKey'; apiKeyId: string };
+  | { type: 'RevokeApiKey'; apiKeyId: string }
+  /** A service account for agent workers: exactly SERVICE_ACCOUNT_SCOPES, whatever its creator holds. */
+  | { type: 'CreateServiceAccount'; apiKeyId: string; name: string; prefix: string };
+
+/** What a service account may do: act as an agent worker, nothing a member does. */
+export const SERVICE_ACCOUNT_SCOPES = ['agents:work'] as const;
 
 export function decideApiKey(cmd: ApiKeyCommand, state: ApiKeyState): IdentityEvent[] {
   switch (cmd.type) {
@@ -26,6 +31,14 @@ export function decideApiKey(cmd: ApiKeyCommand, state: ApiKeyState): IdentityEv
       const scopes = [...new Set(cmd.scopes)].sort();
       return [{ type: 'ApiKeyCreated', data: { apiKeyId: cmd.apiKeyId, name: cmd.name, scopes, prefix: cmd.prefix } }];
     }
+    case 'CreateServiceAccount':
+      if (state.exists) throw badInput('id', 'API key already exists');
+      return [
+        {
+          type: 'ApiKeyCreated',
+          data: { apiKeyId: cmd.apiKeyId, name: cmd.name, scopes: [...SERVICE_ACCOUNT_SCOPES], prefix: cmd.prefix, kind: 'service' },
+        },
+      ];
     case 'RevokeApiKey':
       if (!state.exists) throw notFound('ApiKey', cmd.apiKeyId);
       if (state.revoked) return [];

@@ -3,6 +3,7 @@ import { acceptInvitation, login, logout, refreshSession, signUp } from '../comm
 import { changeRole, inviteMember } from '../commands/members';
 import { createApiKey, revokeApiKey } from '../commands/api-keys';
 import { publishPersistedOperations } from '../persisted/commands';
+import { createServiceAccount } from '../auth/service-accounts';
 import { removeMember } from '../commands/remove-member';
 
 export const Mutation: MutationResolvers = {
@@ -16,5 +17,6 @@ export const Mutation: MutationResolvers = {
   removeMember: (_, { userId }, ctx) => removeMember(ctx, userId),
   createApiKey: (_, args, ctx) => createApiKey(ctx, args),
   revokeApiKey: (_, { id }, ctx) => revokeApiKey(ctx, id),
+  createServiceAccount: (_, { name }, ctx) => createServiceAccount(ctx, name),
   publishPersistedOperations: (_, args, ctx) => publishPersistedOperations(ctx, args),
 };

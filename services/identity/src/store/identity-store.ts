@@ -117,8 +117,8 @@ export const insertApiKeyCredentials = (tx: Tx, c: { apiKeyId: string; orgId: st
 
 /** System role: the gateway verifies a partner key before it knows the tenant. */
 export const apiKeyForVerification = (tx: Tx, prefix: string) =>
-  tx.one<{ id: string; orgId: string; name: string; scopes: string[]; secretHash: string; revokedAt: Date | null }>(
-    `/* apiKeyForVerification */ SELECT k.id, k.org_id AS "orgId", k.name, k.scopes, c.secret_hash AS "secretHash", k.revoked_at AS "revokedAt"
+  tx.one<{ id: string; orgId: string; name: string; scopes: string[]; kind: 'partner' | 'service'; secretHash: string; revokedAt: Date | null }>(
+    `/* apiKeyForVerification */ SELECT k.id, k.org_id AS "orgId", k.name, k.scopes, k.kind, c.secret_hash AS "secretHash", k.revoked_at AS "revokedAt"
      FROM api_key_credentials c JOIN api_keys k ON k.id = c.api_key_id WHERE c.prefix = $1`,
     [prefix],
   );

@@ -75,9 +75,9 @@ export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): 
       return;
     case 'ApiKeyCreated':
       await tx.query(
-        `/* projectApiKeyCreated */ INSERT INTO api_keys (id, org_id, name, prefix, scopes, created_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [e.data.apiKeyId, e.orgId, e.data.name, e.data.prefix, e.data.scopes, e.metadata.actor, e.occurredAt],
+        `/* projectApiKeyCreated */ INSERT INTO api_keys (id, org_id, name, prefix, scopes, created_by, created_at, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [e.data.apiKeyId, e.orgId, e.data.name, e.data.prefix, e.data.scopes, e.metadata.actor, e.occurredAt, e.data.kind ?? 'partner'],
       );
       return;
     case 'ApiKeyRevoked':
