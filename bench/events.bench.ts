@@ -215,8 +215,8 @@ CREATE TABLE effects (event_id uuid PRIMARY KEY, stream_id text NOT NULL, versio
     for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
     console.log(
       `\nOne consumer instance (handles messages one at a time, in stream order; pull batch 100). Relay: one leader, ` +
-        `LISTEN/NOTIFY wake-up, batch 500, publishes one event at a time awaiting each PubAck (per-stream order), so ` +
-        `under a flood the live relay rate bounds the end-to-end rate and the lag is queueing. Node ${process.version}.`,
+        `LISTEN/NOTIFY wake-up, batch 500, pipelined (the batch's publishes go out on one connection in global order, then ` +
+        `its PubAcks are awaited together), so under a flood the one consumer bounds the end-to-end rate and the lag is queueing. Node ${process.version}.`,
     );
     if (effects !== N + PACED_N) throw new Error(`effects ${effects} != events ${N + PACED_N}`);
   } finally {
