@@ -220,7 +220,7 @@ describe('API keys', () => {
 
     const ok = await verify({ secret }, signedHeaders(gateway));
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toEqual({ keyId: apiKey.id, orgId: owner.organization.id, clientName: 'Partner CRM', scopes: ['customers:read', 'tasks:read'] });
+    expect(await ok.json()).toEqual({ keyId: apiKey.id, orgId: owner.organization.id, clientName: 'Partner CRM', scopes: ['customers:read', 'tasks:read'], kind: 'partner' });
     const last_used_at = (await id.admin<{ last_used_at: Date | null }>(`SELECT last_used_at FROM api_key_credentials WHERE api_key_id = $1`, [apiKey.id]))[0]!.last_used_at;
     expect(last_used_at).toBeInstanceOf(Date);
     // Touched at most once a minute.
