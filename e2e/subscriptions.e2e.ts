@@ -62,7 +62,9 @@ const TASK_CHANGED = `subscription($taskId: ID, $after: String) { taskChanged(ta
   cursor kind task { id title assignee { ... on User { name } } customer { name healthScore { score } } } } }`;
 
 /** Subscriptions register asynchronously (upstream consumer creation): wait until the gateway holds them. */
-const settle = () => new Promise((r) => setTimeout(r, 700));
+// Gives the gateway time to open its upstream JetStream consumer before the first event (no per-subscription ack in
+// graphql-transport-ws); generous because CI runs this file beside the integration projects on 2 cores.
+const settle = () => new Promise((r) => setTimeout(r, 1_500));
 
 async function startSecondGateway(): Promise<void> {
   const gw = t.stack.processes.find((p) => p.name === 'gateway')!;
