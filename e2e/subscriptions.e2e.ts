@@ -61,9 +61,10 @@ function subscribeWs(url: string, token: string, query: string, variables: Recor
 const TASK_CHANGED = `subscription($taskId: ID, $after: String) { taskChanged(taskId: $taskId, after: $after) {
   cursor kind task { id title assignee { ... on User { name } } customer { name healthScore { score } } } } }`;
 
-/** Subscriptions register asynchronously (upstream consumer creation): wait until the gateway holds them. */
-// Gives the gateway time to open its upstream JetStream consumer before the first event (no per-subscription ack in
-// graphql-transport-ws); generous because CI runs this file beside the integration projects on 2 cores.
+/**
+ * Subscriptions register asynchronously (upstream consumer creation): wait until the gateway holds them. There is no
+ * per-subscription ack in graphql-transport-ws; generous because CI runs this file beside the integration projects.
+ */
 const settle = () => new Promise((r) => setTimeout(r, 1_500));
 
 async function startSecondGateway(): Promise<void> {
