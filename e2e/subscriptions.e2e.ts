@@ -212,6 +212,22 @@ describe('subscriptions through the gateway', () => {
     resumed.dispose();
   });
 
+  it('reports open subscriptions on /metrics (cos_active_subscriptions)', async () => {
+    const metricsUrl = t.gatewayUrl.replace(/\/graphql$/, '/metrics');
+    const active = async () => {
+      const text = await (await fetch(metricsUrl)).text();
+      const m = /^cos_active_subscriptions\{[^}]*transport="all"[^}]*\} (\d+)/m.exec(text);
+      return m ? Number(m[1]) : NaN;
+    };
+    const before = await active();
+    const s = subscribeWs(t.gatewayUrl, owner, TASK_CHANGED);
+    await settle();
+    expect(await active()).toBe(before + 1);
+    s.dispose();
+    await settle();
+    expect(await active()).toBe(before);
+  });
+
   it('refuses a connection without valid credentials with 4403', async () => {
     const s = subscribeWs(t.gatewayUrl, 'not-a-jwt', TASK_CHANGED);
     expect((await s.closed).code).toBe(4403);

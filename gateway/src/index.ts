@@ -58,6 +58,7 @@ async function main() {
       connectionBuffer: env.SUBS_CONNECTION_BUFFER,
     },
   });
+  metrics.trackActiveSubscriptions(() => ({ all: subscriptions.engine.stats.subscribers }));
   const server = await runService({
     name: 'gateway',
     port: env.PORT,

@@ -9,6 +9,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  * Every process exposes it at GET /metrics.
  */
 export function createMetrics(service: string) {
+  let activeSubscriptionsSource: (() => Record<string, number>) | null = null;
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
@@ -53,6 +54,11 @@ export function createMetrics(service: string) {
       help: 'Subscriptions currently open on this process',
       labelNames: ['transport'] as const,
       registers: [registry],
+      // Read at scrape time from whoever holds the subscriptions (see trackActiveSubscriptions).
+      collect() {
+        const read = activeSubscriptionsSource;
+        if (read) for (const [transport, n] of Object.entries(read())) this.set({ transport }, n);
+      },
     }),
     eventsPublished: new Counter({
       name: 'cos_events_published_total',
@@ -84,6 +90,10 @@ export function createMetrics(service: string) {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    /** Reports the live subscription count (by transport) at every scrape. */
+    trackActiveSubscriptions(read: () => Record<string, number>) {
+      activeSubscriptionsSource = read;
+    },
   };
   return m;
 }
