@@ -207,11 +207,12 @@ describe('trusted documents for partners', () => {
   });
 
   it('a revoked client is refused', async () => {
+    // The key's verdict is cached (it was just used); identity's ApiKeyRevoked event drops it at every gateway, so
+    // the revocation takes effect within seconds, well before the 30 s cache TTL.
+    expect((await post({ documentId: manifest.operations[0]!.id }, auth())).status).toBe(200);
+    expect(await redis.exists(`${prefix}apikey:${sha256(partnerKey)}`)).toBe(1);
     const r = await gql(t.gatewayUrl, `mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, { id: partnerKeyId }, { token });
     expect(r.errors).toBeUndefined();
-    // The verdict was cached (the key was used above); identity's ApiKeyRevoked event drops it at every gateway, so
-    // the revocation takes effect within seconds, well before the 30 s cache TTL.
-    expect(await redis.exists(`${prefix}apikey:${sha256(partnerKey)}`)).toBe(1);
     const revokedAt = Date.now();
     await expect
       .poll(async () => (await post({ documentId: manifest.operations[0]!.id }, auth())).status, { timeout: 5_000, interval: 100 })
