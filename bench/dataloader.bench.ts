@@ -108,6 +108,8 @@ async function main() {
   }
 
   let fetches: Fetch[] = [];
+  // No usage telemetry to Apollo and no cloud-metadata probes (loopback only, and a fair baseline).
+  process.env.APOLLO_TELEMETRY_DISABLED = 'true';
   const gateway = new ApolloGateway({
     supergraphSdl: readFileSync(path.join(here, '../schema/supergraph.graphql'), 'utf8'),
     buildService: ({ name }) =>

@@ -27,6 +27,8 @@ const env = (k: string): string => {
 const secret = env('INTERNAL_SECRET');
 const verify = createJwtVerifier({ jwksUrl: env('JWKS_URL'), issuer: 'cos-identity', audience: 'cos-graph' });
 
+// No usage telemetry to Apollo and no cloud-metadata probes (loopback only, and a fair baseline).
+process.env.APOLLO_TELEMETRY_DISABLED = 'true';
 const gateway = new ApolloGateway({
   // Stock @apollo/gateway refuses `for: SECURITY` links it does not implement; it enforces none of them.
   supergraphSdl: gatewayCompatibleSupergraph(readFileSync(env('SUPERGRAPH'), 'utf8')),

@@ -117,6 +117,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   let loaded = false;
   let draining = false;
 
+  // @apollo/gateway otherwise starts usage telemetry to Apollo's endpoint and probes cloud metadata addresses
+  // (169.254.169.254 ...) from its constructor. This gateway never phones home; an operator may opt in explicitly.
+  process.env.APOLLO_TELEMETRY_DISABLED ??= 'true';
   const apollo = new ApolloGateway({
     supergraphSdl: supergraphManager({
       source: env.SUPERGRAPH,
