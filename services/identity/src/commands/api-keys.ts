@@ -20,6 +20,26 @@ const createSchema = z.object({
 export async function createApiKey(ctx: Context, raw: { name: string; scopes: string[] }): Promise<ApiKeyCreatedParent> {
   const caller = requireRole(ctx.principal, 'ADMIN');
   const input = validate(createSchema, raw);
+  return issueApiKey(ctx, caller, 'API key', (apiKeyId, prefix) => ({
+    type: 'CreateApiKey',
+    apiKeyId,
+    name: input.name,
+    scopes: input.scopes,
+    prefix,
+    callerScopes: caller.scopes,
+  }));
+}
+
+/**
+ * Issues a key (partner key or service account): draws a secret, appends the creation event, stores only the
+ * secret's hash, and returns the secret once. A 32-bit prefix collision draws another key (bounded).
+ */
+export async function issueApiKey(
+  ctx: Context,
+  caller: { orgId: string; userId: string },
+  what: string,
+  command: (apiKeyId: string, prefix: string) => Parameters<typeof decideApiKey>[0],
+): Promise<ApiKeyCreatedParent> {
   for (let attempt = 0; ; attempt++) {
     const apiKeyId = randomUUID();
     const { secret, prefix } = newApiKeySecret();
@@ -30,19 +50,15 @@ export async function createApiKey(ctx: Context, raw: { name: string; scopes: st
           streamId: apiKeyStream(apiKeyId),
           streamType: 'ApiKey',
           expectedVersion: 0,
-          events: decideApiKey(
-            { type: 'CreateApiKey', apiKeyId, name: input.name, scopes: input.scopes, prefix, callerScopes: caller.scopes },
-            initialApiKey,
-          ),
+          events: decideApiKey(command(apiKeyId, prefix), initialApiKey),
           metadata: metadataFor(ctx),
         });
         await insertApiKeyCredentials(tx, { apiKeyId, orgId: caller.orgId, prefix, secretHash: sha256Hex(secret) });
         return apiKeyById(tx, apiKeyId);
       });
-      if (!apiKey) throw new Error('created API key not readable');
+      if (!apiKey) throw new Error(`created ${what} not readable`);
       return { apiKey, secret };
     } catch (err) {
-      // A 32-bit prefix collision: draw another key.
       const { code, constraint } = pgCode(err);
       if (code === '23505' && constraint === 'api_key_credentials_prefix_key' && attempt < 3) continue;
       throw err;

@@ -100,13 +100,32 @@ export async function inviteMember(ctx: Context, raw: { email: string; name: str
 
 /** ADMIN/OWNER change a member's role; only an OWNER grants or removes OWNER; the last OWNER stays. */
 export async function changeRole(ctx: Context, rawUserId: string, role: Role): Promise<MembershipParent> {
+  const { orgId, userId } = await decideAsOrganizationAdmin(ctx, rawUserId, (organizationId, userId, actorRole) => ({
+    type: 'ChangeRole',
+    organizationId,
+    userId,
+    role,
+    actorRole,
+  }));
+  return { orgId, userId, role };
+}
+
+/**
+ * Runs one organization command for an ADMIN/OWNER caller about member `rawUserId`: load the organization, decide on
+ * the caller's CURRENT role (the one in the token may be up to one access-token lifetime old), append; retried on a
+ * concurrent write.
+ */
+export async function decideAsOrganizationAdmin(
+  ctx: Context,
+  rawUserId: string,
+  command: (organizationId: string, userId: string, actorRole: Role) => Parameters<typeof decideOrganization>[0],
+): Promise<{ orgId: string; userId: string }> {
   const caller = requireRole(ctx.principal, 'ADMIN');
   const userId = parseId('userId', rawUserId);
   const orgId = caller.orgId;
   await retryOnConflict(() =>
     ctx.deps.db.tx({ orgId, userId: caller.userId }, async (tx) => {
       const org = await eventStore.load(tx, organizationStream(orgId), organizationAggregate);
-      // The role in the caller's token may be up to one access-token lifetime old: decide on the current one.
       const actorRole = org.state.members[caller.userId];
       if (!actorRole) throw forbidden('You are no longer a member of this organization');
       await eventStore.append(tx, {
@@ -114,10 +133,10 @@ export async function changeRole(ctx: Context, rawUserId: string, role: Role): P
         streamId: organizationStream(orgId),
         streamType: 'Organization',
         expectedVersion: org.version,
-        events: decideOrganization({ type: 'ChangeRole', organizationId: orgId, userId, role, actorRole }, org.state),
+        events: decideOrganization(command(orgId, userId, actorRole), org.state),
         metadata: metadataFor(ctx),
       });
     }),
   );
-  return { orgId, userId, role };
+  return { orgId, userId };
 }
