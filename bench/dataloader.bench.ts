@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { startTestStack } from '../e2e/support/test-stack';
 import { gqlOk } from '../scripts/lib/graphql-client';
+import { gatewayCompatibleSupergraph } from '../gateway/src/authz/requirements';
 import { SERVICES, type ServiceName } from '../scripts/lib/paths';
 import { seedBenchData } from './lib/seed-data';
 import { ensureActiveSigningKey, KeyRing } from '../services/identity/src/auth/keyring';
@@ -111,7 +112,8 @@ async function main() {
   // No usage telemetry to Apollo and no cloud-metadata probes (loopback only, and a fair baseline).
   process.env.APOLLO_TELEMETRY_DISABLED = 'true';
   const gateway = new ApolloGateway({
-    supergraphSdl: readFileSync(path.join(here, '../schema/supergraph.graphql'), 'utf8'),
+    // The plan is what matters here (fetches and batch sizes); authorization directives are the gateway's concern.
+    supergraphSdl: gatewayCompatibleSupergraph(readFileSync(path.join(here, '../schema/supergraph.graphql'), 'utf8')),
     buildService: ({ name }) =>
       new RemoteGraphQLDataSource<{ principal: Principal }>({
         url: urls[name.toLowerCase()],
