@@ -6,6 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { connectBus } from '@cos/bus';
+import { createLogger } from '@cos/logger';
 import { repoRoot } from './lib/paths';
 
 const steps: Array<[string, string, string[]]> = [
@@ -26,6 +28,10 @@ for (const [name, cmd, args] of steps) {
   }
 }
 
+// Test files provision JetStream streams under their own random prefixes; remember what existed so the run can
+// delete exactly what it created (test databases are dropped by the files themselves).
+const streamsBefore = await listStreams().catch(() => null);
+
 console.log('\n» tests (unit, integration, e2e)');
 mkdirSync(path.join(repoRoot, '.data'), { recursive: true });
 const report = path.join(repoRoot, '.data/vitest-report.json');
@@ -35,10 +41,46 @@ const r = spawnSync(
   ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extra],
   { cwd: repoRoot, stdio: 'inherit', env: process.env },
 );
+let summary: string;
 try {
   const j = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number };
-  console.log(`\n${j.numPassedTests} passed, ${j.numFailedTests} failed, ${j.numPendingTests + j.numTodoTests} skipped`);
+  summary = `${j.numPassedTests} passed, ${j.numFailedTests} failed, ${j.numPendingTests + j.numTodoTests} skipped`;
 } catch {
-  console.log('\n0 passed, 1 failed (no test report)');
+  summary = '0 passed, 1 failed';
 }
+if (streamsBefore) {
+  const created = ((await listStreams().catch(() => [])) ?? []).filter((n) => !streamsBefore.includes(n));
+  await deleteStreams(created).catch((err: Error) => console.warn(`could not delete test streams: ${err.message}`));
+  if (created.length) console.log(`deleted ${created.length} JetStream streams created by the tests`);
+}
+console.log(`\n${summary}`);
 process.exit(r.status ?? 1);
+
+async function withJsm<T>(fn: (jsm: Awaited<ReturnType<typeof connectBus>>['jsm']) => Promise<T>): Promise<T> {
+  const bus = await connectBus({
+    servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+    subjectPrefix: process.env.COS_SUBJECT_PREFIX ?? 'cos',
+    name: 'test-runner',
+    log: createLogger('test-runner', 'silent'),
+  });
+  try {
+    return await fn(bus.jsm);
+  } finally {
+    await bus.close();
+  }
+}
+
+async function listStreams(): Promise<string[]> {
+  return withJsm(async (jsm) => {
+    const names: string[] = [];
+    for await (const s of jsm.streams.list()) names.push(s.config.name);
+    return names;
+  });
+}
+
+async function deleteStreams(names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await withJsm(async (jsm) => {
+    for (const n of names) await jsm.streams.delete(n).catch(() => false);
+  });
+}
