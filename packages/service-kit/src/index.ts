@@ -3,3 +3,4 @@ export { requireAuth, requireScope, requireRole, parseId, validate } from './gua
 export { baseServiceEnv, type BaseServiceEnv } from './env';
 export { encodeCursor, decodeCursor } from './cursor';
 export { startSubgraphProcess, exitOnStartupError, type ProcessDeps, type ProcessServer, type SubgraphProcessOptions, type Stoppable } from './process';
+export { groupBy, type BatchObserver } from './loaders';

@@ -1,3 +1,4 @@
+import type { BatchObserver } from './loaders';
 import { fileURLToPath } from 'node:url';
 import { connectBus, startOutboxRelay, type Bus } from '@cos/bus';
 import { createPool, Db, migrate, serviceDatabase } from '@cos/db';
@@ -32,7 +33,7 @@ export interface ProcessDeps<E> {
   /** Postgres + NATS checks for /readyz. */
   readiness: Record<string, ReadinessCheck>;
   /** DataLoader batch-size hook for the service's loaders (`cos_dataloader_batch_size{loader}`). */
-  onLoaderBatch: (loader: string, size: number) => void;
+  onLoaderBatch: BatchObserver;
 }
 
 /** The subset of a subgraph server the bootstrap drives. */

@@ -1,6 +1,6 @@
 import type { Db } from '@cos/db';
-import type { BaseContext } from '@cos/service-kit';
-import { createLoaders, type BatchObserver, type Loaders } from './store/loaders';
+import type { BaseContext, BatchObserver } from '@cos/service-kit';
+import { createLoaders, type Loaders } from './store/loaders';
 
 /** Per-request context: the verified principal, the runtime-role Db and this request's DataLoaders. */
 export interface Context extends BaseContext {

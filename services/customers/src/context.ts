@@ -1,7 +1,7 @@
 import { isAuthenticated } from '@cos/auth';
 import type { Db } from '@cos/db';
-import type { BaseContext } from '@cos/service-kit';
-import { createLoaders, type BatchObserver, type Loaders } from './store/loaders';
+import type { BaseContext, BatchObserver } from '@cos/service-kit';
+import { createLoaders, type Loaders } from './store/loaders';
 
 /** Per-request context of the customers subgraph. */
 export interface Context extends BaseContext {

@@ -5,10 +5,9 @@ import { readFileSync } from 'node:fs';
 import type { Plugin } from 'graphql-yoga';
 import type { Db } from '@cos/db';
 import type { Logger } from '@cos/logger';
-import { createSubgraphServer, type ReadinessCheck } from '@cos/service-kit';
+import { createSubgraphServer, type ReadinessCheck, type BatchObserver } from '@cos/service-kit';
 import { createContextFactory, type Context } from './context';
 import { resolvers } from './resolvers';
-import type { BatchObserver } from './store/loaders';
 
 export const typeDefs = readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8');
 

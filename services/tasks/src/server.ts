@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { isAuthenticated } from '@cos/auth';
 import type { Db } from '@cos/db';
 import type { Logger } from '@cos/logger';
-import { createSubgraphServer, type ReadinessCheck } from '@cos/service-kit';
+import { createSubgraphServer, type ReadinessCheck, type BatchObserver } from '@cos/service-kit';
 import type { Context } from './context';
 import { resolvers } from './resolvers';
-import { createLoaders, type BatchObserver } from './store/loaders';
+import { createLoaders } from './store/loaders';
 
 export interface TasksServerDeps {
   /** Runtime-role Db (row-level security applies). */

@@ -2,20 +2,9 @@ import DataLoader from 'dataloader';
 import type { Db, TenantScope, Tx } from '@cos/db';
 import { getAgentsByIds, type AgentRow } from './agent-store';
 import { getCheckpointsByRunIds, getRecentRunsByAgentIds, getRunsByIds, getRunsByTaskIds, type CheckpointRow, type RunRow } from './run-store';
+import { type BatchObserver, groupBy } from '@cos/service-kit';
 
-/** Called with each batch's size (metrics: cos_dataloader_batch_size{loader}). */
-export type BatchObserver = (loader: string, size: number) => void;
 
-function groupBy<T>(rows: T[], key: (r: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const r of rows) {
-    const k = key(r);
-    const list = m.get(k);
-    if (list) list.push(r);
-    else m.set(k, [r]);
-  }
-  return m;
-}
 
 /**
  * Per-request DataLoaders: one SQL statement per entity type (and per list-of-children) per request, each in a

@@ -6,6 +6,7 @@ import DataLoader from 'dataloader';
 import type { Db } from '@cos/db';
 import type { HealthScoreView } from '../domain/health';
 import { getContactsByCustomerIds, getCustomersByIds, getHealthHistories, type ContactRow, type CustomerRow } from './customer-store';
+import { type BatchObserver } from '@cos/service-kit';
 
 export interface HistoryKey {
   customerId: string;
@@ -19,7 +20,6 @@ export interface Loaders {
 }
 
 /** Called with each batch's size (metrics: cos_dataloader_batch_size). */
-export type BatchObserver = (loader: string, size: number) => void;
 
 export function createLoaders(db: Db, scope: { orgId: string; userId: string | null }, onBatch: BatchObserver = () => {}): Loaders {
   const customer = new DataLoader<string, CustomerRow | null>(async (ids) => {

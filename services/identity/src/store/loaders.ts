@@ -10,9 +10,8 @@ import {
   type OrganizationRow,
   type UserRow,
 } from './identity-store';
+import { type BatchObserver } from '@cos/service-kit';
 
-/** Called with each batch's size (metrics: cos_dataloader_batch_size{loader}). */
-export type BatchObserver = (loader: string, size: number) => void;
 
 export interface Loaders {
   user: DataLoader<string, UserRow | null>;

@@ -17,25 +17,14 @@ import {
   type TaskParentKind,
   type TaskRow,
 } from './task-store';
+import { type BatchObserver, groupBy } from '@cos/service-kit';
 
-/** Called with each batch's size (metrics: cos_dataloader_batch_size{loader}). */
-export type BatchObserver = (loader: string, size: number) => void;
 
 export interface Tenant {
   orgId: string;
   userId: string | null;
 }
 
-const groupBy = <T>(rows: T[], key: (r: T) => string) => {
-  const m = new Map<string, T[]>();
-  for (const r of rows) {
-    const k = key(r);
-    const list = m.get(k);
-    if (list) list.push(r);
-    else m.set(k, [r]);
-  }
-  return m;
-};
 
 const pageKey = (k: ParentPageKey) => `${k.parentId}|${k.first}|${k.after?.ts ?? ''}|${k.after?.id ?? ''}`;
 
