@@ -4,9 +4,15 @@
  * subgraph processes, the same seeded data, the same query and the same load. Every request carries its own
  * user's access token (50 clients over BENCH_USERS distinct users), so no result can be shared between callers.
  *
+ * Our gateway runs twice: as shipped (per-principal response cache on) and with RESPONSE_CACHE=false, so the
+ * execution path (planning, batched subgraph fetches, merging) is measured on its own; the cached gateway is also
+ * measured with a writer adding comments at BENCH_WRITES_PER_S in the same organization (every write invalidates
+ * every client's cached tasks page).
+ *
  * The load runs in a separate process (bench/lib/load.ts); CPU is read from /proc for each process tree.
  * Env: BENCH_DURATION_S (15), BENCH_WARMUP_S (5), BENCH_CLIENTS (50), BENCH_USERS (50), BENCH_TASKS (200),
- * BENCH_PAGE (50), BENCH_PROFILE=1 (also write a --cpu-prof of our gateway and print where its time goes).
+ * BENCH_PAGE (50), BENCH_WRITES_PER_S (5), BENCH_PROFILE=1 (also write a --cpu-prof of our uncached gateway and print
+ * where its time goes).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,10 +22,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startTestStack, type TestStack } from '../e2e/support/test-stack';
 import { gql } from '../scripts/lib/graphql-client';
-import { SERVICES } from '../scripts/lib/paths';
+import { nodeOptionsFor, SERVICES } from '../scripts/lib/paths';
 import type { LoadConfig, LoadResult } from './lib/load';
 import { summarizeProfile } from './lib/profile';
 import { treeCpuMs, treeRssMiB } from './lib/proc';
+import { BENCH_QUERY } from './lib/bench-query';
 import { seedBenchData } from './lib/seed-data';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -31,26 +38,11 @@ const CLIENTS = num('BENCH_CLIENTS', 50);
 const USERS = num('BENCH_USERS', 50);
 const TASKS = num('BENCH_TASKS', 200);
 const PAGE = num('BENCH_PAGE', 50);
+const WRITES_PER_S = num('BENCH_WRITES_PER_S', 5);
 const PROFILE = process.env.BENCH_PROFILE === '1';
+// Rate limiting stays in the request path (one Redis call per request) but must not refuse the bench's load.
+const NO_REFUSALS = { RATE_LIMIT_PER_USER: '1000000000' };
 
-export const BENCH_QUERY = /* GraphQL */ `
-  query BenchTasksPage($first: Int!) {
-    tasks(first: $first) {
-      totalCount
-      edges {
-        cursor
-        node {
-          id title status priority version dueAt
-          assignee { __typename ... on User { id name } ... on Agent { id name kind } }
-          customer { id name healthScore { score grade } }
-          createdBy { id name }
-          comments { id body author { id name } }
-          agentRuns { id status attempt }
-        }
-      }
-    }
-  }
-`;
 
 const log = (m: string) => console.error(`[gateway.bench] ${m}`);
 
@@ -99,6 +91,32 @@ async function measure(name: string, url: string, gwPid: number, subgraphPids: n
   return { load, gatewayCpuMs, subgraphCpuMs, gatewayRssMiB: treeRssMiB(gwPid) };
 }
 
+/** Runs `fn` while adding a comment to a random task WRITES_PER_S times a second (through the gateway, as the owner). */
+async function withWriter<T>(url: string, token: string, taskIds: string[], fn: () => Promise<T>): Promise<T & { writesPerS: number }> {
+  let stop = false;
+  const started = Date.now();
+  let writes = 0;
+  let failed = 0;
+  const writer = (async () => {
+    while (!stop) {
+      const t0 = Date.now();
+      const taskId = taskIds[Math.floor(Math.random() * taskIds.length)]!;
+      const r = await gql(url, `mutation($t: ID!, $b: String!) { addComment(taskId: $t, body: $b) { id } }`, { t: taskId, b: `bench write ${writes}` }, { token });
+      if (r.errors?.length) failed++;
+      else writes++;
+      await new Promise((res) => setTimeout(res, Math.max(0, 1000 / WRITES_PER_S - (Date.now() - t0))));
+    }
+  })();
+  try {
+    const r = await fn();
+    return { ...r, writesPerS: (writes * 1000) / (Date.now() - started) };
+  } finally {
+    stop = true;
+    await writer;
+    log(`writer: ${writes} comments added, ${failed} failed`);
+  }
+}
+
 /** Strips what legitimately differs between two executions (nothing should); compares the data only. */
 const canonical = (data: unknown) => JSON.stringify(data);
 
@@ -108,12 +126,10 @@ async function main() {
   log('starting the stack (4 subgraphs + our gateway) on a scratch database');
   const ts: TestStack = await startTestStack({
     internalSecret: secret,
-    extraEnv: { LOG_LEVEL: 'warn' },
-    perProcessEnv: PROFILE
-      ? { gateway: { NODE_OPTIONS: `--import ${path.join(here, 'lib/cpu-prof-preload.mjs')}`, COS_CPU_PROF_DIR: profDir } }
-      : undefined,
+    extraEnv: { LOG_LEVEL: 'warn', ...NO_REFUSALS },
   });
   let stock: ChildProcess | undefined;
+  let uncached: ChildProcess | undefined;
   try {
     const t0 = Date.now();
     const data = await seedBenchData(ts.gatewayUrl, ts.db.adminUrl, { users: USERS, customers: 20, tasks: TASKS, commentsPerTask: 2 }, log);
@@ -125,6 +141,8 @@ async function main() {
       env: {
         ...process.env,
         NODE_ENV: 'test',
+        // Same V8 heap setting as ours: the comparison is of gateways, not of V8 flags.
+        NODE_OPTIONS: nodeOptionsFor('gateway', process.env.NODE_OPTIONS),
         PORT: String(stockPort),
         SUPERGRAPH: path.join(here, '../schema/supergraph.graphql'),
         INTERNAL_SECRET: secret,
@@ -135,6 +153,30 @@ async function main() {
     });
     await waitUp(stockUrl, stock, 60_000);
 
+    // Our gateway again, same env as the stack's, response cache off (and profiled with BENCH_PROFILE=1).
+    const uncachedPort = await freePort();
+    const uncachedUrl = `http://127.0.0.1:${uncachedPort}/graphql`;
+    uncached = spawn(tsx, [path.join(here, '../gateway/src/index.ts')], {
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'warn',
+        ...NO_REFUSALS,
+        PORT: String(uncachedPort),
+        NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+        REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+        COS_SUBJECT_PREFIX: ts.prefix,
+        INTERNAL_SECRET: secret,
+        JWKS_URL: ts.stack.serviceUrl('identity').replace(/\/graphql$/, '/.well-known/jwks.json'),
+        ...Object.fromEntries(SERVICES.map((s) => [`SUBGRAPH_${s.toUpperCase()}_URL`, ts.stack.serviceUrl(s)])),
+        RESPONSE_CACHE: 'false',
+        NODE_OPTIONS: nodeOptionsFor('gateway', PROFILE ? `--import ${path.join(here, 'lib/cpu-prof-preload.mjs')}` : undefined),
+        ...(PROFILE ? { COS_CPU_PROF_DIR: profDir } : {}),
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await waitUp(uncachedUrl, uncached, 60_000);
+
     // Same answer from both, for the same caller: otherwise the comparison means nothing.
     const token = data.tokens[1 % data.tokens.length]!;
     const ours = await gql(ts.gatewayUrl, BENCH_QUERY, { first: PAGE }, { token });
@@ -143,6 +185,8 @@ async function main() {
       throw new Error(`bench query failed: ours=${JSON.stringify(ours.errors)} stock=${JSON.stringify(theirs.errors)}`);
     }
     if (canonical(ours.data) !== canonical(theirs.data)) throw new Error('our gateway and stock answer the bench query differently');
+    const again = await gql(uncachedUrl, BENCH_QUERY, { first: PAGE }, { token });
+    if (canonical(again.data) !== canonical(theirs.data)) throw new Error('our uncached gateway answers the bench query differently');
     const edges = (ours.data as { tasks: { edges: { node: { comments: unknown[]; agentRuns: unknown[] } }[] } }).tasks.edges;
     const shape = {
       tasks: edges.length,
@@ -154,19 +198,25 @@ async function main() {
 
     const gwPid = ts.stack.processes.find((p) => p.name === 'gateway')!.child.pid!;
     const subPids = ts.stack.processes.filter((p) => p.name !== 'gateway').map((p) => p.child.pid!);
-    const results: Record<'ours' | 'stock', Measured> = {
-      ours: await measure('ours', ts.gatewayUrl, gwPid, subPids, data.tokens),
+    const results = {
+      uncached: await measure('ours, no response cache', uncachedUrl, uncached.pid!, subPids, data.tokens),
       stock: await measure('stock', stockUrl, stock.pid!, subPids, data.tokens),
+      cached: await measure('ours, response cache', ts.gatewayUrl, gwPid, subPids, data.tokens),
+      cachedWrites: await withWriter(ts.gatewayUrl, data.tokens[0]!, data.taskIds, () =>
+        measure(`ours, response cache + ${WRITES_PER_S} writes/s`, ts.gatewayUrl, gwPid, subPids, data.tokens),
+      ),
     };
-
     const row = (name: string, m: Measured) => {
       const l = m.load;
       return `| ${name} | ${l.rps.toFixed(1)} | ${l.latencyMs.p50.toFixed(1)} | ${l.latencyMs.p95.toFixed(1)} | ${l.latencyMs.p99.toFixed(1)} | ${l.latencyMs.max.toFixed(0)} | ${(m.gatewayCpuMs / l.requests).toFixed(2)} | ${((l.requests / m.gatewayCpuMs) * 1000).toFixed(0)} | ${(m.subgraphCpuMs / l.requests).toFixed(2)} | ${l.ok}/${l.requests} | ${m.gatewayRssMiB.toFixed(0)} |`;
     };
-    const o = results.ours;
+    const u = results.uncached;
     const s = results.stock;
+    const c = results.cached;
+    const w = results.cachedWrites;
     const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : 'n/a');
     const cpuPerReq = (m: Measured) => m.gatewayCpuMs / m.load.requests;
+    const perCpuS = (m: Measured) => `×${(cpuPerReq(s) / cpuPerReq(m)).toFixed(2)}`;
     console.log(`### Gateway: ours vs stock @apollo/gateway + @apollo/server
 
 Query \`BenchTasksPage(first: ${PAGE})\`: tasks page with assignee (User|Agent) name, customer healthScore, createdBy,
@@ -176,25 +226,34 @@ ${data.customerIds.length} customers, ${data.taskIds.length} tasks. ${CLIENTS} c
 its own user's JWT, ${WARMUP_S} s warm-up then ${DURATION_S} s measured, per gateway, one after the other, on loopback.
 Both gateways verify the JWT the same way and sign the principal for the subgraphs; the data of both answers was
 checked identical before the run. CPU = user+sys of the gateway's process tree from /proc (10 ms ticks).
+"ours, no response cache" is the execution path alone (plan cache, entity-fetch batching, in-flight dedup, lean
+transport); "response cache" is the gateway as shipped: every client repeats its own query, so after the first
+answer each is a hit until an event of its tenant invalidates it — the writer adds a comment ${WRITES_PER_S}×/s to random
+tasks of the same organization, each one dropping every client's cached page.
 
-| gateway | req/s | p50 ms | p95 ms | p99 ms | max ms | gateway CPU-ms/req | req per gateway CPU-s | subgraphs CPU-ms/req | ok/total | RSS MiB |
+| gateway | req/s | p50 ms | p95 ms | p99 ms | max ms | gateway CPU-ms/req | req per gateway CPU-s (vs stock) | subgraphs CPU-ms/req | ok/total | RSS MiB |
 |---|---|---|---|---|---|---|---|---|---|---|
-${row('ours', o)}
+${row('ours, no response cache', u)}
 ${row('stock', s)}
+${row('ours, response cache', c)}
+${row(`ours, response cache + writer (${w.writesPerS.toFixed(1)} writes/s reached)`, w)}
 
-Ratios ours/stock: throughput ×${ratio(o.load.rps, s.load.rps)}, requests per gateway CPU-second ×${ratio(cpuPerReq(s), cpuPerReq(o))},
-p99 ×${ratio(o.load.latencyMs.p99, s.load.latencyMs.p99)} (lower is better), gateway CPU per request ×${ratio(cpuPerReq(o), cpuPerReq(s))}.
-Targets (issue 7): ≥ 3× stock throughput at equal CPU → ${(cpuPerReq(s) / cpuPerReq(o)).toFixed(2)}× requests per gateway CPU-second;
-p99 < 100 ms at ${CLIENTS} clients → ${o.load.latencyMs.p99.toFixed(1)} ms. Machine: ${availableParallelism()} cores shared by load generator,
-both gateways (one idle at a time), 4 subgraphs, Postgres, NATS and Redis.
+Ratios vs stock — no response cache: throughput ×${ratio(u.load.rps, s.load.rps)}, requests per gateway CPU-second ${perCpuS(u)},
+p99 ×${ratio(u.load.latencyMs.p99, s.load.latencyMs.p99)}. Response cache: throughput ×${ratio(c.load.rps, s.load.rps)}, per gateway CPU-second ${perCpuS(c)},
+p99 ×${ratio(c.load.latencyMs.p99, s.load.latencyMs.p99)}; with the writer: throughput ×${ratio(w.load.rps, s.load.rps)}, p99 ${w.load.latencyMs.p99.toFixed(1)} ms.
+Targets (issue 7): ≥ 3× stock throughput at equal CPU; p99 < 100 ms at ${CLIENTS} clients. Machine: ${availableParallelism()} cores shared by
+the load generator, the gateways (one busy at a time), 4 subgraphs, Postgres, NATS and Redis.
 `);
-    if (o.load.failed || s.load.failed) console.log(`Failures: ours ${o.load.failed} (${o.load.firstFailure ?? '-'}), stock ${s.load.failed} (${s.load.firstFailure ?? '-'})\n`);
+    for (const [name, m] of Object.entries(results)) {
+      if (m.load.failed) console.log(`Failures (${name}): ${m.load.failed} (${m.load.firstFailure ?? '-'})\n`);
+    }
   } finally {
-    if (stock && stock.exitCode === null) {
-      const exited = new Promise((r) => stock!.once('exit', r));
-      stock.kill('SIGTERM');
+    for (const child of [stock, uncached]) {
+      if (!child || child.exitCode !== null) continue;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-      if (stock.exitCode === null) stock.kill('SIGKILL');
+      if (child.exitCode === null) child.kill('SIGKILL');
     }
     await ts.stop();
   }

@@ -3,9 +3,15 @@
  * - every process (gateway + four subgraphs) serves Prometheus /metrics with the dashboard's metric names, and the
  *   values MOVE under traffic (operations, subgraph fetches, plan cache hits, events, pool gauges, DataLoader batches);
  * - no password, token or API key secret reaches any process log (signUp, login, refresh, createApiKey, key use),
- *   with LOG_LEVEL=debug so the most verbose lines are checked too.
+ *   with LOG_LEVEL=debug so the most verbose lines are checked too;
+ * - OpenTelemetry traces (every process exports OTLP/JSON to a collector in this test) link a client's mutation
+ *   through the gateway, the subgraph, the outbox relay's PRODUCER span, the reacting service's CONSUMER span, its
+ *   SQL, and the event that reaction appends into the next service — one trace across processes and NATS.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, gql, gqlOk } from '../scripts/lib/graphql-client';
@@ -16,11 +22,57 @@ const PASSWORD = 'obs-secret-passphrase-5150';
 let t: TestStack;
 let token: string;
 
+/** A span as OTLP/JSON carries it (ids in hex), with the exporting process's service.name. */
+interface OtlpSpan {
+  service: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number; // OTLP: 2 SERVER, 3 CLIENT, 4 PRODUCER, 5 CONSUMER
+  attributes: Record<string, unknown>;
+  status?: { code?: number };
+}
+type OtlpValue = { stringValue?: string; intValue?: number | string; boolValue?: boolean; doubleValue?: number };
+type OtlpAttr = { key: string; value: OtlpValue };
+const spans: OtlpSpan[] = [];
+let collector: Server;
+
+/** The smallest OTLP/HTTP (JSON) trace receiver: what @opentelemetry/exporter-trace-otlp-http posts to /v1/traces. */
+async function startCollector(): Promise<string> {
+  const attrs = (list: OtlpAttr[] = []) =>
+    Object.fromEntries(list.map((a) => [a.key, a.value.stringValue ?? (a.value.intValue !== undefined ? Number(a.value.intValue) : (a.value.boolValue ?? a.value.doubleValue))]));
+  collector = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          resourceSpans?: Array<{ resource?: { attributes?: OtlpAttr[] }; scopeSpans?: Array<{ spans?: Array<Omit<OtlpSpan, 'service' | 'attributes'> & { attributes?: OtlpAttr[] }> }> }>;
+        };
+        for (const rs of body.resourceSpans ?? []) {
+          const service = String(attrs(rs.resource?.attributes)['service.name'] ?? '');
+          for (const ss of rs.scopeSpans ?? []) for (const sp of ss.spans ?? []) spans.push({ ...sp, service, attributes: attrs(sp.attributes) });
+        }
+      } catch {
+        /* not JSON: ignored, the assertions will say what is missing */
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+}
+
 beforeAll(async () => {
-  t = await startTestStack({ extraEnv: { LOG_LEVEL: 'debug' } });
+  const otlp = await startCollector();
+  // Tracing on in every process; spans are exported every 200 ms instead of the SDK's 5 s.
+  t = await startTestStack({ extraEnv: { LOG_LEVEL: 'debug', OTEL_EXPORTER_OTLP_ENDPOINT: otlp, OTEL_BSP_SCHEDULE_DELAY: '200' } });
 }, 120_000);
 afterAll(async () => {
   await t?.stop();
+  collector?.close();
 });
 
 const baseOf = (graphqlUrl: string) => graphqlUrl.replace(/\/graphql$/, '');
@@ -181,4 +233,76 @@ describe('logs carry no secrets', () => {
     const parsed = log.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(parsed.every((p) => p.service === 'tasks')).toBe(true);
   });
+});
+
+describe('one trace across processes and NATS', () => {
+  it('mutation → gateway → tasks → relay PRODUCER → agents CONSUMER (+ its SQL) → the run it queues → the next consumer', async () => {
+    const s = await gqlOk(
+      t.gatewayUrl,
+      `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }`,
+      { input: { email: 'traces@obs.test', password: PASSWORD, name: 'Trace Reader', organizationName: 'Trace Org' } },
+    );
+    const tok = s.signUp.accessToken as string;
+    // OrganizationCreated → agents creates the seven specialists (a reaction of its own)
+    const agents = await eventually(async () => {
+      const r = await gqlOk(t.gatewayUrl, `{ agents { id } }`, {}, { token: tok });
+      return r.agents.length >= 7 ? (r.agents as Array<{ id: string }>) : null;
+    }, 20_000);
+    const traceId = randomBytes(16).toString('hex');
+    // tasks learns the agents from their events (its directory): until then the assignee is refused
+    const created = await eventually(async () => {
+      const r = await gql(
+        t.gatewayUrl,
+        `mutation TraceMe($input: CreateTaskInput!) { createTask(input: $input) { id } }`,
+        { input: { title: 'Traced task', assigneeId: agents[0]!.id } },
+        { token: tok, headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } },
+      );
+      return r.errors ? null : r;
+    }, 20_000, 250);
+    expect(created.data?.createTask?.id).toBeTruthy();
+
+    const inTrace = () => spans.filter((x) => x.traceId === traceId);
+    const parentOf = (x: OtlpSpan) => inTrace().find((p) => p.spanId === x.parentSpanId);
+    const CONSUMER = 5;
+    const PRODUCER = 4;
+    // the agents consumer reacted (its span), queued a run whose event was published (a PRODUCER span under the
+    // consumer span) and consumed by another service (a CONSUMER span under that)
+    const chain = await eventually(async () => {
+      const consume = inTrace().find((x) => x.service === 'agents' && x.kind === CONSUMER && / process$/.test(x.name) && x.attributes['cos.event.type'] === 'TaskCreated');
+      if (!consume) return null;
+      const produced = inTrace().find((x) => x.service === 'agents' && x.kind === PRODUCER && x.parentSpanId === consume.spanId);
+      if (!produced) return null;
+      const next = inTrace().find((x) => x.kind === CONSUMER && x.parentSpanId === produced.spanId);
+      return next ? { consume, produced, next } : null;
+    }, 30_000, 250).catch(() => {
+      throw new Error(`incomplete trace: ${JSON.stringify(inTrace().map((x) => [x.service, x.kind, x.name]))}`);
+    });
+
+    // the triggering side: the client's trace continues in the gateway, into the tasks subgraph, whose relay
+    // published TaskCreated as a PRODUCER span in the same trace
+    const taskPublish = parentOf(chain.consume)!;
+    expect(taskPublish).toMatchObject({ service: 'tasks', kind: PRODUCER });
+    expect(taskPublish.name).toMatch(/\.tasks\.Task\.TaskCreated publish$/);
+    const tasksServer = parentOf(taskPublish)!;
+    expect(tasksServer).toMatchObject({ service: 'tasks', kind: 2 });
+    expect(inTrace().some((x) => x.service === 'gateway' && x.name === 'mutation TraceMe')).toBe(true);
+
+    // the consumer span itself: messaging attributes, not an error
+    expect(chain.consume.name).toBe(`${t.prefix}.*.tasks.> process`);
+    expect(chain.consume.attributes).toMatchObject({
+      'messaging.system': 'nats',
+      'messaging.consumer.group.name': 'agents-tasks',
+      'messaging.nats.message.delivery_count': 1,
+      'cos.consumer.outcome': 'processed',
+    });
+    expect(String(chain.consume.attributes['messaging.destination.name'])).toMatch(/\.tasks\.Task\.TaskCreated$/);
+    expect(chain.consume.attributes['messaging.message.id']).toEqual(expect.stringMatching(/^[0-9a-f-]{36}$/));
+    expect(chain.consume.status?.code ?? 0).not.toBe(2);
+    // the reaction's SQL (inbox, the known-task upsert, the run's reads and appends) are children of the consumer span
+    const reactionSql = inTrace().filter((x) => x.service === 'agents' && x.parentSpanId === chain.consume.spanId && x.name.startsWith('sql '));
+    expect(reactionSql.map((x) => x.name)).toEqual(expect.arrayContaining(['sql insertInbox', 'sql upsertKnownTask', 'sql getAgentInOrg']));
+    // and the event it appended carried the consumer span's context onwards
+    expect(chain.produced.name).toMatch(/\.agents\.AgentRun\.\w+ publish$/);
+    expect(chain.next.attributes['messaging.message.id']).toBe(chain.produced.attributes['messaging.message.id']);
+  }, 90_000);
 });

@@ -7,4 +7,6 @@ export interface GatewayContext {
   correlationId: string;
   /** W3C trace context from the client, forwarded as is. */
   traceparent: string | null;
+  /** Subgraphs this request called (the data source adds to it); the response cache tags answers with them. */
+  subgraphsTouched?: Set<string>;
 }

@@ -6,6 +6,7 @@ import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
 import type { GatewayContext } from './context';
 import { isTimeoutError, type LeanResponse } from './http';
+import { EntityBatcher, type EntityBatchStats, type SubgraphAnswer, type SubgraphPayload } from './perf/entity-batcher';
 import { InFlight, isSharableOperation } from './perf/inflight';
 
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
@@ -31,12 +32,11 @@ export interface CosDataSourceOptions {
   log: Logger;
   /** In-flight deduplication of identical read requests for the same principal (default on). */
   dedupe?: boolean;
-}
-
-/** One subgraph answer as shared between deduplicated callers: immutable (text, not a parsed object). */
-interface SubgraphAnswer {
-  text: string;
-  cacheControl: string | null;
+  /**
+   * One HTTP request for all `_entities` fetches of a client request issued in the same tick (a plan's Parallel
+   * node), representations de-duplicated (default on; perf/entity-batcher.ts).
+   */
+  batchEntities?: boolean;
 }
 
 /**
@@ -50,32 +50,58 @@ export class CosDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   /** Identical read requests in flight (same principal, same operation and variables) share one round trip. */
   readonly inflight: InFlight<SubgraphAnswer> | undefined;
 
+  /** Entity fetches of one client request merged into one HTTP request; its `stats` feed metrics and the bench. */
+  readonly entityBatcher: EntityBatcher<GatewayContext> | undefined;
+
   constructor(opts: CosDataSourceOptions) {
     super({ url: opts.url, fetcher: opts.fetcher });
     this.opts = opts;
     this.inflight = opts.dedupe === false ? undefined : new InFlight<SubgraphAnswer>();
+    this.entityBatcher =
+      opts.batchEntities === false ? undefined : new EntityBatcher<GatewayContext>((ctx, payload) => this.exchange(this.headersFor(ctx), payload));
+  }
+
+  /** The entity batcher's counters (zeros when batching is off). */
+  get entityBatchStats(): EntityBatchStats {
+    return this.entityBatcher?.stats ?? { fetches: 0, requests: 0, merged: 0, representationsDeduplicated: 0, retried: 0 };
   }
 
   /**
-   * RemoteGraphQLDataSource.process without its per-call node-fetch Request/Headers objects and with in-flight
-   * deduplication: the body is serialised once, headers are a plain object, the answer is read as text (shared
-   * between joined callers) and parsed per caller — @apollo/gateway merges entity results into the parsed objects,
-   * so callers must never share them. Mutations are never deduplicated (isSharableOperation).
+   * RemoteGraphQLDataSource.process without its per-call node-fetch Request/Headers objects, with entity-fetch
+   * batching and in-flight deduplication: the body is serialised once, headers are a plain object, the answer is read
+   * as text (shared between joined callers) and parsed per caller — @apollo/gateway merges entity results into the
+   * parsed objects, so callers must never share them. Mutations are never batched or deduplicated.
    */
   private async send(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<ProcessResult> {
     const { request } = options;
     if (!request.query) throw new Error('Missing query');
-    const headers = this.headersFor(contextOf(options));
+    const ctx = contextOf(options);
+    // The response cache tags the answer with every subgraph it was read from (its invalidation unit).
+    ctx?.subgraphsTouched?.add(this.opts.name.toLowerCase());
     const { http: _http, ...payload } = request;
-    const body = JSON.stringify(payload);
-    const answer =
-      this.inflight && isSharableOperation(request.query)
-        ? await this.inflight.run(`${headers[PRINCIPAL_HEADER]}\n${body}`, () => this.roundTrip(headers, body))
-        : await this.roundTrip(headers, body);
+    // Only fetches of a client request are batched (its context keys the batch); health checks and schema loads are not.
+    const batched =
+      ctx && this.entityBatcher && payload.variables && isPlainPayload(payload)
+        ? this.entityBatcher.load(ctx, payload as SubgraphPayload)
+        : null;
+    if (batched) {
+      const { result, cacheControl } = await batched;
+      restrictCachePolicy(options, cacheControl);
+      return result as ProcessResult;
+    }
+    const answer = await this.exchange(this.headersFor(ctx), payload);
     const parsed: unknown = JSON.parse(answer.text);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('Expected a JSON object from the subgraph');
     restrictCachePolicy(options, answer.cacheControl);
     return parsed as ProcessResult;
+  }
+
+  /** One HTTP request, shared with identical reads of the same principal already in flight. */
+  private exchange(headers: Record<string, string>, payload: { query?: string }): Promise<SubgraphAnswer> {
+    const body = JSON.stringify(payload);
+    return this.inflight && isSharableOperation(payload.query)
+      ? this.inflight.run(`${headers[PRINCIPAL_HEADER]}\n${body}`, () => this.roundTrip(headers, body))
+      : this.roundTrip(headers, body);
   }
 
   private async roundTrip(headers: Record<string, string>, body: string): Promise<SubgraphAnswer> {
@@ -156,6 +182,9 @@ function restrictCachePolicy(options: GraphQLDataSourceProcessOptions<GatewayCon
   const scope = header && /(?:^|,)\s*private\b/i.test(header) ? 'PRIVATE' : header && /(?:^|,)\s*public\b/i.test(header) ? 'PUBLIC' : undefined;
   policy.restrict({ maxAge: maxAge ? Number(maxAge) : 0, ...(scope ? { scope } : {}) });
 }
+
+/** A request with nothing the batcher would drop on merging (e.g. `extensions`): query, variables, operationName. */
+const isPlainPayload = (p: object): boolean => Object.keys(p).every((k) => k === 'query' || k === 'variables' || k === 'operationName');
 
 /** The client request's context; health checks and schema loads have none. */
 const contextOf = (o: GraphQLDataSourceProcessOptions<GatewayContext>): GatewayContext | undefined =>

@@ -25,8 +25,17 @@ export const gatewayEnvSchema = z.object({
    * this; past it the fields of that subgraph become errors instead of a hung client request.
    */
   SUBGRAPH_TIMEOUT_MS: envFields.ms(10_000),
+  /** One HTTP request per subgraph for the `_entities` fetches a plan issues together (perf/entity-batcher.ts). */
+  GATEWAY_BATCH_ENTITIES: envFields.bool(true),
   /** undici keep-alive pool size per subgraph origin. */
   SUBGRAPH_CONNECTIONS: z.coerce.number().int().positive().default(64),
+  /**
+   * Per-principal response cache for queries (in process memory, invalidated by every service's domain events per
+   * tenant and subgraph; off while the NATS feed is down). TTL is only the safety net for missed events.
+   */
+  RESPONSE_CACHE: envFields.bool(true),
+  RESPONSE_CACHE_TTL_MS: envFields.ms(30_000),
+  RESPONSE_CACHE_MAX_MB: z.coerce.number().int().positive().default(64),
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Key prefix for everything the gateway keeps in Redis (tests use their own). */
   REDIS_PREFIX: z.string().default('cos:gw:'),

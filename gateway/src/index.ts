@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { createLogger } from '@cos/logger';
-import { createMetrics, initTracing, instrumentFetch, observePlanCache, subgraphFetchObserver } from '@cos/observability';
+import { createMetrics, initTracing, instrumentFetch, observePlanCache, observeResponseCache, observeSubgraphTransport, subgraphFetchObserver } from '@cos/observability';
 import { runService } from '@cos/service-kit';
 import { loadEnv } from './env';
 import { createGateway } from './server';
@@ -9,6 +9,8 @@ import { connectBus } from '@cos/bus';
 import { createSubscriptionBridge } from './subscriptions';
 import { watchApiKeyRevocations } from './auth/revocations';
 import { useObservability } from './plugins/useObservability';
+import { DEFAULT_RESPONSE_CACHE, ResponseCache } from './perf/response-cache';
+import { feedResponseCache } from './perf/response-cache-feed';
 
 /**
  * The gateway process: env → Redis → supergraph + gateway → listen. On SIGTERM/SIGINT: /readyz turns 503
@@ -35,8 +37,18 @@ async function main() {
     // Redis only caches: start without it and let ioredis reconnect in the background.
     log.warn({ err: (err as Error).message }, 'redis unavailable at startup');
   }
+  // Off until the NATS event feed below is live (it invalidates the cache); see ResponseCache.
+  const responseCache = env.RESPONSE_CACHE
+    ? new ResponseCache({ ...DEFAULT_RESPONSE_CACHE, ttlMs: env.RESPONSE_CACHE_TTL_MS, maxBytes: env.RESPONSE_CACHE_MAX_MB * 1024 * 1024 })
+    : undefined;
+  if (responseCache) {
+    observeResponseCache(metrics, () => responseCache.snapshot());
+    // Hits never reach execution, where operations are timed: they are operations all the same.
+    responseCache.onHit = (operation, seconds) => metrics.operationDuration.observe({ operation, type: 'query', outcome: 'ok' }, seconds);
+  }
   const gateway = await createGateway({
     env,
+    responseCache,
     log,
     redis,
     plugins: { observability: useObservability({ metrics, tracing }) },
@@ -45,9 +57,13 @@ async function main() {
     csrfPrevention: env.CSRF_PREVENTION,
   });
   observePlanCache(gateway.apollo, metrics);
+  observeSubgraphTransport(metrics, () => gateway.transportStats());
   log.info({ subgraphs: gateway.subgraphs() }, 'supergraph loaded');
   const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: 'gateway', log });
   const revocations = watchApiKeyRevocations(bus, redis, env.REDIS_PREFIX, log);
+  const cacheFeed = responseCache
+    ? feedResponseCache({ bus, cache: responseCache, subgraphs: () => gateway.subgraphs().map((s) => s.name.toLowerCase()), log })
+    : undefined;
   const subscriptions = createSubscriptionBridge({
     gateway,
     bus,
@@ -72,6 +88,7 @@ async function main() {
     onShutdown: async () => {
       await subscriptions.close();
       revocations.stop();
+      cacheFeed?.stop();
       await bus.close();
       await gateway.close();
       redis.disconnect();

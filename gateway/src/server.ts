@@ -24,6 +24,8 @@ import { createDocumentStore } from './persisted/documents';
 import { usePersisted } from './plugins/usePersisted';
 import { DEFAULT_LIMITS, useLimits, type LimitOptions } from './plugins/useLimits';
 import { useRequestContext } from './plugins/useRequestContext';
+import { useResponseCache } from './plugins/useResponseCache';
+import type { ResponseCache } from './perf/response-cache';
 import { useValidationErrors } from './plugins/useValidationErrors';
 import { subgraphsOf, supergraphManager, type SubgraphInfo } from './supergraph';
 
@@ -69,7 +71,7 @@ export interface GatewayDeps {
     | 'subgraphUrls'
   > &
     /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
-    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S'>>;
+    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES'>>;
   log: Logger;
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
   redis: Redis;
@@ -79,6 +81,11 @@ export interface GatewayDeps {
   /** Refuse simple cross-site requests (index.ts: env CSRF_PREVENTION, default on; off unless given). */
   csrfPrevention?: boolean;
   plugins?: GatewayPluginSlots;
+  /**
+   * Per-principal response cache for queries, invalidated by domain events (index.ts feeds it from NATS and turns it
+   * on once the feed is live). Absent: no caching.
+   */
+  responseCache?: ResponseCache;
   /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
   instrumentFetch?: (subgraph: string, fetcher: ReturnType<typeof createSubgraphHttp>['fetcher']) => ReturnType<typeof createSubgraphHttp>['fetcher'];
 }
@@ -88,6 +95,11 @@ export interface Gateway {
   apollo: ApolloGateway;
   /** Subgraphs of the loaded supergraph, URLs after env overrides. */
   subgraphs(): SubgraphInfo[];
+  /**
+   * What the subgraph transport saved, summed over subgraphs: entity fetches planned vs HTTP requests sent after
+   * batching, and requests that joined an identical one in flight instead of going out (for metrics and the bench).
+   */
+  transportStats(): { entityFetches: number; entityRequests: number; representationsDeduplicated: number; inflightJoined: number };
   /** The verifiers useAuth uses; the subscription bridge authenticates connections with the same ones. */
   verifiers: { verifyAccessToken: (token: string) => Promise<Principal>; verifyApiKey: (secret: string) => Promise<Principal | null> };
   /** /readyz answers 503 from now on, so load balancers stop routing here before we stop accepting. */
@@ -116,6 +128,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   let requirements: RequirementMap = new Map();
   let loaded = false;
   let draining = false;
+  const dataSources = new Map<string, CosDataSource>();
 
   // @apollo/gateway otherwise starts usage telemetry to Apollo's endpoint and probes cloud metadata addresses
   // (169.254.169.254 ...) from its constructor. This gateway never phones home; an operator may opt in explicitly.
@@ -130,15 +143,19 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         requirements = requirementsFromSupergraph(sdl);
       },
     }),
-    buildService: ({ name, url }) =>
-      new CosDataSource({
+    buildService: ({ name, url }) => {
+      const source = new CosDataSource({
         name,
         url: env.subgraphUrls[name.toLowerCase()] ?? url ?? '',
         secret: env.INTERNAL_SECRET,
         fetcher: deps.instrumentFetch ? deps.instrumentFetch(name, http.subgraphFetcher) : http.subgraphFetcher,
         timeoutMs: env.SUBGRAPH_TIMEOUT_MS,
+        batchEntities: env.GATEWAY_BATCH_ENTITIES,
         log,
-      }),
+      });
+      dataSources.set(name, source);
+      return source;
+    },
     logger: log.child({ component: 'apollo-gateway' }),
   });
   apollo.onSchemaLoadOrUpdate(() => {
@@ -193,6 +210,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       getMaxAgeS: env.PERSISTED_GET_MAX_AGE_S ?? 60,
       log,
     }),
+    ...(deps.responseCache ? [useResponseCache({ cache: deps.responseCache }) as Plugin] : []),
     useLimits({ ...DEFAULT_LIMITS, ...deps.limits }),
     useIntrospectionControl({ production: env.NODE_ENV === 'production' }) as Plugin,
     useValidationErrors(),
@@ -227,6 +245,17 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     yoga,
     apollo,
     subgraphs: () => subgraphs,
+    transportStats() {
+      const t = { entityFetches: 0, entityRequests: 0, representationsDeduplicated: 0, inflightJoined: 0 };
+      for (const ds of dataSources.values()) {
+        const b = ds.entityBatchStats;
+        t.entityFetches += b.fetches;
+        t.entityRequests += b.requests;
+        t.representationsDeduplicated += b.representationsDeduplicated;
+        t.inflightJoined += ds.inflight?.joined ?? 0;
+      }
+      return t;
+    },
     verifiers: { verifyAccessToken, verifyApiKey },
     drain() {
       draining = true;

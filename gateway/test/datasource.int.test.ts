@@ -105,6 +105,143 @@ describe('CosDataSource over undici request() with in-flight deduplication', () 
   });
 });
 
+/**
+ * A loopback "subgraph" answering `_entities` by echo: each representation `{ __typename, id }` resolves to
+ * `{ id, tags: [id] }`, except id `bad` (null plus an error at its index). It answers the plain shape
+ * (`$representations` → `_entities`) and the aliased one the batcher builds (`$r0`, `$r1` → `e0`, `e1`).
+ */
+describe('CosDataSource entity batching (one client request, one subgraph)', () => {
+  let entities: Listening;
+  const bodies: { query: string; variables: Record<string, Array<{ id: string }>>; principal: Principal | null }[] = [];
+  beforeAll(async () => {
+    entities = await listen((req, res) => {
+      let raw = '';
+      req.on('data', (c: Buffer) => (raw += c.toString()));
+      req.on('end', () => {
+        const v = verifyPrincipal(req.headers[PRINCIPAL_HEADER] as string, req.headers[SIGNATURE_HEADER] as string, SECRET);
+        const body = JSON.parse(raw) as { query: string; variables: Record<string, Array<{ id: string }>> };
+        bodies.push({ ...body, principal: v.ok ? v.principal : null });
+        if (body.query.includes('fail')) {
+          res.writeHead(502).end('bad gateway');
+          return;
+        }
+        const data: Record<string, unknown> = {};
+        const errors: { message: string; path: (string | number)[] }[] = [];
+        for (const [name, reps] of Object.entries(body.variables)) {
+          const alias = name === 'representations' ? '_entities' : `e${name.slice(1)}`;
+          data[alias] = reps.map((r, i) => {
+            if (r.id !== 'bad') return { id: r.id, tags: [r.id] };
+            errors.push({ message: `cannot resolve ${r.id}`, path: [alias, i, 'id'] });
+            return null;
+          });
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(errors.length ? { data, errors } : { data }));
+      });
+    });
+  });
+  afterAll(() => entities.close());
+
+  const entitySource = (batchEntities?: boolean) =>
+    new CosDataSource({ name: 'ents', url: `${entities.url}/graphql`, secret: SECRET, fetcher: http.subgraphFetcher, timeoutMs: 2_000, log, batchEntities });
+  const userQuery = (name: string) => `query ${name}($representations:[_Any!]!){_entities(representations:$representations){...on User{id tags}}}`;
+  const taskQuery = 'query T__ents__3($representations:[_Any!]!){_entities(representations:$representations){...on Task{id}}}';
+  const reps = (...ids: string[]) => ({ representations: ids.map((id) => ({ __typename: 'User', id })) });
+  type Ents = { _entities: Array<{ id: string; tags: string[] } | null> };
+
+  it('sends same-selection fetches as one request with de-duplicated representations, each caller in its own order', async () => {
+    const ds = entitySource();
+    bodies.length = 0;
+    const c = ctx(user('u-a'));
+    const [a, b] = await Promise.all([
+      call(ds, c, userQuery('Q__ents__1'), reps('u1', 'u2', 'u1')),
+      call(ds, c, userQuery('Q__ents__2'), reps('u3', 'u1')),
+    ]);
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0]?.variables.representations?.map((r) => r.id)).toEqual(['u1', 'u2', 'u3']);
+    expect(a).toEqual({ data: { _entities: [{ id: 'u1', tags: ['u1'] }, { id: 'u2', tags: ['u2'] }, { id: 'u1', tags: ['u1'] }] } });
+    expect(b).toEqual({ data: { _entities: [{ id: 'u3', tags: ['u3'] }, { id: 'u1', tags: ['u1'] }] } });
+    // @apollo/gateway merges into what it gets: no two positions may share an object, within or across callers.
+    const all = [...(a.data as Ents)._entities, ...(b.data as Ents)._entities];
+    expect(new Set(all).size).toBe(5);
+    expect(new Set(all.map((e) => e?.tags)).size).toBe(5);
+    expect(ds.entityBatchStats).toMatchObject({ fetches: 2, requests: 1, merged: 2, representationsDeduplicated: 2 });
+  });
+
+  it('sends different selections as aliased fields of one request and re-paths entity errors to every caller position', async () => {
+    const ds = entitySource();
+    bodies.length = 0;
+    const c = ctx(user('u-a'));
+    const [a, t, b] = await Promise.all([
+      call(ds, c, userQuery('Q__ents__1'), reps('bad', 'u1')),
+      call(ds, c, taskQuery, { representations: [{ __typename: 'Task', id: 't1' }] }),
+      call(ds, c, userQuery('Q__ents__2'), reps('u2', 'bad', 'bad')),
+    ]);
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0]?.query).toBe(
+      'query Q__ents__1($r0:[_Any!]!,$r1:[_Any!]!){e0:_entities(representations:$r0){...on User{id tags}} e1:_entities(representations:$r1){...on Task{id}}}',
+    );
+    expect(a).toEqual({
+      data: { _entities: [null, { id: 'u1', tags: ['u1'] }] },
+      errors: [{ message: 'cannot resolve bad', path: ['_entities', 0, 'id'] }],
+    });
+    expect(b).toEqual({
+      data: { _entities: [{ id: 'u2', tags: ['u2'] }, null, null] },
+      errors: [
+        { message: 'cannot resolve bad', path: ['_entities', 1, 'id'] },
+        { message: 'cannot resolve bad', path: ['_entities', 2, 'id'] },
+      ],
+    });
+    expect(t).toEqual({ data: { _entities: [{ id: 't1', tags: ['t1'] }] } });
+  });
+
+  it('keeps fetches of different client requests, mutations and conflicting fragments apart', async () => {
+    const ds = entitySource();
+    bodies.length = 0;
+    const c = ctx(user('u-a'));
+    const withFragment = (body: string) =>
+      `query F($representations:[_Any!]!){_entities(representations:$representations){...U}} fragment U on User{${body}}`;
+    const mutation = 'mutation M($representations:[_Any!]!){_entities(representations:$representations){...on User{id}}}';
+    await Promise.all([
+      call(ds, ctx(user('u-a')), userQuery('A'), reps('u1')),
+      call(ds, ctx(user('u-b')), userQuery('A'), reps('u1')),
+      call(ds, c, mutation, reps('u1')),
+      call(ds, c, mutation, reps('u1')),
+      call(ds, c, withFragment('id'), reps('u1')),
+      call(ds, c, withFragment('id tags'), reps('u2')),
+    ]);
+    // two requests (one per client request), two mutations, two operations whose fragment U differs
+    expect(bodies).toHaveLength(6);
+    expect(bodies.filter((b) => b.query.startsWith('query A')).map((b) => (b.principal?.kind === 'user' ? b.principal.userId : null)).sort()).toEqual(['u-a', 'u-b']);
+  });
+
+  it('hands a transport failure to every caller of the merged request as a GraphQL error', async () => {
+    const ds = entitySource();
+    const c = ctx(user('u-a'));
+    const failing = (name: string) => `query ${name}($representations:[_Any!]!){_entities(representations:$representations){...on User{fail}}}`;
+    const results = await Promise.all([call(ds, c, failing('X1'), reps('u1')), call(ds, c, failing('X2'), reps('u2'))]);
+    for (const r of results) expect(r.errors?.[0]?.message).toBe('The ents service is unavailable');
+    expect(ds.entityBatchStats.requests).toBe(1);
+  });
+
+  it('still shares a merged request with an identical one of the same principal in flight', async () => {
+    const ds = entitySource();
+    bodies.length = 0;
+    const page = (c: GatewayContext) => Promise.all([call(ds, c, userQuery('P1'), reps('u1')), call(ds, c, userQuery('P2'), reps('u2'))]);
+    const [a, b] = await Promise.all([page(ctx(user('u-a'))), page(ctx(user('u-a')))]);
+    expect(bodies).toHaveLength(1);
+    expect(ds.inflight?.joined).toBe(1);
+    expect(b).toEqual(a);
+  });
+
+  it('entity batching can be switched off', async () => {
+    const ds = entitySource(false);
+    bodies.length = 0;
+    const c = ctx(user('u-a'));
+    await Promise.all([call(ds, c, userQuery('Q1'), reps('u1')), call(ds, c, userQuery('Q2'), reps('u1'))]);
+    expect(bodies).toHaveLength(2);
+  });
+});
+
 describe('isSharableOperation', () => {
   it('accepts queries only', () => {
     expect(isSharableOperation('query A__users__1($r:[_Any!]!){_entities(representations:$r){__typename}}')).toBe(true);

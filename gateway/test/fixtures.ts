@@ -15,8 +15,29 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import { PRINCIPAL_HEADER, SIGNATURE_HEADER, verifyPrincipal, type Principal } from '@cos/auth';
 import { appError, conflict, ErrorCode, notFound } from '@cos/errors';
 import { TEST_INTERNAL_SECRET } from '@cos/testing';
+import type { GatewayDeps } from '../src/server';
 
 export const SECRET = TEST_INTERNAL_SECRET;
+
+/** The gateway env every in-process gateway test starts from (its own Redis prefix each time); override what differs. */
+export function testGatewayEnv(opts: { supergraphPath: string; jwksUrl: string } & Partial<GatewayDeps['env']>): GatewayDeps['env'] {
+  const { supergraphPath, jwksUrl, ...overrides } = opts;
+  return {
+    NODE_ENV: 'test',
+    SUPERGRAPH: supergraphPath,
+    SUPERGRAPH_POLL_MS: 0,
+    INTERNAL_SECRET: SECRET,
+    JWKS_URL: jwksUrl,
+    JWT_ISSUER: 'cos-identity',
+    JWT_AUDIENCE: 'cos-graph',
+    SUBGRAPH_TIMEOUT_MS: 5_000,
+    SUBGRAPH_CONNECTIONS: 8,
+    REDIS_PREFIX: `test:${randomBytes(4).toString('hex')}:`,
+    MAX_BODY_BYTES: 1_000_000,
+    subgraphUrls: {},
+    ...overrides,
+  };
+}
 
 export interface Listening {
   server: Server;

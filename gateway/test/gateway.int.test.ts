@@ -16,6 +16,7 @@ import {
   SECRET,
   startIssuer,
   startSubgraph,
+  testGatewayEnv,
   type Listening,
   type TestIssuer,
 } from './fixtures';
@@ -39,21 +40,7 @@ beforeAll(async () => {
   redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   gateway = await createGateway({
-    env: {
-      NODE_ENV: 'test',
-      SUPERGRAPH: supergraphPath,
-      SUPERGRAPH_POLL_MS: 0,
-      INTERNAL_SECRET: SECRET,
-      JWKS_URL: issuer.jwksUrl,
-      JWT_ISSUER: 'cos-identity',
-      JWT_AUDIENCE: 'cos-graph',
-      IDENTITY_INTERNAL_URL: accounts.url,
-      SUBGRAPH_TIMEOUT_MS: TIMEOUT_MS,
-      SUBGRAPH_CONNECTIONS: 8,
-      REDIS_PREFIX: `test:${randomBytes(4).toString('hex')}:`,
-      MAX_BODY_BYTES: 1_000_000,
-      subgraphUrls: {},
-    },
+    env: testGatewayEnv({ supergraphPath, jwksUrl: issuer.jwksUrl, IDENTITY_INTERNAL_URL: accounts.url, SUBGRAPH_TIMEOUT_MS: TIMEOUT_MS }),
     log: createLogger('gateway-test', 'silent'),
     redis,
   });

@@ -19,7 +19,7 @@ import { createJwtVerifier, InvalidTokenError } from '../src/auth/jwt';
 import { invalidateApiKey } from '../src/auth/api-keys';
 import { rotateSigningKey } from '../../services/identity/src/auth/keyring';
 import { signUp, startIdentity, type Identity, type Session } from '../../services/identity/test/harness';
-import { composeSupergraph, listen, SECRET, startSubgraph, type Listening } from './fixtures';
+import { composeSupergraph, listen, SECRET, testGatewayEnv, startSubgraph, type Listening } from './fixtures';
 
 let identity: Identity;
 let identityHttp: Listening;
@@ -43,21 +43,7 @@ beforeAll(async () => {
   redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   gateway = await createGateway({
-    env: {
-      NODE_ENV: 'test',
-      SUPERGRAPH: supergraphPath,
-      SUPERGRAPH_POLL_MS: 0,
-      INTERNAL_SECRET: SECRET,
-      JWKS_URL: jwksUrl(),
-      JWT_ISSUER: 'cos-identity',
-      JWT_AUDIENCE: 'cos-graph',
-      IDENTITY_INTERNAL_URL: identityHttp.url,
-      SUBGRAPH_TIMEOUT_MS: 2_000,
-      SUBGRAPH_CONNECTIONS: 8,
-      REDIS_PREFIX,
-      MAX_BODY_BYTES: 1_000_000,
-      subgraphUrls: {},
-    },
+    env: testGatewayEnv({ supergraphPath, jwksUrl: jwksUrl(), IDENTITY_INTERNAL_URL: identityHttp.url, SUBGRAPH_TIMEOUT_MS: 2_000, REDIS_PREFIX }),
     log: createLogger('gateway-test', 'silent'),
     redis,
   });

@@ -5,10 +5,12 @@
 set -eu
 APP="$(cd "$(dirname "$0")/../.." && pwd)"
 SERVICE="${COS_SERVICE:-gateway}"
+# V8 young generation (MiB): fewer scavenges while parsing/merging subgraph answers (measured in bench/README.md;
+# same values as scripts/lib/paths.ts SEMI_SPACE_MB). COS_SEMI_SPACE_MB overrides.
 case "$SERVICE" in
-  gateway) cd "$APP/gateway" ;;
-  identity|tasks|customers|agents) cd "$APP/services/$SERVICE" ;;
+  gateway) cd "$APP/gateway"; SEMI="${COS_SEMI_SPACE_MB:-64}" ;;
+  identity|tasks|customers|agents) cd "$APP/services/$SERVICE"; SEMI="${COS_SEMI_SPACE_MB:-32}" ;;
   migrate) cd "$APP" && exec pnpm migrate ;;
   *) echo "COS_SERVICE must be gateway, identity, tasks, customers, agents or migrate (got '$SERVICE')" >&2; exit 64 ;;
 esac
-exec node --import tsx src/index.ts
+exec node --max-semi-space-size="$SEMI" --import tsx src/index.ts

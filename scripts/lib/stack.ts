@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { SERVICES, SERVICE_PORTS, repoRoot, type ServiceName } from './paths';
+import { SERVICES, SERVICE_PORTS, nodeOptionsFor, repoRoot, type ServiceName } from './paths';
 
 export interface StackOptions {
   /** Admin URL of the project database (services derive their role URLs from it). */
@@ -82,7 +82,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const out = createWriteStream(logFile, { flags: 'a' });
     const child = spawn(tsxBin, [spec.entry], {
       cwd: repoRoot,
-      env: { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name] ?? {}) },
+      env: (() => {
+        const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name] ?? {}) };
+        return { ...env, NODE_OPTIONS: nodeOptionsFor(spec.name === 'gateway' ? 'gateway' : 'subgraph', env.NODE_OPTIONS) };
+      })(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.pipe(out);

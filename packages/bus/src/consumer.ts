@@ -11,13 +11,14 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { Db, Tx } from '@cos/db';
 import type { StoredEvent } from '@cos/event-store';
 import type { Logger } from '@cos/logger';
 import type { Bus } from './connect';
 import { safeMetric, type BusMetrics } from './metrics';
 import { backoffFor, BusHeaders, dlqSubjectFor, durableName, headerValue } from './subjects';
+import { busTracer, contextOf, traceparentOf } from './trace';
 
 export interface ConsumerOptions {
   bus: Bus;
@@ -28,7 +29,12 @@ export interface ConsumerOptions {
   name: string;
   /** One filter subject (NATS 2.9), e.g. `${bus.prefix}.*.identity.>`. */
   filterSubject: string;
-  /** Runs in ONE transaction with the inbox insert, only for events this consumer has not processed before. */
+  /**
+   * Runs in ONE transaction with the inbox insert, only for events this consumer has not processed before.
+   * It runs inside this message's CONSUMER span (see startConsumer), and while tracing is on
+   * `event.metadata.traceparent`/`tracestate` are that span's: events the handler appends with metadata taken from
+   * the incoming event (services' reactionMetadata) continue the trace under the consumer span.
+   */
   handle: (tx: Tx, event: StoredEvent) => Promise<void>;
   log: Logger;
   /** Deliveries before the event is dead-lettered. Default 5. */
@@ -56,6 +62,13 @@ const isApiError = (err: unknown, code: number) => err instanceof JetStreamApiEr
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
 
 class PoisonMessage extends Error {}
+
+/** The event as the handler sees it: its trace context is the consumer span's while that span is recorded. */
+function withSpanContext(event: StoredEvent, span: Span): StoredEvent {
+  if (!span.isRecording()) return event;
+  const tracestate = span.spanContext().traceState?.serialize() || null;
+  return { ...event, metadata: { ...event.metadata, traceparent: traceparentOf(span), tracestate } };
+}
 
 function parseEvent(msg: JsMsg): StoredEvent {
   let e: Partial<StoredEvent>;
@@ -147,17 +160,24 @@ export async function startConsumer(opts: ConsumerOptions): Promise<RunningConsu
     log.error({ eventId, subject: msg.subject, deliveryCount: msg.info.deliveryCount, reason }, 'event dead-lettered');
   }
 
-  async function processOne(msg: JsMsg) {
+  /** What became of one delivery; the CONSUMER span's status and attributes say the same. */
+  type Outcome = 'processed' | 'duplicate' | 'retry' | 'dead-lettered' | 'not-acked';
+
+  async function processOne(msg: JsMsg, span: Span): Promise<Outcome> {
     let event: StoredEvent | undefined;
     try {
       event = parseEvent(msg);
-      const ev = event;
+      if (span.isRecording()) span.setAttribute('messaging.message.id', event.id);
+      const ev = withSpanContext(event, span);
+      let duplicate = false;
       await db.tx({ orgId: ev.orgId }, async (tx) => {
         const inserted = await tx.query(
-          /* insertInbox */ 'INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1',
+          // The name goes inside the SQL string: traceQueries names the statement's span from it.
+          '/* insertInbox */ INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1',
           [durable, ev.id],
         );
         if (inserted.length === 0) {
+          duplicate = true;
           log.debug({ eventId: ev.id }, 'event already processed (inbox); skipping');
           return;
         }
@@ -166,49 +186,57 @@ export async function startConsumer(opts: ConsumerOptions): Promise<RunningConsu
       msg.ack();
       const occurred = Date.parse(ev.occurredAt);
       safeMetric(() => metrics.onProcessed?.(durable, Number.isFinite(occurred) ? Date.now() - occurred : 0));
+      return duplicate ? 'duplicate' : 'processed';
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       const count = msg.info.deliveryCount;
+      span.recordException(err instanceof Error ? err : new Error(reason));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
       try {
         if (err instanceof PoisonMessage || count >= maxDeliver) {
           await deadLetter(msg, reason, event?.id ?? msg.headers?.get(BusHeaders.EventId));
-        } else {
-          const delay = backoffFor(backoffMs, count);
-          log.warn({ err, eventId: event?.id, deliveryCount: count, retryInMs: delay }, 'event handler failed; will retry');
-          msg.nak(delay);
+          return 'dead-lettered';
         }
+        const delay = backoffFor(backoffMs, count);
+        log.warn({ err, eventId: event?.id, deliveryCount: count, retryInMs: delay }, 'event handler failed; will retry');
+        msg.nak(delay);
+        return 'retry';
       } catch (dlqErr) {
         // Not acked: the server redelivers after ack_wait (max_deliver guards against forever).
         log.error({ err: dlqErr, eventId: event?.id }, 'could not dead-letter event; it will be redelivered');
+        return 'not-acked';
       }
     }
   }
 
+  const spanName = `${opts.filterSubject} process`;
+
   /**
-   * Continues the trace of the message's `traceparent` header in a CONSUMER span (OpenTelemetry API: a no-op when no
-   * SDK is registered), so the handler's SQL and the events it appends belong to the trace that caused them.
+   * Every delivery runs in a CONSUMER span (OpenTelemetry API: a no-op when no SDK is registered, so nothing is
+   * recorded or allocated beyond the API's no-op span) whose parent is the context in the message's `traceparent`
+   * header — the outbox relay's PRODUCER span of the event — and which is the active context of the handler, so
+   * its SQL spans and the events it appends are its children. Status ERROR when the handler fails (retried or
+   * dead-lettered).
    */
-  async function tracedProcessOne(msg: JsMsg) {
-    const carrier: Record<string, string> = {};
-    const tp = msg.headers?.get(BusHeaders.Traceparent);
-    if (!tp) return processOne(msg);
-    carrier.traceparent = tp;
-    const ts = msg.headers?.get(BusHeaders.Tracestate);
-    if (ts) carrier.tracestate = ts;
-    const parent = propagation.extract(ROOT_CONTEXT, carrier);
-    const span = trace.getTracer('@cos/bus').startSpan(
-      `consume ${durable}`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject, 'messaging.consumer.group.name': durable, 'cos.event_type': msg.headers?.get(BusHeaders.EventType) ?? '' },
-      },
-      parent,
-    );
+  async function tracedProcessOne(msg: JsMsg): Promise<void> {
+    const parent = contextOf(msg.headers?.get(BusHeaders.Traceparent), msg.headers?.get(BusHeaders.Tracestate));
+    const span = busTracer().startSpan(spanName, { kind: SpanKind.CONSUMER }, parent);
+    if (span.isRecording()) {
+      span.setAttributes({
+        'messaging.system': 'nats',
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+        'messaging.destination.name': msg.subject,
+        'messaging.destination.template': opts.filterSubject,
+        'messaging.consumer.group.name': durable,
+        // 1 on the first delivery; n > 1 is the (n-1)-th retry. JetStream's own count (survives restarts).
+        'messaging.nats.message.delivery_count': msg.info.deliveryCount,
+        'cos.event.type': msg.headers?.get(BusHeaders.EventType) ?? '',
+      });
+    }
     try {
-      await context.with(trace.setSpan(parent, span), () => processOne(msg));
-    } catch (err) {
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw err;
+      const outcome = await context.with(trace.setSpan(parent, span), () => processOne(msg, span));
+      if (span.isRecording()) span.setAttribute('cos.consumer.outcome', outcome);
     } finally {
       span.end();
     }

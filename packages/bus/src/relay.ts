@@ -1,3 +1,4 @@
+import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import pg from 'pg';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Db } from '@cos/db';
@@ -6,6 +7,7 @@ import type { Logger } from '@cos/logger';
 import type { Bus } from './connect';
 import { safeMetric, type BusMetrics } from './metrics';
 import { BusHeaders, subjectFor } from './subjects';
+import { busTracer, contextOf, traceparentOf } from './trace';
 
 export interface OutboxRelayOptions {
   bus: Bus;
@@ -57,6 +59,27 @@ export function eventHeaders(e: StoredEvent) {
   if (e.metadata?.traceparent) h.set(BusHeaders.Traceparent, e.metadata.traceparent);
   if (e.metadata?.tracestate) h.set(BusHeaders.Tracestate, e.metadata.tracestate);
   return h;
+}
+
+/**
+ * A PRODUCER span for publishing `event`, child of the trace context the event was appended in (its
+ * metadata.traceparent; a new trace when it has none), or undefined when tracing is off (no SDK: the API's span is
+ * not recording), so the relay's pipelined hot path stays as it was.
+ */
+function startPublishSpan(event: StoredEvent, subject: string, template: string): Span | undefined {
+  const parent = contextOf(event.metadata?.traceparent, event.metadata?.tracestate);
+  const span = busTracer().startSpan(`${template} publish`, { kind: SpanKind.PRODUCER }, parent);
+  if (!span.isRecording()) return undefined;
+  span.setAttributes({
+    'messaging.system': 'nats',
+    'messaging.operation.type': 'send',
+    'messaging.operation.name': 'publish',
+    'messaging.destination.name': subject,
+    'messaging.destination.template': template,
+    'messaging.message.id': event.id,
+    'cos.event.type': event.type,
+  });
+  return span;
 }
 
 /**
@@ -126,12 +149,25 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   }
 
   // async: a synchronous throw (e.g. subjectFor on a bad token) becomes this event's rejection like a failed ack.
-  const publishOne = async (event: StoredEvent) =>
-    bus.js.publish(subjectFor(bus.prefix, service, event), JSON.stringify(event), {
-      msgID: event.id,
-      headers: eventHeaders(event),
-      timeout: publishTimeoutMs,
-    });
+  const publishOne = async (event: StoredEvent) => {
+    const subject = subjectFor(bus.prefix, service, event);
+    const headers = eventHeaders(event);
+    const span = startPublishSpan(event, subject, `${bus.prefix}.*.${service}.${event.streamType}.${event.type}`);
+    if (!span) return bus.js.publish(subject, JSON.stringify(event), { msgID: event.id, headers, timeout: publishTimeoutMs });
+    // The consumer's CONSUMER span becomes a child of this PRODUCER span, not of the request that appended.
+    headers.set(BusHeaders.Traceparent, traceparentOf(span));
+    try {
+      const ack = await bus.js.publish(subject, JSON.stringify(event), { msgID: event.id, headers, timeout: publishTimeoutMs });
+      if (ack.duplicate) span.setAttribute('cos.publish.duplicate', true);
+      return ack;
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  };
 
   async function drain(): Promise<number> {
     let total = 0;

@@ -107,6 +107,8 @@ describe('durable consumer', () => {
     await waitFor(() => h.bus.jsm.consumers.info(h.bus.streamName, 'bus-crash'), (i) => i.num_pending === 0 && i.num_ack_pending === 0);
     expect(await effects(h.db, 'bus-crash')).toHaveLength(1);
     expect(calls).toHaveLength(1); // the broker dropped the relay's re-publish; the inbox skipped the late copy
+    // tracing off (no SDK registered): the handler sees the event's own trace context, untouched
+    expect(calls[0]!.metadata.traceparent).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
     const inbox = await h.db.tx({ orgId: null }, (tx) => tx.query('SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = $2', ['bus-crash', id]));
     expect(inbox).toHaveLength(1);
   });

@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { appError, ErrorCode } from '@cos/errors';
 
 /** Who a transaction runs for; row-level security policies read these settings. */
@@ -38,21 +38,27 @@ export class Db {
   /**
    * Runs `fn` in one transaction with the tenant set via set_config(..., true) (the SET LOCAL equivalent), so
    * row-level security applies to every statement. Rolls back on any error.
+   *
+   * BEGIN and the tenant settings are not a round trip of their own: they travel in one flight with the first
+   * statement (extended protocol, one Sync; see TenantPrologueQuery), so a transaction costs its statements + COMMIT.
+   * A transaction that runs no statement opens nothing.
    */
   async tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const tenant = tenantValues(scope);
     const client = await this.pool.connect();
+    const state = { prologue: 'begin' as Prologue, begun: false };
     let broken = false;
     try {
-      // One round trip for BEGIN + tenant: ids are validated as UUIDs, so inlining them is safe.
-      await client.query(`BEGIN; ${tenantSql(scope)}`);
-      const result = await fn(this.wrap(client));
-      await client.query('COMMIT');
+      const result = await fn(this.wrap(client, tenant, state));
+      if (state.begun) await client.query('COMMIT');
       return result;
     } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
+      if (state.begun) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
       }
       throw translatePgError(err);
     } finally {
@@ -60,16 +66,36 @@ export class Db {
     }
   }
 
-  /** One statement in its own tenant transaction. */
+  /**
+   * Runs `fn` whose work is exactly ONE statement, with the tenant set, in ONE round trip: set_config(..., true) and
+   * the statement are sent together before a single Sync, which Postgres runs as one implicit transaction (the
+   * settings hold for the statement, then end with it; it commits or fails as a whole, like tx()). For the
+   * read paths (DataLoader batches, pages) that would otherwise pay BEGIN and COMMIT round trips. A second statement
+   * is refused (it would run outside the transaction and without the tenant): use tx() for several.
+   */
+  async single<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const tenant = tenantValues(scope);
+    const client = await this.pool.connect();
+    const state = { prologue: 'implicit' as Prologue, begun: false };
+    try {
+      return await fn(this.wrap(client, tenant, state));
+    } catch (err) {
+      throw translatePgError(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  /** One statement in its own tenant transaction (one round trip, see single()). */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(scope: TenantScope, sql: string, params?: unknown[]) {
-    return this.tx(scope, (tx) => tx.query<R>(sql, params));
+    return this.single(scope, (tx) => tx.query<R>(sql, params));
   }
 
   /** For work without a tenant (system pool only, e.g. the outbox relay). */
   async withClient<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
-      return await fn(this.wrap(client));
+      return await fn(this.wrap(client, null, { prologue: 'none', begun: false }));
     } catch (err) {
       throw translatePgError(err);
     } finally {
@@ -81,16 +107,29 @@ export class Db {
     await this.pool.end();
   }
 
-  private wrap(client: pg.PoolClient): Tx {
+  private wrap(client: pg.PoolClient, tenant: TenantValues | null, state: { prologue: Prologue; begun: boolean }): Tx {
     const emit = (sql: string, start: number) => {
       if (this.listeners.size === 0) return;
       const e = { sql, durationMs: performance.now() - start };
       for (const l of this.listeners) l(e);
     };
+    // Synchronous up to client.query(): statements issued without awaiting each other keep their call order in
+    // pg's queue, so the one carrying the prologue is always the first to run.
+    const submit = <R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> => {
+      if (state.prologue === 'none' || !tenant) return client.query<R>(sql, params as unknown[] | undefined);
+      if (state.begun) {
+        if (state.prologue === 'implicit') {
+          return Promise.reject(new Error('Db.single() runs one statement; use Db.tx() for several'));
+        }
+        return client.query<R>(sql, params as unknown[] | undefined);
+      }
+      state.begun = true;
+      return runWithPrologue<R>(client, sql, params, state.prologue === 'begin', tenant);
+    };
     async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]> {
       const start = performance.now();
       try {
-        const res = await client.query<R>(sql, params as unknown[] | undefined);
+        const res = await submit<R>(sql, params);
         return res.rows;
       } finally {
         emit(sql, start);
@@ -103,12 +142,102 @@ export class Db {
   }
 }
 
-function tenantSql(scope: TenantScope): string {
+/** 'begin': explicit transaction (tx); 'implicit': one statement up to Sync (single); 'none': no tenant (withClient). */
+type Prologue = 'begin' | 'implicit' | 'none';
+/** app.org_id and app.user_id as set_config takes them ('' = unset). */
+type TenantValues = [string, string];
+
+const SET_TENANT = /* setTenant */ "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true)";
+
+/** The slice of pg's Connection the prologue writes (pg's own Query.prepare uses the same methods). */
+interface WireConnection {
+  parse(q: { text: string }): void;
+  bind(c: { values?: unknown[] }): void;
+  execute(c: Record<string, never>): void;
+  stream: { cork?: () => void; uncork?: () => void };
+}
+/** pg's Query internals this subclass builds on (pinned pg 8.23; covered by packages/db/test/db.int.test.ts). */
+interface QueryInternals {
+  callback?: (err: Error | null, res: pg.QueryResult) => void;
+  prepare(connection: WireConnection): void;
+  handleDataRow(msg: unknown): void;
+  handleCommandComplete(msg: unknown, connection: WireConnection): void;
+}
+const QueryBase = pg.Query as unknown as new (config: { text: string; values?: unknown[]; queryMode: 'extended' }) => QueryInternals;
+
+/**
+ * A pg Query that writes [BEGIN +] the tenant's set_config + the statement as one flight of extended-protocol
+ * messages with ONE Sync (pg's own Query sends a Sync per statement), so the server answers with one ReadyForQuery
+ * and pg's client sees one query. The prologue's results (BEGIN's and set_config's CommandComplete, set_config's
+ * row) are skipped; the statement's rows come back as usual. An error anywhere skips the rest up to the Sync, and
+ * the caller's catch rolls back (tx) or the implicit transaction is void (single).
+ */
+class TenantPrologueQuery extends QueryBase {
+  private prologueLeft: number;
+
+  constructor(
+    text: string,
+    values: unknown[] | undefined,
+    private readonly begin: boolean,
+    private readonly tenant: TenantValues,
+  ) {
+    super({ text, values, queryMode: 'extended' });
+    this.prologueLeft = begin ? 2 : 1;
+  }
+
+  submit(connection: WireConnection): null {
+    connection.stream.cork?.();
+    try {
+      if (this.begin) {
+        connection.parse({ text: 'BEGIN' });
+        connection.bind({});
+        connection.execute({});
+      }
+      connection.parse({ text: SET_TENANT });
+      connection.bind({ values: this.tenant });
+      connection.execute({});
+      this.prepare(connection); // the statement: parse, bind, describe, execute, sync
+    } finally {
+      connection.stream.uncork?.();
+    }
+    return null;
+  }
+
+  override handleDataRow(msg: unknown): void {
+    if (this.prologueLeft > 0) return;
+    super.handleDataRow(msg);
+  }
+
+  override handleCommandComplete(msg: unknown, connection: WireConnection): void {
+    if (this.prologueLeft > 0) {
+      this.prologueLeft -= 1;
+      return;
+    }
+    super.handleCommandComplete(msg, connection);
+  }
+}
+
+function runWithPrologue<R extends pg.QueryResultRow>(
+  client: pg.PoolClient,
+  sql: string,
+  params: unknown[] | undefined,
+  begin: boolean,
+  tenant: TenantValues,
+): Promise<pg.QueryResult<R>> {
+  return new Promise((resolve, reject) => {
+    const q = new TenantPrologueQuery(sql, params, begin, tenant);
+    // pg calls back with the statement's result (or the first error of the flight).
+    q.callback = (err, res) => (err ? reject(err) : resolve(res as pg.QueryResult<R>));
+    client.query(q as unknown as pg.QueryConfig);
+  });
+}
+
+function tenantValues(scope: TenantScope): TenantValues {
   const org = scope.orgId ?? '';
   const user = scope.userId ?? '';
   if (org && !isUuid(org)) throw appError(ErrorCode.BAD_USER_INPUT, 'invalid organization id', { field: 'orgId' });
   if (user && !isUuid(user)) throw appError(ErrorCode.BAD_USER_INPUT, 'invalid user id', { field: 'userId' });
-  return `SELECT set_config('app.org_id', '${org}', true), set_config('app.user_id', '${user}', true)`;
+  return [org, user];
 }
 
 /** Postgres errors that mean "the caller's input was wrong" become API errors; the rest stay internal (masked). */

@@ -84,6 +84,88 @@ describe('tenant transactions and row-level security', () => {
     }
   });
 
+  const runtimeDb = (max: number) => {
+    const urls = serviceDatabase('dbtest', tdb.adminUrl);
+    return new Db(createPool({ connectionString: urls.runtimeUrl, schema: 'dbtest', applicationName: 't', max, statementTimeoutMs: 2000 }));
+  };
+  const settings = `SELECT current_setting('app.org_id', true) AS org, current_setting('app.user_id', true) AS "user"`;
+
+  it('sets the tenant for the first statement of a transaction (sent with BEGIN) and for every later one, then forgets it', async () => {
+    // One connection: what a transaction leaves behind would be seen by the next one.
+    const db = runtimeDb(1);
+    const org = randomUUID();
+    const user = randomUUID();
+    try {
+      const seen = await db.tx({ orgId: org, userId: user }, async (tx) => {
+        const first = await tx.one<{ org: string; user: string }>(settings);
+        await tx.query('INSERT INTO notes (id, org_id, body) VALUES ($1, $2, $3)', [randomUUID(), org, 'first']);
+        // issued together: pg keeps their order, and both run inside the transaction
+        const [a, b] = await Promise.all([tx.query<{ body: string }>('SELECT body FROM notes'), tx.one<{ org: string }>(settings)]);
+        return { first, a, b };
+      });
+      expect(seen.first).toEqual({ org, user });
+      expect(seen.a.map((r) => r.body)).toEqual(['first']);
+      expect(seen.b?.org).toBe(org);
+      const after = await db.withClient((tx) => tx.one<{ org: string | null }>(settings));
+      expect(after?.org ?? '').toBe('');
+      // committed: visible to the next transaction of the same organization
+      expect((await db.query<{ body: string }>({ orgId: org }, 'SELECT body FROM notes')).map((r) => r.body)).toEqual(['first']);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('rolls back when the statement that carries BEGIN fails, and the connection stays usable', async () => {
+    const db = runtimeDb(1);
+    const org = randomUUID();
+    try {
+      await expect(
+        db.tx({ orgId: org }, (tx) => tx.query('INSERT INTO notes (id, org_id, body) VALUES ($1, $2, $3)', [randomUUID(), randomUUID(), 'x'])),
+      ).rejects.toThrow(/row-level security/);
+      await expect(db.tx({ orgId: org }, (tx) => tx.query('SELECT nope FROM notes'))).rejects.toThrow(/nope/);
+      await expect(db.tx({ orgId: org }, (tx) => tx.query('SELECT $1::int', ['not a number']))).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+      const status = await db.withClient((tx) => tx.one<{ open: boolean }>(`SELECT now() <> statement_timestamp() AS open`));
+      expect(status?.open).toBe(false); // not left inside a transaction
+      expect(await db.tx({ orgId: org }, async () => 'no statement')).toBe('no statement');
+      expect(await db.query({ orgId: org }, 'SELECT body FROM notes')).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('single(): one statement with the tenant, committed as a whole; a second statement is refused', async () => {
+    const db = runtimeDb(1);
+    const org = randomUUID();
+    const user = randomUUID();
+    try {
+      expect(await db.single({ orgId: org, userId: user }, (tx) => tx.one(settings))).toEqual({ org, user });
+      // the settings were local to that implicit transaction
+      expect((await db.withClient((tx) => tx.one<{ org: string | null }>(settings)))?.org ?? '').toBe('');
+      await db.single({ orgId: org }, (tx) => tx.query('INSERT INTO notes (id, org_id, body) VALUES ($1, $2, $3)', [randomUUID(), org, 'single']));
+      expect((await db.query<{ body: string }>({ orgId: org }, 'SELECT body FROM notes')).map((r) => r.body)).toEqual(['single']);
+      // RLS applies to it like to any transaction
+      await expect(
+        db.single({ orgId: org }, (tx) => tx.query('INSERT INTO notes (id, org_id, body) VALUES ($1, $2, $3)', [randomUUID(), randomUUID(), 'x'])),
+      ).rejects.toThrow(/row-level security/);
+      // one multi-row statement is atomic: the second row's failure takes the first with it
+      const dup = randomUUID();
+      await expect(
+        db.single({ orgId: org }, (tx) =>
+          tx.query(`INSERT INTO notes (id, org_id, body) VALUES ($1, $2, 'one'), ($1, $2, 'two')`, [dup, org]),
+        ),
+      ).rejects.toThrow(/duplicate key/);
+      await expect(
+        db.single({ orgId: org }, async (tx) => {
+          await tx.query('SELECT 1');
+          await tx.query('SELECT 2');
+        }),
+      ).rejects.toThrow(/one statement/);
+      expect((await db.query<{ body: string }>({ orgId: org }, 'SELECT body FROM notes ORDER BY body')).map((r) => r.body)).toEqual(['single']);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('enforces the statement timeout', async () => {
     const urls = serviceDatabase('dbtest', tdb.adminUrl);
     const db = new Db(createPool({ connectionString: urls.runtimeUrl, schema: 'dbtest', applicationName: 't', max: 1, statementTimeoutMs: 200 }));

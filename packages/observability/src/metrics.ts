@@ -148,6 +148,67 @@ export function observePlanCache(gateway: object, metrics: Metrics): boolean {
   return true;
 }
 
+/**
+ * The gateway response cache's counters and size, read at scrape time from its stats (hits, misses, stores,
+ * answers refused because an invalidation raced them, invalidations; entries and bytes held).
+ */
+export function observeResponseCache(
+  metrics: Metrics,
+  read: () => { hits: number; misses: number; stores: number; raced: number; invalidations: number; entries: number; bytes: number },
+): void {
+  new Counter({
+    name: 'cos_response_cache_total',
+    help: 'Gateway response cache events by kind (hit, miss, store, raced, invalidation)',
+    labelNames: ['kind'] as const,
+    registers: [metrics.registry],
+    collect() {
+      const s = read();
+      this.reset();
+      this.inc({ kind: 'hit' }, s.hits);
+      this.inc({ kind: 'miss' }, s.misses);
+      this.inc({ kind: 'store' }, s.stores);
+      this.inc({ kind: 'raced' }, s.raced);
+      this.inc({ kind: 'invalidation' }, s.invalidations);
+    },
+  });
+  new Gauge({
+    name: 'cos_response_cache_size',
+    help: 'Gateway response cache contents (entries, bytes)',
+    labelNames: ['unit'] as const,
+    registers: [metrics.registry],
+    collect() {
+      const s = read();
+      this.set({ unit: 'entries' }, s.entries);
+      this.set({ unit: 'bytes' }, s.bytes);
+    },
+  });
+}
+
+/**
+ * What the gateway's subgraph transport saved, read at scrape time: entity fetches the query plans asked for vs the
+ * HTTP requests they went out as (DataLoader batching per client request), representations sent once instead of
+ * repeatedly, and requests that joined an identical one in flight.
+ */
+export function observeSubgraphTransport(
+  metrics: Metrics,
+  read: () => { entityFetches: number; entityRequests: number; representationsDeduplicated: number; inflightJoined: number },
+): void {
+  new Counter({
+    name: 'cos_subgraph_transport_total',
+    help: 'Gateway subgraph transport: entity_fetch (planned), entity_request (sent after batching), representation_deduplicated, inflight_joined',
+    labelNames: ['kind'] as const,
+    registers: [metrics.registry],
+    collect() {
+      const s = read();
+      this.reset();
+      this.inc({ kind: 'entity_fetch' }, s.entityFetches);
+      this.inc({ kind: 'entity_request' }, s.entityRequests);
+      this.inc({ kind: 'representation_deduplicated' }, s.representationsDeduplicated);
+      this.inc({ kind: 'inflight_joined' }, s.inflightJoined);
+    },
+  });
+}
+
 /** The `observe` callback of instrumentFetch backed by `cos_subgraph_fetch_duration_seconds`. */
 export const subgraphFetchObserver =
   (metrics: Metrics) =>

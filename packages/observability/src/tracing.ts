@@ -25,8 +25,9 @@ import type { Db } from '@cos/db';
  *
  * Trace path: gateway request span → one CLIENT span per subgraph fetch (its traceparent is what the subgraph
  * receives) → subgraph SERVER span → one span per SQL statement (from Db.onQuery, parented by the active context)
- * → the event's metadata.traceparent → NATS message header `traceparent` (outbox relay) → CONSUMER span in the
- * reacting service (continued by @cos/bus from the message header) → its SQL and the events it appends.
+ * → the event's metadata.traceparent → the outbox relay's PRODUCER span (@cos/bus; the NATS header `traceparent`
+ * names it) → the reacting service's CONSUMER span `<filter subject> process` (@cos/bus) → its SQL and the events
+ * it appends, whose metadata.traceparent is the consumer span → their PRODUCER spans → and so on.
  */
 export interface TracingOptions {
   service: string;

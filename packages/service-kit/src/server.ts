@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { GraphQLError, parse } from 'graphql';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { PRINCIPAL_HEADER, SIGNATURE_HEADER, verifyPrincipal, type Principal } from '@cos/auth';
 import { ErrorCode, isAppError } from '@cos/errors';
@@ -23,7 +24,10 @@ export interface SubgraphServerOptions<Ctx extends BaseContext> {
   name: string;
   typeDefs: string;
   resolvers: GraphQLResolverMap<Ctx>;
-  /** Adds per-request state (DataLoaders) to the verified base context. */
+  /**
+   * Adds per-request state (DataLoaders) to the verified base context. Extend `base` itself (Object.assign) rather
+   * than spreading it: its `log` is a getter that creates the request's child logger only when something logs.
+   */
   createContext: (base: BaseContext) => Ctx | Promise<Ctx>;
   /** HMAC secret shared with the gateway: requests without a valid signature get 401. */
   internalSecret: string;
@@ -37,9 +41,13 @@ export interface SubgraphServerOptions<Ctx extends BaseContext> {
   graphiql?: boolean;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes?: number;
+  /** 'jit' (default): graphql-jit compiles each operation; 'graphql-js': the reference executor (tests compare them). */
+  executor?: 'jit' | 'graphql-js';
 }
 
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+// One non-negative integer; anything else (lists, signs) is refused rather than skipping the size check.
+const CONTENT_LENGTH = /^\d+$/;
 
 /**
  * Process-wide instrumentation (set once by startSubgraphProcess, see ./process.ts): plugins (metrics, tracing) and
@@ -63,6 +71,8 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
   const schema = buildSubgraphSchema([{ typeDefs: parse(opts.typeDefs), resolvers: opts.resolvers as GraphQLResolverMap<unknown> }]);
   const maxBody = opts.maxBodyBytes ?? 1_000_000;
   let draining = false;
+  // The gate verifies the signature once; the context reads the verified principal from here (HMAC once per request).
+  const principals = new WeakMap<Request, Principal>();
 
   const gatePlugin: Plugin = {
     async onRequest({ request, url, endResponse, fetchAPI }) {
@@ -93,8 +103,12 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
         return;
       }
       if (PUBLIC_PATHS.has(url.pathname)) return;
-      const len = Number(request.headers.get('content-length') ?? 0);
-      if (len > maxBody) {
+      const length = request.headers.get('content-length');
+      if (length !== null && !CONTENT_LENGTH.test(length)) {
+        endResponse(errorResponse(fetchAPI.Response, 400, ErrorCode.BAD_USER_INPUT, 'Invalid Content-Length'));
+        return;
+      }
+      if (Number(length ?? 0) > maxBody) {
         endResponse(errorResponse(fetchAPI.Response, 413, ErrorCode.BAD_USER_INPUT, 'Request body too large'));
         return;
       }
@@ -106,7 +120,46 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
       if (!verdict.ok) {
         opts.log.warn({ reason: verdict.reason, path: url.pathname }, 'refused request without a valid gateway signature');
         endResponse(errorResponse(fetchAPI.Response, 401, ErrorCode.UNAUTHENTICATED, 'Requests must come through the gateway'));
+        return;
       }
+      principals.set(request, verdict.principal);
+    },
+  };
+
+  /**
+   * The body limit without yoga's per-request stream: yoga's own (turned off below) pipes EVERY body through a
+   * counting TransformStream, which cost the subgraphs measurable CPU per request. A body with a valid
+   * Content-Length at most maxBody needs no counting — the gate refused larger ones, and node's HTTP parser frames
+   * the body by that header (a body cannot run past it; Content-Length with Transfer-Encoding is refused by node).
+   * Only bodies without a length (chunked) are counted as they stream.
+   */
+  const bodyLimitPlugin: Plugin = {
+    onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
+      if (!requestParser || !request.body || request.headers.get('content-length') !== null) return;
+      setRequestParser((req) => requestParser(limitBody(req, maxBody, fetchAPI)));
+    },
+  };
+
+  /**
+   * Operations execute through graphql-jit (compiled once per document; yoga's parse cache keeps the document
+   * object, the plugin's WeakMap the compiled query): the 50-task pages and `_entities` batches spent most of
+   * their CPU in graphql-js's generic field completion. An execution result WITHOUT `data` is a request error raised
+   * before any field ran — variable coercion (a bad enum value): the caller's input, as graphql-js reports it with
+   * an originalError that maskError maps; graphql-jit's carry none, so the code is set here.
+   */
+  const requestErrorsAreInput: Plugin = {
+    onExecute() {
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (!('errors' in result) || 'data' in result || !result.errors?.length) return;
+          setResult({
+            ...result,
+            errors: result.errors.map((e) =>
+              e.extensions?.code ? e : new GraphQLError(e.message, { nodes: e.nodes, extensions: { ...e.extensions, code: ErrorCode.BAD_USER_INPUT } }),
+            ),
+          });
+        },
+      };
     },
   };
 
@@ -116,23 +169,23 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
     landingPage: false,
     graphiql: opts.graphiql ?? false,
     logging: false,
-    plugins: [...processInstrumentation.plugins, gatePlugin, ...(opts.plugins ?? [])],
+    maxRequestBodySize: false, // bodyLimitPlugin instead
+    plugins: [...processInstrumentation.plugins, gatePlugin, ...(opts.plugins ?? []), ...(opts.executor === 'graphql-js' ? [] : [useGraphQlJit()]), requestErrorsAreInput, bodyLimitPlugin],
     context: async ({ request }) => {
-      const verdict = verifyPrincipal(
-        request.headers.get(PRINCIPAL_HEADER),
-        request.headers.get(SIGNATURE_HEADER),
-        opts.internalSecret,
-      );
-      // The gate plugin already refused unsigned requests; this only narrows the type.
-      const principal: Principal = verdict.ok ? verdict.principal : { kind: 'anonymous' };
+      // The gate plugin refused unsigned requests before this runs; anonymous only narrows the type.
+      const principal: Principal = principals.get(request) ?? { kind: 'anonymous' };
       const requestId = request.headers.get('x-request-id') ?? randomUUID();
       const correlationId = request.headers.get('x-correlation-id') ?? requestId;
+      let log: Logger | undefined;
       const base: BaseContext = {
         principal,
         requestId,
         correlationId,
         traceparent: request.headers.get('traceparent'),
-        log: opts.log.child({ requestId, correlationId }),
+        // Created on first use: most requests log nothing, and a pino child per request is not free.
+        get log() {
+          return (log ??= opts.log.child({ requestId, correlationId }));
+        },
       };
       return opts.createContext(base);
     },
@@ -141,8 +194,9 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
         const original = error instanceof GraphQLError ? error.originalError : error;
         if (isAppError(error)) return error;
         if (error instanceof GraphQLError && isAppError(original)) return original as GraphQLError;
-        // Validation/parse errors from graphql-js carry no originalError and are safe to show.
-        if (error instanceof GraphQLError && !original) return error;
+        // Validation/parse/request-level errors carry no originalError and no field path: safe to show. (A field
+        // error without originalError — graphql-jit's non-null violation — is masked below like graphql-js's.)
+        if (error instanceof GraphQLError && !original && !error.path) return error;
         // Request-level errors (no field path), e.g. variable coercion of a bad enum value, are the caller's input.
         if (error instanceof GraphQLError && !error.path && original instanceof GraphQLError) {
           return new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: ErrorCode.BAD_USER_INPUT } });
@@ -161,6 +215,23 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
       draining = true;
     },
   };
+}
+
+/** `request` with its body counted as it streams: past `limit` bytes the parse fails with 413. */
+function limitBody(request: Request, limit: number, fetchAPI: { Request: typeof Request; TransformStream: typeof TransformStream }): Request {
+  // A native stream needs the native TransformStream, a whatwg-node ponyfill stream the ponyfill's.
+  const Transform = request.body instanceof ReadableStream ? TransformStream : fetchAPI.TransformStream;
+  let seen = 0;
+  const counted = request.body!.pipeThrough(
+    new Transform<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.byteLength;
+        if (seen > limit) controller.error(new GraphQLError('Request body too large', { extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 413 } } }));
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+  return new fetchAPI.Request(request.url, { method: request.method, headers: request.headers, signal: request.signal, body: counted, duplex: 'half' } as RequestInit);
 }
 
 function errorResponse(R: typeof Response, status: number, code: string, message: string): Response {

@@ -1,7 +1,12 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { badInput } from '@cos/errors';
 import { createLogger } from '@cos/logger';
-import { TEST_INTERNAL_SECRET, execSubgraph, userPrincipal } from '@cos/testing';
+import type { Logger } from '@cos/logger';
+import { TEST_INTERNAL_SECRET, execSubgraph, signedHeaders, userPrincipal } from '@cos/testing';
 import { createSubgraphServer, type BaseContext } from '../src/index';
 
 const typeDefs = /* GraphQL */ `
@@ -65,5 +70,94 @@ describe('subgraph server', () => {
   it('serves /healthz without a signature', async () => {
     const res = await server.yoga.fetch('http://x/healthz');
     expect(res.status).toBe(200);
+  });
+});
+
+describe('request bodies and per-request logging', () => {
+  const lines: Array<Record<string, unknown>> = [];
+  // A logger that records child bindings with every line: enough to see what a resolver's ctx.log writes.
+  const recorder = (bindings: Record<string, unknown>): Logger =>
+    ({
+      child: (more: Record<string, unknown>) => recorder({ ...bindings, ...more }),
+      info: (obj: Record<string, unknown>, msg: string) => lines.push({ ...bindings, ...obj, msg }),
+      warn: () => {},
+      error: () => {},
+      debug: () => {},
+    }) as unknown as Logger;
+  const small = createSubgraphServer<BaseContext>({
+    name: 'kit-small',
+    typeDefs: /* GraphQL */ `
+      extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])
+      type Query { size(s: String!): Int!  logged: String }
+    `,
+    internalSecret: TEST_INTERNAL_SECRET,
+    log: recorder({}),
+    maxBodyBytes: 1_000,
+    createContext: (base) => base,
+    resolvers: {
+      Query: {
+        size: (_: unknown, a: { s: string }) => a.s.length,
+        logged: (_: unknown, __: unknown, ctx: BaseContext) => {
+          ctx.log.info({ what: 'resolver' }, 'hello');
+          return 'ok';
+        },
+      },
+    },
+  });
+  const body = (n: number) => JSON.stringify({ query: 'query($s: String!) { size(s: $s) }', variables: { s: 'x'.repeat(n) } });
+
+  async function listen() {
+    const http = createServer(small.yoga);
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/graphql`, close: () => http.close() };
+  }
+
+  it('answers bodies within the limit and refuses larger ones by Content-Length (413) or a malformed length (400)', async () => {
+    const s = await listen();
+    try {
+      const headers = { ...signedHeaders(alice), 'content-type': 'application/json' };
+      const ok = await request(s.url, { method: 'POST', headers, body: body(500) });
+      expect(ok.statusCode).toBe(200);
+      expect(await ok.body.json()).toEqual({ data: { size: 500 } });
+      const big = await request(s.url, { method: 'POST', headers, body: body(5_000) });
+      expect(big.statusCode).toBe(413);
+      await big.body.dump();
+      const bad = await small.yoga.fetch('http://x/graphql', { method: 'POST', headers: { ...headers, 'content-length': '12, 12' }, body: body(10) });
+      expect(bad.status).toBe(400);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('counts a body sent without Content-Length (chunked) and refuses it past the limit', async () => {
+    const s = await listen();
+    try {
+      const headers = { ...signedHeaders(alice), 'content-type': 'application/json' };
+      // A stream body has no length: undici sends it chunked.
+      const chunked = (text: string) =>
+        Readable.from(
+          (function* () {
+            for (let i = 0; i < text.length; i += 200) yield Buffer.from(text.slice(i, i + 200));
+          })(),
+        );
+      const ok = await request(s.url, { method: 'POST', headers, body: chunked(body(300)) });
+      expect(ok.statusCode).toBe(200);
+      expect(await ok.body.json()).toEqual({ data: { size: 300 } });
+      const big = await request(s.url, { method: 'POST', headers, body: chunked(body(50_000)) });
+      expect(big.statusCode).toBe(413);
+      await big.body.dump();
+    } finally {
+      s.close();
+    }
+  });
+
+  it("ctx.log carries the request's ids", async () => {
+    const res = await small.yoga.fetch('http://x/graphql', {
+      method: 'POST',
+      headers: { ...signedHeaders(alice), 'content-type': 'application/json', 'x-request-id': 'req-42', 'x-correlation-id': 'corr-7' },
+      body: JSON.stringify({ query: '{ logged }' }),
+    });
+    expect(await res.json()).toEqual({ data: { logged: 'ok' } });
+    expect(lines).toContainEqual(expect.objectContaining({ requestId: 'req-42', correlationId: 'corr-7', what: 'resolver', msg: 'hello' }));
   });
 });

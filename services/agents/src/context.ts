@@ -17,6 +17,6 @@ export function createContextFactory(deps: { db: Db; maxAttempts: number; onLoad
       orgId: p.kind === 'anonymous' ? null : p.orgId,
       userId: p.kind === 'user' ? p.userId : null,
     });
-    return { ...base, db: deps.db, maxAttempts: deps.maxAttempts, loaders: createLoaders(deps.db, scope, deps.onLoaderBatch) };
+    return Object.assign(base, { db: deps.db, maxAttempts: deps.maxAttempts, loaders: createLoaders(deps.db, scope, deps.onLoaderBatch) });
   };
 }

@@ -14,6 +14,6 @@ export function createContextFactory(db: Db, onBatch?: BatchObserver) {
   return (base: BaseContext): Context => {
     const p = base.principal;
     const loaders = isAuthenticated(p) ? createLoaders(db, { orgId: p.orgId, userId: p.kind === 'user' ? p.userId : null }, onBatch) : null;
-    return { ...base, db, loaders };
+    return Object.assign(base, { db, loaders });
   };
 }

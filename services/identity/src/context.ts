@@ -29,16 +29,19 @@ export function createContextFactory(deps: ServerDeps) {
   return (base: BaseContext): Context => {
     const viewer = viewerOf(base.principal);
     const cache = new Map<string, Loaders>();
-    return {
-      ...base,
+    let own: Loaders | undefined;
+    return Object.assign(base, {
       deps,
       viewer,
       loaders(v = viewer) {
+        // Resolvers ask once per entity; the request's own viewer skips building the key after the first time.
+        if (v === viewer && own) return own;
         const key = `${v.orgId ?? ''}:${v.userId ?? ''}`;
         let l = cache.get(key);
         if (!l) cache.set(key, (l = createLoaders(deps.db, v, deps.onLoaderBatch)));
+        if (v === viewer) own = l;
         return l;
       },
-    };
+    });
   };
 }

@@ -34,7 +34,7 @@ export function createServer(deps: TasksServerDeps) {
       const loaders = isAuthenticated(p)
         ? createLoaders(deps.db, { orgId: p.orgId, userId: p.kind === 'user' ? p.userId : null }, deps.onLoaderBatch)
         : null;
-      return { ...base, db: deps.db, loaders };
+      return Object.assign(base, { db: deps.db, loaders });
     },
   });
 }

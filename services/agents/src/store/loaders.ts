@@ -11,7 +11,7 @@ import { type BatchObserver, groupBy } from '@cos/service-kit';
  * tenant transaction so row-level security applies.
  */
 export function createLoaders(db: Db, scope: () => TenantScope, onBatch: BatchObserver = () => {}) {
-  const run = <T>(fn: (tx: Tx) => Promise<T>) => db.tx(scope(), fn);
+  const run = <T>(fn: (tx: Tx) => Promise<T>) => db.single(scope(), fn);
 
   return {
     agentById: new DataLoader<string, AgentRow | null>(async (ids) => {

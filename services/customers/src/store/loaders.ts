@@ -24,14 +24,14 @@ export interface Loaders {
 export function createLoaders(db: Db, scope: { orgId: string; userId: string | null }, onBatch: BatchObserver = () => {}): Loaders {
   const customer = new DataLoader<string, CustomerRow | null>(async (ids) => {
     onBatch('customer', ids.length);
-    const rows = await db.tx(scope, (tx) => getCustomersByIds(tx, ids));
+    const rows = await db.single(scope, (tx) => getCustomersByIds(tx, ids));
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id) ?? null);
   });
 
   const contacts = new DataLoader<string, ContactRow[]>(async (customerIds) => {
     onBatch('contacts', customerIds.length);
-    const rows = await db.tx(scope, (tx) => getContactsByCustomerIds(tx, customerIds));
+    const rows = await db.single(scope, (tx) => getContactsByCustomerIds(tx, customerIds));
     const grouped = new Map<string, ContactRow[]>();
     for (const r of rows) grouped.set(r.customerId, [...(grouped.get(r.customerId) ?? []), r]);
     return customerIds.map((id) => grouped.get(id) ?? []);
@@ -43,7 +43,7 @@ export function createLoaders(db: Db, scope: { orgId: string; userId: string | n
       onBatch('healthHistory', keys.length);
       const ids = [...new Set(keys.map((k) => k.customerId))];
       const maxLast = Math.max(...keys.map((k) => k.last));
-      const rows = await db.tx(scope, (tx) => getHealthHistories(tx, ids, maxLast));
+      const rows = await db.single(scope, (tx) => getHealthHistories(tx, ids, maxLast));
       const grouped = new Map<string, HealthScoreView[]>();
       for (const { customerId, ...h } of rows) grouped.set(customerId, [...(grouped.get(customerId) ?? []), h]);
       return keys.map((k) => (grouped.get(k.customerId) ?? []).slice(-k.last));

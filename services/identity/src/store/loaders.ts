@@ -33,7 +33,7 @@ export function createLoaders(db: Db, viewer: Viewer, onBatch: BatchObserver = (
       onBatch(name, keys.length);
       const ids = [...new Set(keys.filter(isUuid))];
       if (anonymous || ids.length === 0) return keys.map(() => null);
-      const rows = await db.tx(scope, (tx) => fetch(tx, ids));
+      const rows = await db.single(scope, (tx) => fetch(tx, ids));
       const map = new Map(rows.map((r) => [r.id, r]));
       return keys.map((k) => map.get(k) ?? null);
     });
@@ -44,7 +44,7 @@ export function createLoaders(db: Db, viewer: Viewer, onBatch: BatchObserver = (
       onBatch(name, keys.length);
       const ids = [...new Set(keys.filter(isUuid))];
       if (anonymous || ids.length === 0) return keys.map(() => []);
-      const rows = await db.tx(scope, (tx) => fetch(tx, ids));
+      const rows = await db.single(scope, (tx) => fetch(tx, ids));
       const map = new Map<string, MembershipRow[]>();
       for (const r of rows) map.set(r[key], [...(map.get(r[key]) ?? []), r]);
       return keys.map((k) => map.get(k) ?? []);

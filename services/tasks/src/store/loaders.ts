@@ -33,28 +33,28 @@ export function createLoaders(db: Db, tenant: Tenant, onBatch: BatchObserver = (
 
   const taskById = new DataLoader<string, TaskRow | null>(async (ids) => {
     onBatch('taskById', ids.length);
-    const rows = await db.tx(scope, (tx) => getTasksByIds(tx, tenant.orgId, ids));
+    const rows = await db.single(scope, (tx) => getTasksByIds(tx, tenant.orgId, ids));
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id) ?? null);
   });
 
   const approvalById = new DataLoader<string, ApprovalRow | null>(async (ids) => {
     onBatch('approvalById', ids.length);
-    const rows = await db.tx(scope, (tx) => getApprovalsByIds(tx, tenant.orgId, ids));
+    const rows = await db.single(scope, (tx) => getApprovalsByIds(tx, tenant.orgId, ids));
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id) ?? null);
   });
 
   const commentsByTask = new DataLoader<string, CommentRow[]>(async (taskIds) => {
     onBatch('commentsByTask', taskIds.length);
-    const rows = await db.tx(scope, (tx) => getCommentsForTasks(tx, tenant.orgId, taskIds));
+    const rows = await db.single(scope, (tx) => getCommentsForTasks(tx, tenant.orgId, taskIds));
     const by = groupBy(rows, (r) => r.task_id);
     return taskIds.map((id) => by.get(id) ?? []);
   });
 
   const approvalsByTask = new DataLoader<string, ApprovalRow[]>(async (taskIds) => {
     onBatch('approvalsByTask', taskIds.length);
-    const rows = await db.tx(scope, (tx) => getApprovalsForTasks(tx, tenant.orgId, taskIds));
+    const rows = await db.single(scope, (tx) => getApprovalsForTasks(tx, tenant.orgId, taskIds));
     for (const r of rows) approvalById.prime(r.id, r);
     const by = groupBy(rows, (r) => r.task_id);
     return taskIds.map((id) => by.get(id) ?? []);
@@ -64,7 +64,7 @@ export function createLoaders(db: Db, tenant: Tenant, onBatch: BatchObserver = (
     new DataLoader<ParentPageKey, TaskPage, string>(
       async (keys) => {
         onBatch(`tasksOf${kind}`, keys.length);
-        const pages = await db.tx(scope, (tx) => listTasksForParents(tx, tenant.orgId, kind, keys));
+        const pages = await db.single(scope, (tx) => listTasksForParents(tx, tenant.orgId, kind, keys));
         for (const p of pages) for (const r of p.rows) taskById.prime(r.id, r);
         return pages;
       },
