@@ -4,7 +4,7 @@
  * reaction in another service (no gateway request involved) reaches a cached answer through its NATS event, and
  * fields that change without events are never cached.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { connectBus, type Bus } from '@cos/bus';
 import { createLogger } from '@cos/logger';
 import { eventually, gql, gqlOk } from '../scripts/lib/graphql-client';
@@ -17,6 +17,22 @@ const users: Record<'ann' | 'bob', { token: string; userId: string; orgId: strin
 const CACHE = 'x-cos-cache';
 const TASKS = `query CachedTasks($first: Int!) { tasks(first: $first) { totalCount edges { node { id title version createdBy { name } } } } }`;
 
+/** When the last event of this stack passed on NATS (the cache's invalidation feed). */
+let lastEventAt = Date.now();
+
+/**
+ * Waits until no event has passed on NATS for `quietMs`. The relay publishes a write's events shortly after the
+ * mutation answers; one arriving between a test's first and second query rightly drops the answer, so every test
+ * starts once the events of the writes before it have passed.
+ */
+async function settle(quietMs = 400): Promise<void> {
+  for (;;) {
+    const wait = lastEventAt + quietMs - Date.now();
+    if (wait <= 0) return;
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
 const run = (who: 'ann' | 'bob', query: string, variables: Record<string, unknown> = {}) =>
   gql(t.gatewayUrl, query, variables, { token: users[who].token });
 
@@ -28,6 +44,10 @@ beforeAll(async () => {
     name: 'response-cache-e2e',
     log: createLogger('response-cache-e2e', 'silent'),
   });
+  const feed = bus.nc.subscribe(`${t.prefix}.>`);
+  void (async () => {
+    for await (const _ of feed) lastEventAt = Date.now();
+  })();
   for (const [who, name] of [
     ['ann', 'Ann Cache'],
     ['bob', 'Bob Other'],
@@ -41,6 +61,8 @@ beforeAll(async () => {
   }
   await gqlOk(t.gatewayUrl, `mutation { createTask(input: { title: "first" }) { id } }`, {}, { token: users.ann.token });
 }, 120_000);
+
+beforeEach(() => settle(), 10_000);
 
 afterAll(async () => {
   await bus?.close().catch(() => {});
@@ -87,6 +109,7 @@ describe('response cache', () => {
       { id: task.id, v: task.version },
       { token: users.ann.token },
     );
+    // At once: before the mutation's event has passed on NATS.
     const after = await run('ann', TASKS, { first: 10 });
     expect(after.headers.get(CACHE)).toBe('miss');
     expect((after.data as any).tasks.edges[0].node.title).toBe('renamed');
