@@ -12,10 +12,12 @@
  * The load runs in a separate process (bench/lib/load.ts); CPU is read from /proc for each process tree.
  * Env: BENCH_DURATION_S (15), BENCH_WARMUP_S (5), BENCH_CLIENTS (50), BENCH_USERS (50), BENCH_TASKS (200),
  * BENCH_PAGE (50), BENCH_WRITES_PER_S (5), BENCH_PROFILE=1 (also write a --cpu-prof of our uncached gateway and print
- * where its time goes).
+ * where its time goes), BENCH_TRACING=0 (skip the run with OpenTelemetry on, exporting over OTLP to a local sink).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,6 +42,7 @@ const TASKS = num('BENCH_TASKS', 200);
 const PAGE = num('BENCH_PAGE', 50);
 const WRITES_PER_S = num('BENCH_WRITES_PER_S', 5);
 const PROFILE = process.env.BENCH_PROFILE === '1';
+const TRACING = process.env.BENCH_TRACING !== '0';
 // Rate limiting stays in the request path (one Redis call per request) but must not refuse the bench's load.
 const NO_REFUSALS = { RATE_LIMIT_PER_USER: '1000000000' };
 
@@ -117,6 +120,30 @@ async function withWriter<T>(url: string, token: string, taskIds: string[], fn: 
   }
 }
 
+/** An OTLP/HTTP receiver that only counts what it is sent (the exporter's POST /v1/traces). */
+async function startOtlpSink(): Promise<{ url: string; requests: number; bytes: number; close(): Promise<void> }> {
+  const stats = { requests: 0, bytes: 0 };
+  const server = createServer((req, res) => {
+    req.on('data', (d: Buffer) => (stats.bytes += d.length));
+    req.on('end', () => {
+      stats.requests++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get requests() {
+      return stats.requests;
+    },
+    get bytes() {
+      return stats.bytes;
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
 /** Strips what legitimately differs between two executions (nothing should); compares the data only. */
 const canonical = (data: unknown) => JSON.stringify(data);
 
@@ -129,7 +156,8 @@ async function main() {
     extraEnv: { LOG_LEVEL: 'warn', ...NO_REFUSALS },
   });
   let stock: ChildProcess | undefined;
-  let uncached: ChildProcess | undefined;
+  const spawned: ChildProcess[] = [];
+  const sink = TRACING ? await startOtlpSink() : undefined;
   try {
     const t0 = Date.now();
     const data = await seedBenchData(ts.gatewayUrl, ts.db.adminUrl, { users: USERS, customers: 20, tasks: TASKS, commentsPerTask: 2 }, log);
@@ -154,28 +182,40 @@ async function main() {
     await waitUp(stockUrl, stock, 60_000);
 
     // Our gateway again, same env as the stack's, response cache off (and profiled with BENCH_PROFILE=1).
-    const uncachedPort = await freePort();
-    const uncachedUrl = `http://127.0.0.1:${uncachedPort}/graphql`;
-    uncached = spawn(tsx, [path.join(here, '../gateway/src/index.ts')], {
-      env: {
-        ...process.env,
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'warn',
-        ...NO_REFUSALS,
-        PORT: String(uncachedPort),
-        NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
-        REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-        COS_SUBJECT_PREFIX: ts.prefix,
-        INTERNAL_SECRET: secret,
-        JWKS_URL: ts.stack.serviceUrl('identity').replace(/\/graphql$/, '/.well-known/jwks.json'),
-        ...Object.fromEntries(SERVICES.map((s) => [`SUBGRAPH_${s.toUpperCase()}_URL`, ts.stack.serviceUrl(s)])),
-        RESPONSE_CACHE: 'false',
-        NODE_OPTIONS: nodeOptionsFor('gateway', PROFILE ? `--import ${path.join(here, 'lib/cpu-prof-preload.mjs')}` : undefined),
-        ...(PROFILE ? { COS_CPU_PROF_DIR: profDir } : {}),
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    await waitUp(uncachedUrl, uncached, 60_000);
+    const spawnOurs = async (env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}/graphql`;
+      const child = spawn(tsx, [path.join(here, '../gateway/src/index.ts')], {
+        env: {
+          ...process.env,
+          NODE_ENV: 'test',
+          LOG_LEVEL: 'warn',
+          ...NO_REFUSALS,
+          PORT: String(port),
+          NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+          REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+          COS_SUBJECT_PREFIX: ts.prefix,
+          INTERNAL_SECRET: secret,
+          JWKS_URL: ts.stack.serviceUrl('identity').replace(/\/graphql$/, '/.well-known/jwks.json'),
+          ...Object.fromEntries(SERVICES.map((s) => [`SUBGRAPH_${s.toUpperCase()}_URL`, ts.stack.serviceUrl(s)])),
+          RESPONSE_CACHE: 'false',
+          NODE_OPTIONS: nodeOptionsFor('gateway'),
+          ...env,
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      spawned.push(child);
+      await waitUp(url, child, 60_000);
+      return { child, url };
+    };
+    const { child: uncached, url: uncachedUrl } = await spawnOurs(
+      PROFILE
+        ? { NODE_OPTIONS: nodeOptionsFor('gateway', `--import ${path.join(here, 'lib/cpu-prof-preload.mjs')}`), COS_CPU_PROF_DIR: profDir }
+        : {},
+    );
+    // The same, with OpenTelemetry on: every span exported over OTLP/HTTP to a sink in this process. Tracing off is
+    // the row above (no SDK registered, no tracing plugin installed), so the difference is what tracing on costs.
+    const traced = TRACING ? await spawnOurs({ OTEL_EXPORTER_OTLP_ENDPOINT: sink!.url }) : undefined;
 
     // Same answer from both, for the same caller: otherwise the comparison means nothing.
     const token = data.tokens[1 % data.tokens.length]!;
@@ -200,6 +240,7 @@ async function main() {
     const subPids = ts.stack.processes.filter((p) => p.name !== 'gateway').map((p) => p.child.pid!);
     const results = {
       uncached: await measure('ours, no response cache', uncachedUrl, uncached.pid!, subPids, data.tokens),
+      traced: traced ? await measure('ours, no response cache, tracing on', traced.url, traced.child.pid!, subPids, data.tokens) : undefined,
       stock: await measure('stock', stockUrl, stock.pid!, subPids, data.tokens),
       cached: await measure('ours, response cache', ts.gatewayUrl, gwPid, subPids, data.tokens),
       cachedWrites: await withWriter(ts.gatewayUrl, data.tokens[0]!, data.taskIds, () =>
@@ -234,21 +275,22 @@ tasks of the same organization, each one dropping every client's cached page.
 | gateway | req/s | p50 ms | p95 ms | p99 ms | max ms | gateway CPU-ms/req | req per gateway CPU-s (vs stock) | subgraphs CPU-ms/req | ok/total | RSS MiB |
 |---|---|---|---|---|---|---|---|---|---|---|
 ${row('ours, no response cache', u)}
-${row('stock', s)}
+${results.traced ? `${row('ours, no response cache, OpenTelemetry on (OTLP)', results.traced)}\n` : ''}${row('stock', s)}
 ${row('ours, response cache', c)}
 ${row(`ours, response cache + writer (${w.writesPerS.toFixed(1)} writes/s reached)`, w)}
 
 Ratios vs stock — no response cache: throughput ×${ratio(u.load.rps, s.load.rps)}, requests per gateway CPU-second ${perCpuS(u)},
 p99 ×${ratio(u.load.latencyMs.p99, s.load.latencyMs.p99)}. Response cache: throughput ×${ratio(c.load.rps, s.load.rps)}, per gateway CPU-second ${perCpuS(c)},
 p99 ×${ratio(c.load.latencyMs.p99, s.load.latencyMs.p99)}; with the writer: throughput ×${ratio(w.load.rps, s.load.rps)}, p99 ${w.load.latencyMs.p99.toFixed(1)} ms.
-Targets (issue 7): ≥ 3× stock throughput at equal CPU; p99 < 100 ms at ${CLIENTS} clients. Machine: ${availableParallelism()} cores shared by
+${results.traced && sink ? `Tracing on (OTLP/HTTP to a local sink: ${sink.requests} exports, ${(sink.bytes / 1048576).toFixed(1)} MiB; the subgraphs stay untraced) costs the gateway ${(cpuPerReq(results.traced) - cpuPerReq(u)).toFixed(2)} CPU-ms/request (×${ratio(cpuPerReq(results.traced), cpuPerReq(u))}); off, no SDK is registered and no tracing plugin installed.\n` : ''}Targets (issue 7): ≥ 3× stock throughput at equal CPU; p99 < 100 ms at ${CLIENTS} clients. Machine: ${availableParallelism()} cores shared by
 the load generator, the gateways (one busy at a time), 4 subgraphs, Postgres, NATS and Redis.
 `);
     for (const [name, m] of Object.entries(results)) {
-      if (m.load.failed) console.log(`Failures (${name}): ${m.load.failed} (${m.load.firstFailure ?? '-'})\n`);
+      if (m?.load.failed) console.log(`Failures (${name}): ${m.load.failed} (${m.load.firstFailure ?? '-'})\n`);
     }
   } finally {
-    for (const child of [stock, uncached]) {
+    await sink?.close();
+    for (const child of [stock, ...spawned]) {
       if (!child || child.exitCode !== null) continue;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');

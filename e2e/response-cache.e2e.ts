@@ -89,6 +89,21 @@ describe('response cache', () => {
     expect((await run('ann', TASKS, { first: 5 })).headers.get(CACHE)).toBe('miss');
   });
 
+  it('answers fresh when the client sends Cache-Control: no-cache (and stores that answer), no-store neither reads nor stores', async () => {
+    const q = `query Fresh { tasks(first: 2) { totalCount } }`;
+    await run('ann', q);
+    expect((await run('ann', q)).headers.get(CACHE)).toBe('hit');
+    const fresh = await gql(t.gatewayUrl, q, {}, { token: users.ann.token, headers: { 'cache-control': 'no-cache' } });
+    expect(fresh.headers.get(CACHE)).toBe('bypass');
+    expect(fresh.errors).toBeUndefined();
+    expect((await run('ann', q)).headers.get(CACHE)).toBe('hit');
+    // no-store: computed and not stored — the next plain request computes it again.
+    const q3 = `query Fresh3 { tasks(first: 2) { totalCount } }`;
+    expect((await gql(t.gatewayUrl, q3, {}, { token: users.ann.token, headers: { 'cache-control': 'no-store' } })).headers.get(CACHE)).toBe('bypass');
+    expect((await run('ann', q3)).headers.get(CACHE)).toBe('miss');
+    expect((await run('ann', q3)).headers.get(CACHE)).toBe('hit');
+  });
+
   it('never serves one principal another principal’s answer (other tenant, same query text)', async () => {
     await run('ann', TASKS, { first: 10 });
     const bob = await run('bob', TASKS, { first: 10 });

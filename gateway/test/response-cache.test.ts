@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ResponseCache } from '../src/perf/response-cache';
-import { UNCACHEABLE_FIELDS } from '../src/plugins/useResponseCache';
+import { clientCacheDirective, UNCACHEABLE_FIELDS } from '../src/plugins/useResponseCache';
 import { readFileSync } from 'node:fs';
 import { buildASTSchema, isObjectType, parse } from 'graphql';
 import path from 'node:path';
@@ -95,5 +95,20 @@ describe('UNCACHEABLE_FIELDS', () => {
       const type = schema.getType(typeName);
       expect(type && isObjectType(type) ? Object.keys(type.getFields()) : [], coordinate).toContain(field);
     }
+  });
+});
+
+describe('clientCacheDirective (request Cache-Control)', () => {
+  it('reads no-cache, max-age=0 and no-store; anything else uses the cache', () => {
+    expect(clientCacheDirective(null)).toBe('default');
+    expect(clientCacheDirective('max-age=60')).toBe('default');
+    expect(clientCacheDirective('no-cache')).toBe('no-cache');
+    expect(clientCacheDirective('Max-Age = 0')).toBe('no-cache');
+    expect(clientCacheDirective('private, No-Cache')).toBe('no-cache');
+    expect(clientCacheDirective('no-cache, no-store')).toBe('no-store');
+    expect(clientCacheDirective('max-age=0, no-store')).toBe('no-store');
+    // Look-alikes are not directives.
+    expect(clientCacheDirective('x-no-cache')).toBe('default');
+    expect(clientCacheDirective('max-age=00x')).toBe('default');
   });
 });

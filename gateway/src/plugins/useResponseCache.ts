@@ -17,8 +17,23 @@ import { principalOf } from './useAuth';
  */
 export const UNCACHEABLE_FIELDS: readonly string[] = ['Query.auditLog', 'AgentRun.lastHeartbeatAt', 'ApiKey.lastUsedAt'];
 
-/** Response header saying what the cache did: `hit`, `miss` (computed, stored if it could be) or absent (not applicable). */
+/**
+ * Response header saying what the cache did: `hit`, `miss` (computed, stored if it could be), `bypass` (the client
+ * asked for a fresh answer with `Cache-Control: no-cache` or `no-store`) or absent (not applicable).
+ */
 export const CACHE_STATUS_HEADER = 'x-cos-cache';
+
+/**
+ * What the client's request `Cache-Control` asks of the cache (RFC 9111 §5.2.1): `no-cache` = do not answer from the
+ * cache, but the fresh answer may replace the stored one; `no-store` = neither read nor store.
+ */
+export function clientCacheDirective(header: string | null): 'default' | 'no-cache' | 'no-store' {
+  if (!header) return 'default';
+  const directives = header.toLowerCase().split(',').map((d) => d.replace(/\s+/g, ''));
+  if (directives.includes('no-store')) return 'no-store';
+  if (directives.includes('no-cache') || directives.includes('max-age=0')) return 'no-cache';
+  return 'default';
+}
 
 interface RequestState {
   ticket: CacheTicket;
@@ -27,7 +42,9 @@ interface RequestState {
   operationName?: string;
   startedMs: number;
   cacheable?: boolean;
-  status?: 'hit' | 'miss' | undefined;
+  status?: 'hit' | 'miss' | 'bypass' | undefined;
+  /** The client sent `Cache-Control: no-store`: the answer is not stored either. */
+  noStore?: boolean;
 }
 
 /** Who the answer is for: everything the gateway's authorization decisions read from the principal. */
@@ -105,6 +122,12 @@ export function useResponseCache(opts: { cache: ResponseCache; uncacheableFields
       const state: RequestState = { ticket: cache.ticket(key, who.orgId), subgraphs: new Set(), startedMs: performance.now() };
       states.set(request, state);
       if (!cache.enabled) return;
+      const directive = clientCacheDirective(request.headers.get('cache-control'));
+      if (directive !== 'default') {
+        state.status = 'bypass';
+        state.noStore = directive === 'no-store';
+        return;
+      }
       const hit = cache.get(key);
       if (hit) {
         state.status = 'hit';
@@ -146,7 +169,7 @@ export function useResponseCache(opts: { cache: ResponseCache; uncacheableFields
         for (const s of state.subgraphs) cache.invalidate(state.ticket.orgId, s);
         return;
       }
-      if (!state.cacheable || state.status !== 'miss') return;
+      if (!state.cacheable || state.noStore || (state.status !== 'miss' && state.status !== 'bypass')) return;
       if (!result || Array.isArray(result) || Symbol.asyncIterator in result) return;
       const r = result as ExecutionResult;
       if (r.errors?.length || !r.data || r.extensions) return;
