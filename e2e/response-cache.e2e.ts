@@ -182,6 +182,49 @@ describe('response cache', () => {
     await eventually(async () => (await run('ann', q)).headers.get(CACHE) === 'miss', 5_000, 50);
   });
 
+  it('recomputes a dropped answer calling only the subgraph whose event dropped it (subgraph answers cached per principal)', async () => {
+    const q = `query Mixed { tasks(first: 10) { edges { node { id title version createdBy { name } } } } }`; // tasks + identity
+    const sub = (kind: string) => gatewayMetric('cos_response_cache_total', `kind="${kind}"`);
+    await run('ann', q);
+    expect((await run('ann', q)).headers.get(CACHE)).toBe('hit');
+    // Another principal asking the same: nothing of ann's is served to bob, not even a subgraph answer.
+    const hitsBeforeBob = await sub('subgraph_hit');
+    expect((await run('bob', q)).headers.get(CACHE)).toBe('miss');
+    expect(await sub('subgraph_hit')).toBe(hitsBeforeBob);
+
+    // A write in tasks: the client answer goes; tasks is asked again, identity's answer comes from the cache.
+    const task = ((await run('ann', q)).data as any).tasks.edges[0].node;
+    await gqlOk(
+      t.gatewayUrl,
+      `mutation($id: ID!, $v: Int!) { updateTask(id: $id, expectedVersion: $v, input: { title: "renamed again" }) { id } }`,
+      { id: task.id, v: task.version },
+      { token: users.ann.token },
+    );
+    await settle();
+    const [hits0, misses0] = [await sub('subgraph_hit'), await sub('subgraph_miss')];
+    const after = await run('ann', q);
+    expect(after.headers.get(CACHE)).toBe('miss');
+    expect((after.data as any).tasks.edges.find((e: any) => e.node.id === task.id).node.title).toBe('renamed again');
+    expect((after.data as any).tasks.edges[0].node.createdBy.name).toBe('Ann Cache');
+    expect(await sub('subgraph_hit')).toBe(hits0 + 1); // identity
+    expect(await sub('subgraph_miss')).toBe(misses0 + 1); // tasks
+
+    // An identity event: now identity is asked again and tasks answers from the cache.
+    expect((await run('ann', q)).headers.get(CACHE)).toBe('hit');
+    bus.nc.publish(`${t.prefix}.${users.ann.orgId}.identity.User.UserLoggedIn`, '{}');
+    await bus.nc.flush();
+    await settle();
+    const [hits1, misses1] = [await sub('subgraph_hit'), await sub('subgraph_miss')];
+    expect((await run('ann', q)).headers.get(CACHE)).toBe('miss');
+    expect(await sub('subgraph_hit')).toBe(hits1 + 1); // tasks
+    expect(await sub('subgraph_miss')).toBe(misses1 + 1); // identity
+
+    // Cache-Control: no-cache asks every subgraph again.
+    const fresh = await gql(t.gatewayUrl, q, {}, { token: users.ann.token, headers: { 'cache-control': 'no-cache' } });
+    expect(fresh.headers.get(CACHE)).toBe('bypass');
+    expect(await sub('subgraph_hit')).toBe(hits1 + 1);
+  });
+
   it('never caches answers with fields that change without an event', async () => {
     const q = `{ tasks(first: 1) { totalCount } auditLog(first: 5) { action } }`;
     const a = await run('ann', q);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GraphQLFormattedError } from 'graphql';
 import { PRINCIPAL_HEADER, signPrincipal, type Principal } from '@cos/auth';
@@ -58,7 +58,7 @@ export class CosDataSource extends RemoteGraphQLDataSource<GatewayContext> {
     this.opts = opts;
     this.inflight = opts.dedupe === false ? undefined : new InFlight<SubgraphAnswer>();
     this.entityBatcher =
-      opts.batchEntities === false ? undefined : new EntityBatcher<GatewayContext>((ctx, payload) => this.exchange(this.headersFor(ctx), payload));
+      opts.batchEntities === false ? undefined : new EntityBatcher<GatewayContext>((ctx, payload) => this.exchange(ctx, payload));
   }
 
   /** The entity batcher's counters (zeros when batching is off). */
@@ -89,19 +89,45 @@ export class CosDataSource extends RemoteGraphQLDataSource<GatewayContext> {
       restrictCachePolicy(options, cacheControl);
       return result as ProcessResult;
     }
-    const answer = await this.exchange(this.headersFor(ctx), payload);
+    const answer = await this.exchange(ctx, payload);
     const parsed: unknown = JSON.parse(answer.text);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('Expected a JSON object from the subgraph');
     restrictCachePolicy(options, answer.cacheControl);
     return parsed as ProcessResult;
   }
 
-  /** One HTTP request, shared with identical reads of the same principal already in flight. */
-  private exchange(headers: Record<string, string>, payload: { query?: string }): Promise<SubgraphAnswer> {
+  /**
+   * One subgraph answer for a read: from the response cache's subgraph answers when the client request is a cacheable
+   * query (`ctx.subgraphCache`, same principal key, invalidated per (tenant, this subgraph) like client answers), else
+   * one HTTP request, shared with identical reads of the same principal already in flight. Error-free answers of
+   * cacheable queries are stored, unless an event of this subgraph for the tenant passed during the round trip.
+   */
+  private async exchange(ctx: GatewayContext | undefined, payload: { query?: string }): Promise<SubgraphAnswer> {
+    const headers = this.headersFor(ctx);
     const body = JSON.stringify(payload);
-    return this.inflight && isSharableOperation(payload.query)
-      ? this.inflight.run(`${headers[PRINCIPAL_HEADER]}\n${body}`, () => this.roundTrip(headers, body))
-      : this.roundTrip(headers, body);
+    if (!isSharableOperation(payload.query)) return this.roundTrip(headers, body);
+    const sc = ctx?.subgraphCache;
+    const subgraph = this.opts.name.toLowerCase();
+    const key = sc ? `sg:${createHash('sha256').update(sc.principalKey).update('\u0000').update(subgraph).update('\u0000').update(body).digest('base64url')}` : '';
+    if (sc?.read) {
+      const hit = sc.cache.get(key, 'subgraph');
+      if (hit) return { text: hit.json, cacheControl: hit.cacheControl ?? null };
+    }
+    if (!sc) {
+      return this.inflight
+        ? this.inflight.run(`${headers[PRINCIPAL_HEADER]}\n${body}`, () => this.roundTrip(headers, body))
+        : this.roundTrip(headers, body);
+    }
+    // The ticket is taken when the round trip starts, by whoever starts it: callers joining it get an answer exactly
+    // as old as the ticket says, so an event during the round trip keeps it out of the cache for all of them.
+    const fetchAndStore = async (): Promise<SubgraphAnswer> => {
+      const ticket = sc.cache.ticket(key, sc.orgId);
+      const answer = await this.roundTrip(headers, body);
+      // A field error anywhere makes the answer uncacheable (a data value containing the text only costs a store).
+      if (!answer.text.includes('"errors"')) sc.cache.store(ticket, [subgraph], { json: answer.text, cacheControl: answer.cacheControl }, 'subgraph');
+      return answer;
+    };
+    return this.inflight ? this.inflight.run(key, fetchAndStore) : fetchAndStore();
   }
 
   private async roundTrip(headers: Record<string, string>, body: string): Promise<SubgraphAnswer> {

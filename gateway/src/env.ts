@@ -36,6 +36,8 @@ export const gatewayEnvSchema = z.object({
   RESPONSE_CACHE: envFields.bool(true),
   RESPONSE_CACHE_TTL_MS: envFields.ms(30_000),
   RESPONSE_CACHE_MAX_MB: z.coerce.number().int().positive().default(64),
+  /** Also cache the subgraph answers of cacheable queries (same keys, rules and memory bound; needs RESPONSE_CACHE). */
+  RESPONSE_CACHE_SUBGRAPH: envFields.bool(true),
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Key prefix for everything the gateway keeps in Redis (tests use their own). */
   REDIS_PREFIX: z.string().default('cos:gw:'),

@@ -71,7 +71,7 @@ export interface GatewayDeps {
     | 'subgraphUrls'
   > &
     /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
-    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES'>>;
+    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'RESPONSE_CACHE_SUBGRAPH'>>;
   log: Logger;
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
   redis: Redis;
@@ -210,7 +210,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       getMaxAgeS: env.PERSISTED_GET_MAX_AGE_S ?? 60,
       log,
     }),
-    ...(deps.responseCache ? [useResponseCache({ cache: deps.responseCache }) as Plugin] : []),
+    ...(deps.responseCache ? [useResponseCache({ cache: deps.responseCache, subgraphAnswers: env.RESPONSE_CACHE_SUBGRAPH }) as Plugin] : []),
     useLimits({ ...DEFAULT_LIMITS, ...deps.limits }),
     useIntrospectionControl({ production: env.NODE_ENV === 'production' }) as Plugin,
     useValidationErrors(),

@@ -32,6 +32,24 @@ describe('ResponseCache', () => {
     expect(c.get('b-tasks')).toBeDefined();
   });
 
+  it('keeps subgraph answers under the same rules, counted apart from client answers', () => {
+    const c = live();
+    const sg = { json: '{"data":{"_entities":[]}}', cacheControl: null };
+    const raced = c.ticket('sg-identity-raced', 'org-a');
+    expect(c.store(c.ticket('sg-identity', 'org-a'), ['identity'], sg, 'subgraph')).toBe(true);
+    expect(c.store(c.ticket('sg-tasks', 'org-a'), ['tasks'], sg, 'subgraph')).toBe(true);
+    expect(c.get('sg-identity', 'subgraph')?.json).toBe(sg.json);
+    expect(c.get('sg-nothing', 'subgraph')).toBeUndefined();
+    c.invalidate('org-a', 'tasks');
+    expect(c.get('sg-tasks', 'subgraph')).toBeUndefined();
+    expect(c.get('sg-identity', 'subgraph')).toBeDefined();
+    c.invalidate('org-a', 'identity');
+    expect(c.store(raced, ['identity'], sg, 'subgraph')).toBe(false);
+    const s = c.snapshot();
+    expect([s.subgraphHits, s.subgraphMisses, s.subgraphStores, s.raced]).toEqual([2, 2, 2, 1]);
+    expect([s.hits, s.misses, s.stores]).toEqual([0, 0, 0]);
+  });
+
   it('refuses an answer computed while its data was invalidated (read/commit race)', () => {
     const c = live();
     const ticket = c.ticket('k', 'org-a');

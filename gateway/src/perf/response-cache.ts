@@ -12,13 +12,23 @@ export interface ResponseCacheOptions {
 
 export const DEFAULT_RESPONSE_CACHE: ResponseCacheOptions = { ttlMs: 30_000, maxBytes: 64 * 1024 * 1024, maxEntryBytes: 1024 * 1024 };
 
-/** One cached answer: the JSON yoga sends (served as is) and the result it came from (for plugins that read it). */
+/**
+ * One cached answer. A client answer (`kind` response): the JSON yoga sends (served as is), the result it came from
+ * (for plugins that read it) and the operation's name (metrics label of hits, which never reach execution). A
+ * subgraph answer (`kind` subgraph): the subgraph's response text and its Cache-Control.
+ */
 export interface CachedResponse {
-  result: ExecutionResult;
+  result?: ExecutionResult;
   json: string;
-  /** The operation's name (metrics label of hits, which never reach execution). */
-  operation: string;
+  operation?: string;
+  cacheControl?: string | null;
 }
+
+/**
+ * `response`: a client's whole answer. `subgraph`: one subgraph's answer to one fetch of a query plan — what a client
+ * answer dropped by an event of ONE subgraph is recomputed from, so only that subgraph is called again.
+ */
+export type CacheKind = 'response' | 'subgraph';
 
 interface Entry extends CachedResponse {
   tags: string[];
@@ -36,6 +46,9 @@ export interface ResponseCacheStats {
   hits: number;
   misses: number;
   stores: number;
+  subgraphHits: number;
+  subgraphMisses: number;
+  subgraphStores: number;
   /** Answers not stored because an invalidation of their data happened while they were computed. */
   raced: number;
   invalidations: number;
@@ -69,7 +82,16 @@ export class ResponseCache {
   private clock = 0;
   /** False until the invalidation feed is live, and while it is down: nothing is served or stored then. */
   private live = false;
-  readonly stats: Omit<ResponseCacheStats, 'entries' | 'bytes'> = { hits: 0, misses: 0, stores: 0, raced: 0, invalidations: 0 };
+  readonly stats: Omit<ResponseCacheStats, 'entries' | 'bytes'> = {
+    hits: 0,
+    misses: 0,
+    stores: 0,
+    subgraphHits: 0,
+    subgraphMisses: 0,
+    subgraphStores: 0,
+    raced: 0,
+    invalidations: 0,
+  };
   /** Called for each answer served from the cache with its duration (the gateway's operation latency metric). */
   onHit?: (operation: string, seconds: number) => void;
 
@@ -94,10 +116,13 @@ export class ResponseCache {
     this.live = live;
   }
 
-  get(key: string): CachedResponse | undefined {
+  get(key: string, kind: CacheKind = 'response'): CachedResponse | undefined {
     if (!this.live) return undefined;
     const e = this.lru.get(key);
-    if (e) this.stats.hits++;
+    if (kind === 'subgraph') {
+      if (e) this.stats.subgraphHits++;
+      else this.stats.subgraphMisses++;
+    } else if (e) this.stats.hits++;
     else this.stats.misses++;
     return e;
   }
@@ -108,7 +133,7 @@ export class ResponseCache {
   }
 
   /** Stores an answer read from `subgraphs` unless one of them was invalidated for this tenant since the ticket. */
-  store(ticket: CacheTicket, subgraphs: Iterable<string>, response: CachedResponse): boolean {
+  store(ticket: CacheTicket, subgraphs: Iterable<string>, response: CachedResponse, kind: CacheKind = 'response'): boolean {
     if (!this.live) return false;
     const tags = [...subgraphs].map((s) => tagOf(ticket.orgId, s));
     if (tags.length === 0) return false;
@@ -120,7 +145,8 @@ export class ResponseCache {
     this.lru.set(ticket.key, { ...response, tags });
     if (!this.lru.has(ticket.key)) return false;
     for (const t of tags) (this.byTag.get(t) ?? this.byTag.set(t, new Set()).get(t)!).add(ticket.key);
-    this.stats.stores++;
+    if (kind === 'subgraph') this.stats.subgraphStores++;
+    else this.stats.stores++;
     return true;
   }
 

@@ -37,6 +37,7 @@ export function clientCacheDirective(header: string | null): 'default' | 'no-cac
 
 interface RequestState {
   ticket: CacheTicket;
+  principalKey: string;
   subgraphs: Set<string>;
   operation?: 'query' | 'mutation' | 'subscription';
   operationName?: string;
@@ -95,8 +96,14 @@ function isCacheableDocument(document: DocumentNode, schema: GraphQLSchema, unca
  * are stored. Why not @envelop/response-cache: its invalidation is by entity id found in answers, which misses new
  * list members and derived values; events here name tenants and services, not the ids an answer happened to show.
  */
-export function useResponseCache(opts: { cache: ResponseCache; uncacheableFields?: readonly string[] }): Plugin<GatewayContext> {
+export function useResponseCache(opts: {
+  cache: ResponseCache;
+  uncacheableFields?: readonly string[];
+  /** Also cache the subgraph answers of cacheable queries (default on; see CosDataSource). */
+  subgraphAnswers?: boolean;
+}): Plugin<GatewayContext> {
   const { cache } = opts;
+  const subgraphAnswers = opts.subgraphAnswers !== false;
   const uncacheable = new Set(opts.uncacheableFields ?? UNCACHEABLE_FIELDS);
   const states = new WeakMap<Request, RequestState>();
   const verdicts = new WeakMap<DocumentNode, boolean>();
@@ -119,7 +126,7 @@ export function useResponseCache(opts: { cache: ResponseCache; uncacheableFields
         .update('\u0000')
         .update(params.variables ? JSON.stringify(params.variables) : '')
         .digest('base64url');
-      const state: RequestState = { ticket: cache.ticket(key, who.orgId), subgraphs: new Set(), startedMs: performance.now() };
+      const state: RequestState = { ticket: cache.ticket(key, who.orgId), principalKey: who.key, subgraphs: new Set(), startedMs: performance.now() };
       states.set(request, state);
       if (!cache.enabled) return;
       const directive = clientCacheDirective(request.headers.get('cache-control'));
@@ -155,6 +162,15 @@ export function useResponseCache(opts: { cache: ResponseCache; uncacheableFields
         verdicts.set(args.document, ok);
       }
       state.cacheable = ok;
+      // The plan's subgraph fetches may be answered from (and stored in) the cache too: same principal, same rules.
+      if (ok && subgraphAnswers && cache.enabled && !state.noStore) {
+        (args.contextValue as GatewayContext).subgraphCache = {
+          cache,
+          principalKey: state.principalKey,
+          orgId: state.ticket.orgId,
+          read: state.status !== 'bypass',
+        };
+      }
     },
     onExecutionResult({ request, result, setResult }) {
       const state = states.get(request);

@@ -154,11 +154,22 @@ export function observePlanCache(gateway: object, metrics: Metrics): boolean {
  */
 export function observeResponseCache(
   metrics: Metrics,
-  read: () => { hits: number; misses: number; stores: number; raced: number; invalidations: number; entries: number; bytes: number },
+  read: () => {
+    hits: number;
+    misses: number;
+    stores: number;
+    subgraphHits: number;
+    subgraphMisses: number;
+    subgraphStores: number;
+    raced: number;
+    invalidations: number;
+    entries: number;
+    bytes: number;
+  },
 ): void {
   new Counter({
     name: 'cos_response_cache_total',
-    help: 'Gateway response cache events by kind (hit, miss, store, raced, invalidation)',
+    help: 'Gateway response cache events by kind (client answers: hit, miss, store; subgraph answers: subgraph_hit, subgraph_miss, subgraph_store; raced, invalidation)',
     labelNames: ['kind'] as const,
     registers: [metrics.registry],
     collect() {
@@ -167,6 +178,9 @@ export function observeResponseCache(
       this.inc({ kind: 'hit' }, s.hits);
       this.inc({ kind: 'miss' }, s.misses);
       this.inc({ kind: 'store' }, s.stores);
+      this.inc({ kind: 'subgraph_hit' }, s.subgraphHits);
+      this.inc({ kind: 'subgraph_miss' }, s.subgraphMisses);
+      this.inc({ kind: 'subgraph_store' }, s.subgraphStores);
       this.inc({ kind: 'raced' }, s.raced);
       this.inc({ kind: 'invalidation' }, s.invalidations);
     },

@@ -11,7 +11,7 @@ const read = (p: string) => readFileSync(path.join(infra, p), 'utf8');
 /** Every metric name the processes export (observePool adds the pool gauges by pool name; the gateway its cache and transport counters). */
 function exportedNames(): Set<string> {
   const m = createMetrics('test');
-  observeResponseCache(m, () => ({ hits: 0, misses: 0, stores: 0, raced: 0, invalidations: 0, entries: 0, bytes: 0 }));
+  observeResponseCache(m, () => ({ hits: 0, misses: 0, stores: 0, subgraphHits: 0, subgraphMisses: 0, subgraphStores: 0, raced: 0, invalidations: 0, entries: 0, bytes: 0 }));
   observeSubgraphTransport(m, () => ({ entityFetches: 0, entityRequests: 0, representationsDeduplicated: 0, inflightJoined: 0 }));
   for (const pool of ['runtime', 'system']) {
     new Gauge({ name: `cos_pg_pool_${pool}_connections`, help: 'x', registers: [m.registry] });
