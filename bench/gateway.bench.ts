@@ -7,7 +7,7 @@
  * Our gateway runs twice: as shipped (per-principal response cache on) and with RESPONSE_CACHE=false, so the
  * execution path (planning, batched subgraph fetches, merging) is measured on its own; the cached gateway is also
  * measured with a writer adding comments at BENCH_WRITES_PER_S in the same organization (every write invalidates
- * every client's cached tasks page).
+ * every client's cached tasks page), and the same without its subgraph answers (RESPONSE_CACHE_SUBGRAPH=false).
  *
  * The load runs in a separate process (bench/lib/load.ts); CPU is read from /proc for each process tree.
  * Env: BENCH_DURATION_S (15), BENCH_WARMUP_S (5), BENCH_CLIENTS (50), BENCH_USERS (50), BENCH_TASKS (200),
@@ -216,6 +216,8 @@ async function main() {
     // The same, with OpenTelemetry on: every span exported over OTLP/HTTP to a sink in this process. Tracing off is
     // the row above (no SDK registered, no tracing plugin installed), so the difference is what tracing on costs.
     const traced = TRACING ? await spawnOurs({ OTEL_EXPORTER_OTLP_ENDPOINT: sink!.url }) : undefined;
+    // The response cache without its subgraph answers: what a miss costs when every subgraph is asked again.
+    const clientOnly = await spawnOurs({ RESPONSE_CACHE: 'true', RESPONSE_CACHE_SUBGRAPH: 'false' });
 
     // Same answer from both, for the same caller: otherwise the comparison means nothing.
     const token = data.tokens[1 % data.tokens.length]!;
@@ -243,6 +245,9 @@ async function main() {
       traced: traced ? await measure('ours, no response cache, tracing on', traced.url, traced.child.pid!, subPids, data.tokens) : undefined,
       stock: await measure('stock', stockUrl, stock.pid!, subPids, data.tokens),
       cached: await measure('ours, response cache', ts.gatewayUrl, gwPid, subPids, data.tokens),
+      clientOnlyWrites: await withWriter(clientOnly.url, data.tokens[0]!, data.taskIds, () =>
+        measure(`ours, client answers cached only + ${WRITES_PER_S} writes/s`, clientOnly.url, clientOnly.child.pid!, subPids, data.tokens),
+      ),
       cachedWrites: await withWriter(ts.gatewayUrl, data.tokens[0]!, data.taskIds, () =>
         measure(`ours, response cache + ${WRITES_PER_S} writes/s`, ts.gatewayUrl, gwPid, subPids, data.tokens),
       ),
@@ -278,10 +283,12 @@ ${row('ours, no response cache', u)}
 ${results.traced ? `${row('ours, no response cache, OpenTelemetry on (OTLP)', results.traced)}\n` : ''}${row('stock', s)}
 ${row('ours, response cache', c)}
 ${row(`ours, response cache + writer (${w.writesPerS.toFixed(1)} writes/s reached)`, w)}
+${row(`ours, client answers cached only (RESPONSE_CACHE_SUBGRAPH=false) + writer (${results.clientOnlyWrites.writesPerS.toFixed(1)} writes/s)`, results.clientOnlyWrites)}
 
 Ratios vs stock — no response cache: throughput ×${ratio(u.load.rps, s.load.rps)}, requests per gateway CPU-second ${perCpuS(u)},
 p99 ×${ratio(u.load.latencyMs.p99, s.load.latencyMs.p99)}. Response cache: throughput ×${ratio(c.load.rps, s.load.rps)}, per gateway CPU-second ${perCpuS(c)},
-p99 ×${ratio(c.load.latencyMs.p99, s.load.latencyMs.p99)}; with the writer: throughput ×${ratio(w.load.rps, s.load.rps)}, p99 ${w.load.latencyMs.p99.toFixed(1)} ms.
+p99 ×${ratio(c.load.latencyMs.p99, s.load.latencyMs.p99)}; with the writer: throughput ×${ratio(w.load.rps, s.load.rps)}, p99 ${w.load.latencyMs.p99.toFixed(1)} ms
+(×${ratio(w.load.rps, results.clientOnlyWrites.load.rps)} of the same cache without subgraph answers, ×${ratio(w.load.rps, u.load.rps)} of no cache).
 ${results.traced && sink ? `Tracing on (OTLP/HTTP to a local sink: ${sink.requests} exports, ${(sink.bytes / 1048576).toFixed(1)} MiB; the subgraphs stay untraced) costs the gateway ${(cpuPerReq(results.traced) - cpuPerReq(u)).toFixed(2)} CPU-ms/request (×${ratio(cpuPerReq(results.traced), cpuPerReq(u))}); off, no SDK is registered and no tracing plugin installed.\n` : ''}Targets (issue 7): ≥ 3× stock throughput at equal CPU; p99 < 100 ms at ${CLIENTS} clients. Machine: ${availableParallelism()} cores shared by
 the load generator, the gateways (one busy at a time), 4 subgraphs, Postgres, NATS and Redis.
 `);
