@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { ExecutionResult } from 'graphql';
+import type { ResponseCacheStats } from '@cos/observability';
 
 export interface ResponseCacheOptions {
   /** Safety net only: entries are dropped by events long before. Bounds staleness of data that changes without one. */
@@ -42,19 +43,6 @@ export interface CacheTicket {
   startedAt: number;
 }
 
-export interface ResponseCacheStats {
-  hits: number;
-  misses: number;
-  stores: number;
-  subgraphHits: number;
-  subgraphMisses: number;
-  subgraphStores: number;
-  /** Answers not stored because an invalidation of their data happened while they were computed. */
-  raced: number;
-  invalidations: number;
-  entries: number;
-  bytes: number;
-}
 
 const MAX_INVALIDATION_MARKS = 200_000;
 const tagOf = (orgId: string, subgraph: string) => `${orgId}\u0000${subgraph}`;

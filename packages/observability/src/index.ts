@@ -1,4 +1,4 @@
-export { createMetrics, observePool, busMetrics, metricsResponse, observePlanCache, observeResponseCache, observeSubgraphTransport, subgraphFetchObserver, type Metrics } from './metrics';
+export { createMetrics, observePool, busMetrics, metricsResponse, observePlanCache, observeResponseCache, type ResponseCacheStats, observeSubgraphTransport, subgraphFetchObserver, type Metrics } from './metrics';
 export { useOperationMetrics } from './yoga';
 export {
   initTracing,

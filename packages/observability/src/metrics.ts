@@ -152,20 +152,26 @@ export function observePlanCache(gateway: object, metrics: Metrics): boolean {
  * The gateway response cache's counters and size, read at scrape time from its stats (hits, misses, stores,
  * answers refused because an invalidation raced them, invalidations; entries and bytes held).
  */
+/** What the gateway's response cache counts (since start) and holds (now). */
+export interface ResponseCacheStats {
+  /** Client answers. */
+  hits: number;
+  misses: number;
+  stores: number;
+  /** Subgraph answers of query plans. */
+  subgraphHits: number;
+  subgraphMisses: number;
+  subgraphStores: number;
+  /** Answers not stored because an invalidation of their data happened while they were computed. */
+  raced: number;
+  invalidations: number;
+  entries: number;
+  bytes: number;
+}
+
 export function observeResponseCache(
   metrics: Metrics,
-  read: () => {
-    hits: number;
-    misses: number;
-    stores: number;
-    subgraphHits: number;
-    subgraphMisses: number;
-    subgraphStores: number;
-    raced: number;
-    invalidations: number;
-    entries: number;
-    bytes: number;
-  },
+  read: () => ResponseCacheStats,
 ): void {
   new Counter({
     name: 'cos_response_cache_total',
