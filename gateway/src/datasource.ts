@@ -101,6 +101,12 @@ export class CosDataSource extends RemoteGraphQLDataSource<GatewayContext> {
    * query (`ctx.subgraphCache`, same principal key, invalidated per (tenant, this subgraph) like client answers), else
    * one HTTP request, shared with identical reads of the same principal already in flight. Error-free answers of
    * cacheable queries are stored, unless an event of this subgraph for the tenant passed during the round trip.
+   *
+   * Tagging a subgraph answer with this subgraph alone relies on an invariant of the services: what a subgraph's
+   * QUERIES return changes only with its own service's events. Cross-service projections exist only for checks
+   * (tasks' members/agents directory, agents' known_tasks); identity's audit log, projected from every service, is in
+   * UNCACHEABLE_FIELDS, so no query selecting it reaches here with a cache; the directory's identity events
+   * (Organization) drop the whole tenant anyway.
    */
   private async exchange(ctx: GatewayContext | undefined, payload: { query?: string }): Promise<SubgraphAnswer> {
     const headers = this.headersFor(ctx);
