@@ -3,6 +3,7 @@
  *   backing services → generated code fresh → supergraph fresh → typecheck → unit, integration, e2e tests.
  * Prints a closing "N passed, N failed, N skipped" line.
  */
+import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -28,8 +29,11 @@ for (const [name, cmd, args] of steps) {
   }
 }
 
-// Test files provision JetStream streams under their own random prefixes; remember what existed so the run can
-// delete exactly what it created (test databases are dropped by the files themselves).
+// Test files provision JetStream streams under their own random prefixes, each carrying this run's tag
+// (@cos/testing testSubjectPrefix): the run deletes the new streams with its tag only, so another run against the
+// same NATS server keeps its streams (test databases are dropped by the files themselves).
+const runTag = `r${randomBytes(3).toString('hex')}`;
+process.env.COS_TEST_RUN = runTag;
 const streamsBefore = await listStreams().catch(() => null);
 
 console.log('\n» tests (unit, integration, e2e)');
@@ -49,7 +53,9 @@ try {
   summary = '0 passed, 1 failed';
 }
 if (streamsBefore) {
-  const created = ((await listStreams().catch(() => [])) ?? []).filter((n) => !streamsBefore.includes(n));
+  // Stream names are `<PREFIX>_EVENTS` / `<PREFIX>_DLQ`, prefixes `t|e<run tag><random>`.
+  const ours = new RegExp(`^[TE]${runTag.toUpperCase()}[0-9A-F]+_`);
+  const created = ((await listStreams().catch(() => [])) ?? []).filter((n) => !streamsBefore.includes(n) && ours.test(n));
   await deleteStreams(created).catch((err: Error) => console.warn(`could not delete test streams: ${err.message}`));
   if (created.length) console.log(`deleted ${created.length} JetStream streams created by the tests`);
 }

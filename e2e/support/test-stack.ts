@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createTestDatabase, type TestDatabase } from '@cos/testing';
+import { createTestDatabase, type TestDatabase, testSubjectPrefix } from '@cos/testing';
 import { migrateAll } from '../../scripts/lib/database';
 import { startStack, type Stack, type StackOptions } from '../../scripts/lib/stack';
 import { SERVICES, type ServiceName } from '../../scripts/lib/paths';
@@ -35,7 +35,7 @@ export async function freePort(): Promise<number> {
 export async function startTestStack(overrides: Partial<StackOptions> = {}): Promise<TestStack> {
   const db = await createTestDatabase('cos_e2e');
   await migrateAll(db.adminUrl, () => {});
-  const prefix = `e${randomBytes(4).toString('hex')}`;
+  const prefix = testSubjectPrefix('e');
   const logDir = mkdtempSync(path.join(tmpdir(), 'cos-e2e-'));
   const servicePorts = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()]))) as Record<ServiceName, number>;
   const stack = await startStack({

@@ -1,15 +1,15 @@
 import { execFile } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { headers } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '@cos/testing';
+import { repoRoot, testSubjectPrefix } from '@cos/testing';
 import { BusHeaders, connectBus, type Bus } from '../src';
 import { log } from './harness';
 
 const run = promisify(execFile);
-const prefix = `t${randomBytes(5).toString('hex')}`;
+const prefix = testSubjectPrefix();
 let bus: Bus;
 
 const cli = (...args: string[]) =>

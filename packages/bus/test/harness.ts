@@ -1,9 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createPool, Db, migrate } from '@cos/db';
-import { createTestDatabase, repoRoot, type TestDatabase } from '@cos/testing';
+import { createTestDatabase, repoRoot, type TestDatabase, testSubjectPrefix } from '@cos/testing';
 import { createLogger } from '@cos/logger';
 import { connectBus, type Bus } from '../src';
 
@@ -43,7 +43,7 @@ CREATE TABLE effects (consumer text NOT NULL, event_id uuid NOT NULL, stream_id 
   const url = new URL(tdb.adminUrl);
   url.username = 'cos_bustest_system';
   const db = new Db(createPool({ connectionString: url.toString(), schema: 'bus', applicationName: 'bus-test', max: 8, statementTimeoutMs: 5_000 }));
-  const prefix = `t${randomBytes(5).toString('hex')}`;
+  const prefix = testSubjectPrefix();
   const buses: Bus[] = [];
   const connect = async () => {
     const b = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: prefix, name: 'bus-test', log });

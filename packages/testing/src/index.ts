@@ -11,6 +11,19 @@ export const adminBaseUrl = () => process.env.COS_PG_ADMIN_URL ?? 'postgres://po
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export const SERVICES = ['identity', 'tasks', 'customers', 'agents'] as const;
+
+/**
+ * The tag `pnpm test` gives its run (COS_TEST_RUN, lowercase letters and digits), '' outside it. Every test subject
+ * prefix carries it, so the run deletes the JetStream streams of its own prefixes only — not those of another run
+ * going on against the same NATS server.
+ */
+export const testRunTag = (): string => {
+  const tag = process.env.COS_TEST_RUN ?? '';
+  return /^[a-z0-9]{1,12}$/.test(tag) ? tag : '';
+};
+
+/** A fresh NATS subject prefix for one test file or stack: `<letter><run tag><random>`, valid for COS_SUBJECT_PREFIX. */
+export const testSubjectPrefix = (letter: 't' | 'e' = 't'): string => `${letter}${testRunTag()}${randomBytes(4).toString('hex')}`;
 export type ServiceName = (typeof SERVICES)[number];
 
 export interface TestDatabase {

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBus, startOutboxRelay, subjectFor, type Bus, type OutboxRelay, type RunningConsumer } from '@cos/bus';
 import type { StoredEvent } from '@cos/event-store';
@@ -6,6 +6,7 @@ import { startAgentsConsumers } from '../src/events/consumers';
 import { NOTIFY_CHANNEL } from '../src/projections';
 import { createRunner, type Runner } from '../src/runner/runner';
 import { log, setupAgents, type AgentsHarness } from './harness';
+import { testSubjectPrefix } from '@cos/testing';
 
 /** The service wired as in index.ts (consumers, relay, runner) against real NATS JetStream and Postgres. */
 let h: AgentsHarness;
@@ -16,7 +17,7 @@ let runner: Runner;
 
 beforeAll(async () => {
   h = await setupAgents();
-  bus = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: `t${randomBytes(5).toString('hex')}`, name: 'agents-test', log });
+  bus = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: testSubjectPrefix(), name: 'agents-test', log });
   consumers = await startAgentsConsumers({ bus, systemDb: h.systemDb, log, maxAttempts: 3 });
   relay = startOutboxRelay({ bus, db: h.systemDb, service: 'agents', notifyChannel: NOTIFY_CHANNEL, log, pollIntervalMs: 100 });
   runner = createRunner({ db: h.systemDb, log, leaseMs: 5_000, heartbeatMs: 1_000, pollMs: 50, supervisorMs: 200 });

@@ -1,14 +1,15 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBus, startOutboxRelay, type Bus, type OutboxRelay } from '@cos/bus';
 import type { StoredEvent } from '@cos/event-store';
 import { eventStore, NOTIFY_CHANNEL, READ_MODEL_TABLES } from '../src/projections';
 import { CREATE, createHarness, log, RECORD, type Harness } from './harness';
+import { testSubjectPrefix } from '@cos/testing';
 
 let h: Harness;
 let bus: Bus;
 let relay: OutboxRelay;
-const prefix = `t${randomBytes(5).toString('hex')}`;
+const prefix = testSubjectPrefix();
 
 beforeAll(async () => {
   h = await createHarness();

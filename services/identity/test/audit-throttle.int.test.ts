@@ -2,14 +2,14 @@
  * The audit log (identity's own events in-process, other services' events through real JetStream consumers) and
  * sign-in throttling per account and per client IP (Postgres sliding window).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '@cos/auth';
 import { connectBus, subjectFor, type Bus, type RunningConsumer } from '@cos/bus';
 import type { StoredEvent } from '@cos/event-store';
 import { SYSTEM_ORG_ID } from '@cos/events';
 import { createLogger } from '@cos/logger';
-import { execSubgraph, userPrincipal } from '@cos/testing';
+import { execSubgraph, userPrincipal, testSubjectPrefix } from '@cos/testing';
 import { startIdentityConsumers } from '../src/events/consumers';
 import { createServer } from '../src/server';
 import { ANON, LOGIN, PASSWORD, REFRESH, signUp, startIdentity, uniqueEmail, type Identity, type Session } from './harness';
@@ -21,7 +21,7 @@ let consumers: RunningConsumer[] = [];
 
 beforeAll(async () => {
   id = await startIdentity();
-  bus = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: `t${randomBytes(5).toString('hex')}`, name: 'identity-test', log });
+  bus = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: testSubjectPrefix(), name: 'identity-test', log });
   consumers = await startIdentityConsumers({ bus, systemDb: id.systemDb, log });
 });
 afterAll(async () => {

@@ -1,9 +1,9 @@
 /** The wiring main() uses, over real NATS JetStream: consumers apply foreign events; the relay publishes ours. */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connectBus, startOutboxRelay, subjectFor, type Bus, type OutboxRelay, type RunningConsumer } from '@cos/bus';
 import { createLogger } from '@cos/logger';
-import { userPrincipal } from '@cos/testing';
+import { userPrincipal, testSubjectPrefix } from '@cos/testing';
 import { startTasksConsumers } from '../src/events/consumers';
 import { NOTIFY_CHANNEL } from '../src/projections';
 import { foreignEvent, startHarness, type Harness } from './helpers';
@@ -16,7 +16,7 @@ let relay: OutboxRelay;
 
 beforeAll(async () => {
   h = await startHarness();
-  bus = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: `t${randomBytes(5).toString('hex')}`, name: 'tasks-test', log });
+  bus = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: testSubjectPrefix(), name: 'tasks-test', log });
   consumers = await startTasksConsumers({ bus, systemDb: h.systemDb, log });
   relay = startOutboxRelay({ bus, db: h.systemDb, service: 'tasks', notifyChannel: NOTIFY_CHANNEL, log, pollIntervalMs: 200 });
 });
