@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envFields, parseEnv, z } from '@cos/config';
+import { parseTrustedProxies } from './client-ip';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -65,6 +66,21 @@ export const gatewayEnvSchema = z.object({
         return z.NEVER;
       }
       return parsed.data;
+    }),
+  /**
+   * Proxies whose X-Forwarded-For is believed (comma-separated addresses, CIDRs, `loopback`, `linklocal`,
+   * `uniquelocal`); empty = the socket peer is the client (see client-ip.ts). Set it to the ingress / load balancer.
+   */
+  TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      try {
+        return parseTrustedProxies(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `invalid address list: ${(err as Error).message}` });
+        return z.NEVER;
+      }
     }),
   /** Refuse simple (preflight-less) cross-site requests; see plugins/useSecurityHeaders.ts. */
   CSRF_PREVENTION: envFields.bool(true),

@@ -28,6 +28,7 @@ import { useResponseCache } from './plugins/useResponseCache';
 import type { ResponseCache } from './perf/response-cache';
 import { useValidationErrors } from './plugins/useValidationErrors';
 import { subgraphsOf, supergraphManager, type SubgraphInfo } from './supergraph';
+import { clientIpResolver } from './client-ip';
 
 export const GRAPHQL_PATH = '/graphql';
 /** graphql-sse's endpoint (the subscriptions work mounts it; auth already covers it). */
@@ -71,7 +72,7 @@ export interface GatewayDeps {
     | 'subgraphUrls'
   > &
     /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
-    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'RESPONSE_CACHE_SUBGRAPH'>>;
+    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES'>>;
   log: Logger;
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
   redis: Redis;
@@ -123,6 +124,7 @@ export interface Gateway {
  */
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { env, log } = deps;
+  const clientIp = clientIpResolver(env.TRUSTED_PROXIES ?? []);
   const http = createSubgraphHttp({ connections: env.SUBGRAPH_CONNECTIONS, timeoutMs: env.SUBGRAPH_TIMEOUT_MS });
   let subgraphs: SubgraphInfo[] = [];
   let requirements: RequirementMap = new Map();
@@ -183,8 +185,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       paths: new Set([GRAPHQL_PATH]),
     }),
     useBodyLimit(env.MAX_BODY_BYTES),
-    useAuth({ verifyAccessToken, verifyApiKey, paths: new Set([GRAPHQL_PATH, SSE_PATH]), log }) as Plugin,
+    useAuth({ verifyAccessToken, verifyApiKey, paths: new Set([GRAPHQL_PATH, SSE_PATH]), log, clientIp }) as Plugin,
     useRateLimit({
+      clientIp,
       redis: deps.redis,
       prefix: env.REDIS_PREFIX,
       config: { ...DEFAULT_RATE_LIMITS, ...deps.rateLimit },

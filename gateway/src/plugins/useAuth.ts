@@ -1,8 +1,10 @@
+import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
 import type { Principal } from '@cos/auth';
 import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
 import { InvalidTokenError } from '../auth/jwt';
+import type { ClientIp } from '../client-ip';
 import { jsonError } from './responses';
 
 export interface UseAuthOptions {
@@ -11,6 +13,8 @@ export interface UseAuthOptions {
   /** Paths that carry operations (auth applies); everything else (health, metrics) is public. */
   paths: ReadonlySet<string>;
   log: Logger;
+  /** The caller's address (socket peer, or through TRUSTED_PROXIES); default: the socket peer. */
+  clientIp?: ClientIp;
 }
 
 /**
@@ -71,9 +75,10 @@ export function useAuth(opts: UseAuthOptions): Plugin<{ principal: Principal }> 
     onContextBuilding({ context, extendContext }) {
       const request = (context as { request?: Request }).request;
       const principal: Principal = (request && principals.get(request)) ?? { kind: 'anonymous' };
-      // The client's address travels signed inside the principal (identity throttles sign-ins per IP). The socket
-      // peer, not X-Forwarded-For: a client could forge that header.
-      const ip = (context as { req?: { socket?: { remoteAddress?: string } } }).req?.socket?.remoteAddress;
+      // The client's address travels signed inside the principal (identity throttles sign-ins per IP): the socket
+      // peer, or X-Forwarded-For read through TRUSTED_PROXIES only (a client can write that header).
+      const req = (context as { req?: IncomingMessage }).req;
+      const ip = opts.clientIp ? opts.clientIp(req) : req?.socket?.remoteAddress;
       extendContext({ principal: ip ? { ...principal, ip } : principal });
     },
   };

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import type { Principal } from '@cos/auth';
@@ -5,6 +6,7 @@ import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
 import { principalOf } from './useAuth';
 import { jsonError } from './responses';
+import type { ClientIp } from '../client-ip';
 
 export interface RateLimitConfig {
   enabled: boolean;
@@ -62,6 +64,8 @@ export interface UseRateLimitOptions {
   onReject?: (scope: RateLimitScope) => void;
   /** Operation paths the limit applies to (health and metrics stay free). */
   paths: ReadonlySet<string>;
+  /** The caller's address for per-IP limits (socket peer, or through TRUSTED_PROXIES); default: the socket peer. */
+  clientIp?: ClientIp;
 }
 
 function subject(p: Principal, ip: string, c: RateLimitConfig): { scope: RateLimitScope; id: string; limit: number } {
@@ -90,11 +94,11 @@ export function useRateLimit(opts: UseRateLimitOptions): Plugin {
     async onRequest({ request, url, serverContext, endResponse }) {
       if (!config.enabled || !opts.paths.has(url.pathname)) return;
       const principal = principalOf(request) ?? { kind: 'anonymous' };
-      const socket = (serverContext as { req?: { socket?: { remoteAddress?: string } } } | undefined)?.req?.socket;
+      const req = (serverContext as { req?: IncomingMessage } | undefined)?.req;
       // In-process calls (yoga.fetch: the subscription bridge resolving events it already admitted) have no socket;
       // limits apply to what arrives over the network.
-      if (!socket) return;
-      const ip = socket.remoteAddress ?? 'unknown';
+      if (!req?.socket) return;
+      const ip = (opts.clientIp ? opts.clientIp(req) : req.socket.remoteAddress) ?? 'unknown';
       const s = subject(principal, ip, config);
       let answer: [number, number, number];
       try {
