@@ -206,7 +206,12 @@ describe('logs carry no secrets', () => {
     // use the key (gateway → identity verification) and the access token
     await gql(t.gatewayUrl, `{ tasks(first: 1) { edges { node { id } } } }`, {}, { apiKey: key.createApiKey.secret });
     await gql(t.gatewayUrl, `{ me { id } }`, {}, { token: rt.refreshToken.accessToken });
-    // reuse of a spent refresh token (revokes the family): an error path that must not log the token either
+    // reuse of a spent refresh token whose successor was used (revokes the family): an error path that must not log
+    // the token either
+    const rt2 = await gqlOk(t.gatewayUrl, `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken refreshToken } }`, {
+      r: rt.refreshToken.refreshToken,
+    });
+    secrets.push(rt2.refreshToken.accessToken, rt2.refreshToken.refreshToken);
     await gql(t.gatewayUrl, `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`, { r: li.login.refreshToken });
     await new Promise((r) => setTimeout(r, 500)); // let the processes flush their log lines
 

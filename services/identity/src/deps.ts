@@ -3,10 +3,18 @@ import type { Logger } from '@cos/logger';
 import type { KeyRing } from './auth/keyring';
 import type { LoginThrottleLimits } from './store/login-attempts-store';
 
+export const DEFAULT_REFRESH_REUSE_GRACE_S = 10;
+
 export interface IdentityConfig {
   internalSecret: string;
   /** Refresh token lifetime (30 days by default). */
   refreshTokenTtlS: number;
+  /**
+   * Seconds during which a just-rotated refresh token may be presented again without revoking its family, as long as
+   * its successor has not been used (two tabs refreshing at once, a retried request). 0 = every reuse revokes.
+   * Default DEFAULT_REFRESH_REUSE_GRACE_S.
+   */
+  refreshReuseGraceS?: number;
   /** Invitation lifetime (7 days by default). */
   invitationTtlS: number;
   /** Link put in invitation emails; the token is appended as `?token=`. */

@@ -7,6 +7,9 @@ export const identityEnv = baseServiceEnv.extend({
   /** Access JWT lifetime: short, because it cannot be revoked before it expires. */
   ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(30).max(86_400).default(900),
   REFRESH_TOKEN_TTL_S: z.coerce.number().int().min(60).default(30 * 24 * 3600),
+  /** Concurrent-refresh grace: a rotated token presented again within this many seconds (its successor unused) is
+   *  answered with a sibling token instead of revoking the family. 0 turns it off. */
+  REFRESH_REUSE_GRACE_S: z.coerce.number().int().min(0).max(60).default(10),
   INVITATION_TTL_S: z.coerce.number().int().min(60).default(7 * 24 * 3600),
   INVITE_URL_BASE: z.string().url().default('http://localhost:4000/accept-invitation'),
   /** Sign-in throttle: sliding window, failures allowed per account (email) and per client IP within it. */

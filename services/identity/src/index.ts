@@ -32,6 +32,7 @@ startSubgraphProcess({
         config: {
           internalSecret: env.INTERNAL_SECRET,
           refreshTokenTtlS: env.REFRESH_TOKEN_TTL_S,
+          refreshReuseGraceS: env.REFRESH_REUSE_GRACE_S,
           invitationTtlS: env.INVITATION_TTL_S,
           inviteUrlBase: env.INVITE_URL_BASE,
           supergraph: env.SUPERGRAPH,

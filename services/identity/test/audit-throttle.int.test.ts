@@ -140,6 +140,8 @@ describe('audit log', () => {
 
     const refreshed = await id.exec<{ refreshToken: Session }>(ANON, REFRESH, { t: a.refreshToken });
     expect(refreshed.errors).toBeUndefined();
+    // Its successor used: the first token again is a reuse (not a concurrent refresh within the grace).
+    expect((await id.exec(ANON, REFRESH, { t: refreshed.data!.refreshToken.refreshToken })).errors).toBeUndefined();
     const reused = await id.exec(ANON, REFRESH, { t: a.refreshToken });
     expect(reused.errors![0]!.extensions!.code).toBe('UNAUTHENTICATED');
 

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { userPrincipal } from '@cos/testing';
+import { createLogger } from '@cos/logger';
+import { execSubgraph, TEST_INTERNAL_SECRET, userPrincipal } from '@cos/testing';
 import { rotateSigningKey } from '../src/auth/keyring';
+import { createServer } from '../src/server';
 import { ANON, LOGIN, PASSWORD, REFRESH, SIGN_UP, signUp, startIdentity, uniqueEmail, type Identity, type Session } from './harness';
 
 let id: Identity;
@@ -153,6 +155,48 @@ describe('refresh tokens', () => {
     );
     expect(rows).toHaveLength(3);
     expect(rows.every((r) => r.revoked)).toBe(true);
+  });
+
+  it('a concurrent refresh with the same token within the grace gets a sibling; once a later token is used, it is a reuse', async () => {
+    const s = await signUp(id);
+    const first = await id.exec<{ refreshToken: Session }>(ANON, REFRESH, { t: s.refreshToken });
+    // A second tab presents the same token a moment later: not theft, another token of the same family.
+    const second = await id.exec<{ refreshToken: Session }>(ANON, REFRESH, { t: s.refreshToken });
+    expect(first.errors).toBeUndefined();
+    expect(second.errors).toBeUndefined();
+    const [b, c] = [first.data!.refreshToken.refreshToken, second.data!.refreshToken.refreshToken];
+    expect(b).not.toBe(c);
+    expect((await verifyAccess(second.data!.refreshToken.accessToken)).payload.sub).toBe(s.user.id);
+    // Each tab goes on rotating its own token.
+    const fromB = await id.exec<{ refreshToken: Session }>(ANON, REFRESH, { t: b });
+    const fromC = await id.exec<{ refreshToken: Session }>(ANON, REFRESH, { t: c });
+    expect(fromB.errors).toBeUndefined();
+    expect(fromC.errors).toBeUndefined();
+    // The first token once more: later tokens of its family have been used, so this is a reuse, whatever the time.
+    const reuse = await id.exec(ANON, REFRESH, { t: s.refreshToken });
+    expect(reuse.errors![0]!.extensions!.code).toBe('UNAUTHENTICATED');
+    const live = await id.exec(ANON, REFRESH, { t: fromB.data!.refreshToken.refreshToken });
+    expect(live.errors![0]!.extensions!.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('after the grace window (or with it at 0) presenting a rotated token again revokes the family', async () => {
+    for (const graceS of [1, 0]) {
+      const server = createServer({
+        db: id.db,
+        systemDb: id.systemDb,
+        keys: id.keys,
+        log: createLogger('identity-grace-test', 'silent'),
+        config: { internalSecret: TEST_INTERNAL_SECRET, refreshTokenTtlS: 3600, invitationTtlS: 3600, inviteUrlBase: 'http://app.test/accept', refreshReuseGraceS: graceS },
+      });
+      const exec = (t: string) =>
+        execSubgraph<{ refreshToken: Session }>({ fetch: (u: string, init?: RequestInit) => server.yoga.fetch(u, init ?? {}) }, ANON, REFRESH, { t });
+      const s = await signUp(id);
+      const next = await exec(s.refreshToken);
+      expect(next.errors).toBeUndefined();
+      if (graceS > 0) await new Promise((r) => setTimeout(r, graceS * 1000 + 300));
+      expect((await exec(s.refreshToken)).errors![0]!.extensions!.code).toBe('UNAUTHENTICATED');
+      expect((await exec(next.data!.refreshToken.refreshToken)).errors![0]!.extensions!.code).toBe('UNAUTHENTICATED');
+    }
   });
 
   it('stores only hashes', async () => {

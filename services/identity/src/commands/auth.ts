@@ -11,7 +11,7 @@ import { sha256Hex } from '../auth/secrets';
 import { decideInvitation, invitationAggregate, invitationStream } from '../domain/invitation';
 import { decideOrganization, initialOrganization, organizationAggregate, organizationStream, slugify } from '../domain/organization';
 import { decideUser, initialUser, loginAttemptStream, passwordProblem, userStream } from '../domain/user';
-import { DEFAULT_LOGIN_THROTTLE } from '../deps';
+import { DEFAULT_LOGIN_THROTTLE, DEFAULT_REFRESH_REUSE_GRACE_S } from '../deps';
 import { finishLoginAttempt, reserveLoginAttempt } from '../store/login-attempts-store';
 import { eventStore } from '../store/projection';
 import {
@@ -27,6 +27,7 @@ import {
   currentRole,
   markRefreshTokenUsed,
   refreshTokenForUpdate,
+  withinReuseGrace,
   revokeRefreshFamily,
 } from '../store/refresh-token-store';
 import { issueSession, metadataFor, pgCode, retryOnConflict } from './common';
@@ -186,14 +187,18 @@ async function recordLoginFailure(
 
 /**
  * Rotates a refresh token: the presented one is marked used and a new one in the same family is issued. Presenting
- * a used token again means it leaked (or was stolen): the whole family is revoked and the caller must log in.
+ * a used token again means it leaked (or was stolen): the whole family is revoked and the caller must log in —
+ * except within the reuse grace (`refreshReuseGraceS`, default 10 s) while its successor is still unused: two tabs
+ * or a retried request refreshing with the same token each get a token of the family. Once any later token of the
+ * family is used, the old one is a reuse whatever the time.
  */
 export async function refreshSession(ctx: Context, refreshToken: string): Promise<AuthPayloadParent> {
   if (refreshToken.length === 0 || refreshToken.length > 200) throw unauthenticated('Invalid refresh token');
   const outcome = await ctx.deps.systemDb.tx({ orgId: null }, async (tx) => {
     const row = await refreshTokenForUpdate(tx, sha256Hex(refreshToken));
     if (!row || row.revokedAt || row.expiresAt.getTime() <= Date.now()) return { kind: 'invalid' as const };
-    if (row.usedAt) {
+    const concurrent = !!row.usedAt && (await withinReuseGrace(tx, row, ctx.deps.config.refreshReuseGraceS ?? DEFAULT_REFRESH_REUSE_GRACE_S));
+    if (row.usedAt && !concurrent) {
       await revokeRefreshFamily(tx, row.familyId);
       // An auth event for the audit log (stream `Session-<family>`; the row lock serializes reuses of one family).
       const streamId = `Session-${row.familyId}`;
@@ -212,7 +217,7 @@ export async function refreshSession(ctx: Context, refreshToken: string): Promis
       await revokeRefreshFamily(tx, row.familyId);
       return { kind: 'invalid' as const };
     }
-    await markRefreshTokenUsed(tx, row.id);
+    if (!concurrent) await markRefreshTokenUsed(tx, row.id);
     return { kind: 'ok' as const, session: await issueSession(ctx, tx, { userId: row.userId, orgId: row.orgId, role }, row.familyId) };
   });
   if (outcome.kind === 'ok') return outcome.session;

@@ -31,6 +31,22 @@ export const refreshTokenForUpdate = (tx: Tx, tokenHash: string) =>
     [tokenHash],
   );
 
+/**
+ * Whether a USED token may still be presented as a concurrent refresh: used less than `graceS` seconds ago (database
+ * clock) and no token of its family used since — once its successor has been used, the old token is stale for sure.
+ */
+export const withinReuseGrace = async (tx: Tx, t: { id: string; familyId: string }, graceS: number): Promise<boolean> =>
+  graceS > 0 &&
+  ((
+    await tx.one<{ ok: boolean }>(
+      `/* withinReuseGrace */ SELECT t.used_at > now() - make_interval(secs => $3)
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens o WHERE o.family_id = $2 AND o.used_at > t.used_at) AS ok
+       FROM refresh_tokens t WHERE t.id = $1`,
+      [t.id, t.familyId, graceS],
+    )
+  )?.ok ??
+    false);
+
 export const markRefreshTokenUsed = (tx: Tx, id: string) =>
   tx.query(`/* markRefreshTokenUsed */ UPDATE refresh_tokens SET used_at = now() WHERE id = $1`, [id]);
 
