@@ -206,6 +206,39 @@ describe('trusted documents for partners', () => {
     expect((await res.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
   });
 
+  it('a revoked document is refused at once (its cached lookup dropped by the event), the rest of the manifest still runs', async () => {
+    const [me, customers] = ['PartnerMe', 'PartnerCustomers'].map((n) => manifest.operations.find((o) => o.name === n)!.id) as [string, string];
+    expect((await post({ documentId: customers }, auth())).status).toBe(200);
+    // The lookup is cached for an hour (documents are immutable); revocation must not wait for that.
+    expect(await redis.exists(`${prefix}pq:${orgId}:acme:${customers}`)).toBe(1);
+    const REVOKE = `mutation($c: String!, $id: String!) { revokePersistedOperation(client: $c, id: $id) }`;
+    // Only ADMIN/OWNER (apikeys:manage): the partner key itself cannot.
+    const self = await post({ query: REVOKE, variables: { c: 'acme', id: customers } }, auth());
+    expect((await self.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
+    const r = await gql(t.gatewayUrl, REVOKE, { c: 'acme', id: customers }, { token });
+    expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+    expect(r.data!.revokePersistedOperation).toBe(true);
+    await expect
+      .poll(async () => (await post({ documentId: customers }, auth())).status, { timeout: 5_000, interval: 100 })
+      .toBe(403);
+    expect((await (await post({ extensions: pq(customers) }, auth())).json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
+    // Through the second gateway instance too (shared Redis), and the other document is untouched.
+    const viaSecond = await second.yoga.fetch('http://gw2/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth() },
+      body: JSON.stringify({ extensions: pq(customers) }),
+    });
+    expect((await viaSecond.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
+    expect((await post({ documentId: me }, auth())).status).toBe(200);
+    // Revoking it again: NOT_FOUND. Publishing the manifest again registers it again.
+    expect((await gql(t.gatewayUrl, REVOKE, { c: 'acme', id: customers }, { token })).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const again = await gql(t.gatewayUrl, `mutation($c: String!, $m: JSON!) { publishPersistedOperations(client: $c, manifest: $m) }`, { c: 'acme', m: manifest }, { token });
+    expect(again.data!.publishPersistedOperations).toBe(1);
+    await expect
+      .poll(async () => (await post({ documentId: customers }, auth())).status, { timeout: 10_000, interval: 250 })
+      .toBe(200);
+  });
+
   it('a revoked client is refused', async () => {
     // The key's verdict is cached (it was just used); identity's ApiKeyRevoked event drops it at every gateway, so
     // the revocation takes effect within seconds, well before the 30 s cache TTL.

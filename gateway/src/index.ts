@@ -7,7 +7,7 @@ import { createGateway } from './server';
 import { rateLimitConfigFromEnv } from './plugins/useRateLimit';
 import { connectBus } from '@cos/bus';
 import { createSubscriptionBridge } from './subscriptions';
-import { watchApiKeyRevocations } from './auth/revocations';
+import { watchRevocations } from './auth/revocations';
 import { useObservability } from './plugins/useObservability';
 import { DEFAULT_RESPONSE_CACHE, ResponseCache } from './perf/response-cache';
 import { feedResponseCache } from './perf/response-cache-feed';
@@ -63,7 +63,7 @@ async function main() {
   observeSubgraphTransport(metrics, () => gateway.transportStats());
   log.info({ subgraphs: gateway.subgraphs() }, 'supergraph loaded');
   const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: 'gateway', log });
-  const revocations = watchApiKeyRevocations(bus, redis, env.REDIS_PREFIX, log);
+  const revocations = watchRevocations(bus, redis, env.REDIS_PREFIX, log);
   const cacheFeed = responseCache
     ? feedResponseCache({ bus, cache: responseCache, subgraphs: () => gateway.subgraphs().map((s) => s.name.toLowerCase()), log })
     : undefined;

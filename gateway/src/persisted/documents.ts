@@ -66,6 +66,16 @@ export function loadFirstPartyManifests(dir: string | undefined, log: Logger): M
   return docs;
 }
 
+/** Redis key of a cached registered-document lookup (client null: first-party callers, any client of the org). */
+const registeredKey = (prefix: string, orgId: string, client: string | null, id: string) =>
+  `${prefix}pq:${orgId}:${client === null ? '*' : encodeURIComponent(client)}:${id}`;
+
+/** Drops the cached lookups of revoked documents (the client's and the any-client ones); answers how many went. */
+export async function forgetRegistered(redis: Redis, prefix: string, orgId: string, client: string, ids: readonly string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  return redis.del(...ids.flatMap((id) => [registeredKey(prefix, orgId, client, id), registeredKey(prefix, orgId, null, id)]));
+}
+
 /**
  * Where persisted documents come from: APQ registrations in Redis (shared by every gateway instance), first-party
  * manifests from disk, and documents registered per organization and client in identity (Postgres), cached in
@@ -95,7 +105,7 @@ export function createDocumentStore(opts: DocumentStoreOptions): DocumentStore {
     },
     firstParty: (id) => firstParty.get(id) ?? null,
     async registered(orgId, client, id) {
-      const key = `${opts.prefix}pq:${orgId}:${client === null ? '*' : encodeURIComponent(client)}:${id}`;
+      const key = registeredKey(opts.prefix, orgId, client, id);
       try {
         const cached = await opts.redis.get(key);
         if (cached !== null) return cached === '' ? null : cached;

@@ -36,7 +36,9 @@ export type IdentityEvent =
   | DomainEvent<
       'PersistedOperationsPublished',
       { client: string; operations: Array<{ id: string; name: string; type: 'query' | 'mutation' | 'subscription'; body: string }> }
-    >;
+    >
+  /** Trusted documents withdrawn from a client (same stream): the gateway refuses them from then on. */
+  | DomainEvent<'PersistedOperationsRevoked', { client: string; ids: string[] }>;
 
 /** The organization id of records that belong to no tenant (failed sign-ins with an unknown email). */
 export const SYSTEM_ORG_ID = '00000000-0000-0000-0000-000000000000';

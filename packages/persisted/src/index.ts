@@ -19,8 +19,11 @@ export const clientNameSchema = z
   .max(100)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._ -]*$/, 'letters, digits, space, dot, dash and underscore only');
 
+/** A trusted document's id: the sha256 hex digest of its body (Apollo's manifest format). */
+export const documentIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be the sha256 hex digest of body');
+
 export const manifestOperationSchema = z.object({
-  id: z.string().regex(/^[0-9a-f]{64}$/, 'must be the sha256 hex digest of body'),
+  id: documentIdSchema,
   name: z.string().min(1).max(200),
   type: z.enum(['query', 'mutation', 'subscription']),
   body: z.string().min(1).max(100_000),

@@ -91,3 +91,42 @@ describe('internal lookup route', () => {
     expect(asUser.status).toBe(401);
   });
 });
+
+describe('revokePersistedOperation', () => {
+  const REVOKE = `mutation($c: String!, $id: String!) { revokePersistedOperation(client: $c, id: $id) }`;
+  const m = manifestFromBodies(['query RevokeMe { me { id } }', 'query KeepMe { me { name } }']);
+  const [gone, kept] = m.operations as [(typeof m.operations)[0], (typeof m.operations)[0]];
+
+  it('withdraws one document (event, audit actor, row gone, lookup 404), keeps the others, and can be published again', async () => {
+    expect((await id.exec(ownerP, PUBLISH, { c: 'revoker', m })).data?.publishPersistedOperations).toBe(2);
+    const r = await id.exec(ownerP, REVOKE, { c: 'revoker', id: gone.id });
+    expect(r.errors).toBeUndefined();
+    expect(r.data?.revokePersistedOperation).toBe(true);
+    expect((await lookup({ orgId: owner.organization.id, client: 'revoker', id: gone.id })).status).toBe(404);
+    expect((await lookup({ orgId: owner.organization.id, client: null, id: gone.id })).status).toBe(404);
+    expect((await lookup({ orgId: owner.organization.id, client: 'revoker', id: kept.id })).status).toBe(200);
+    const events = await id.admin<{ type: string; actor: string; data: unknown }>(
+      `SELECT type, metadata->>'actor' AS actor, data FROM events WHERE stream_id = $1 ORDER BY version`,
+      [`PersistedClient-${owner.organization.id}-revoker`],
+    );
+    expect(events.map((e) => e.type)).toEqual(['PersistedOperationsPublished', 'PersistedOperationsRevoked']);
+    expect(events[1]).toMatchObject({ actor: `user:${owner.user.id}`, data: { client: 'revoker', ids: [gone.id] } });
+    // Published again: registered again (1 new), found again.
+    expect((await id.exec(ownerP, PUBLISH, { c: 'revoker', m })).data?.publishPersistedOperations).toBe(1);
+    expect((await lookup({ orgId: owner.organization.id, client: 'revoker', id: gone.id })).status).toBe(200);
+  });
+
+  it('NOT_FOUND for a document not registered for that client (or another organization’s), BAD_USER_INPUT for a malformed id, FORBIDDEN below ADMIN', async () => {
+    expect((await id.exec(ownerP, REVOKE, { c: 'nobody', id: kept.id })).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const other = await signUp(id, { organizationName: 'Revoke Other Org' });
+    const otherP = userPrincipal(other.user.id, other.organization.id, 'OWNER');
+    expect((await id.exec(otherP, REVOKE, { c: 'revoker', id: kept.id })).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect((await lookup({ orgId: owner.organization.id, client: 'revoker', id: kept.id })).status).toBe(200);
+    const bad = await id.exec(ownerP, REVOKE, { c: 'revoker', id: 'abc' });
+    expect(bad.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(bad.errors?.[0]?.extensions?.field).toBe('id');
+    const member = userPrincipal(owner.user.id, owner.organization.id, 'MEMBER');
+    expect((await id.exec(member, REVOKE, { c: 'revoker', id: kept.id })).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await lookup({ orgId: owner.organization.id, client: 'revoker', id: kept.id })).status).toBe(200);
+  });
+});

@@ -88,6 +88,12 @@ export type Mutation = {
   /** ADMIN/OWNER only; only an OWNER removes an OWNER; the last OWNER stays. The member's open tasks become unassigned. */
   removeMember: Scalars['Boolean']['output'];
   revokeApiKey: ApiKey;
+  /**
+   * ADMIN/OWNER only. Withdraws one trusted document (its sha256 id) from a client: the gateway refuses it from the next
+   * request on (OPERATION_NOT_ALLOWED). NOT_FOUND when it is not registered for that client. Publishing it again
+   * registers it again.
+   */
+  revokePersistedOperation: Scalars['Boolean']['output'];
   signUp: AuthPayload;
 };
 
@@ -152,6 +158,12 @@ export type MutationRemoveMemberArgs = {
 
 export type MutationRevokeApiKeyArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationRevokePersistedOperationArgs = {
+  client: Scalars['String']['input'];
+  id: Scalars['String']['input'];
 };
 
 
@@ -409,6 +421,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   refreshToken?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRefreshTokenArgs, 'refreshToken'>>;
   removeMember?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveMemberArgs, 'userId'>>;
   revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
+  revokePersistedOperation?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokePersistedOperationArgs, 'client' | 'id'>>;
   signUp?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignUpArgs, 'input'>>;
 }>;
 

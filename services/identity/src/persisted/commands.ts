@@ -2,12 +2,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GraphQLSchema } from 'graphql';
 import { appError, ErrorCode } from '@cos/errors';
-import { apiSchemaOf, clientNameSchema, manifestSchema, readSupergraph, validateOperations } from '@cos/persisted';
+import { apiSchemaOf, clientNameSchema, documentIdSchema, manifestSchema, readSupergraph, validateOperations } from '@cos/persisted';
 import { requireRole, validate } from '@cos/service-kit';
 import type { Context } from '../context';
 import { metadataFor, retryOnConflict } from '../commands/common';
 import { eventStore } from '../store/projection';
-import { decidePersistedClient, persistedClientAggregate, persistedClientStream } from './domain';
+import { decidePersistedClient, persistedClientAggregate, persistedClientStream, type PublishCommand, type RevokeCommand } from './domain';
+import type { IdentityEvent } from '@cos/events';
 
 /** The committed supergraph, when the deployment names none (IdentityConfig.supergraph). */
 export const DEFAULT_SUPERGRAPH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../schema/supergraph.graphql');
@@ -42,12 +43,36 @@ export async function publishPersistedOperations(ctx: Context, raw: { client: st
       problems: problems.slice(0, 50),
     });
   }
+  const events = await decideAndAppend(ctx, caller, client, { type: 'PublishPersistedOperations', client, operations: manifest.operations });
+  return events.reduce((n, e) => n + (e.type === 'PersistedOperationsPublished' ? e.data.operations.length : 0), 0);
+}
+
+/**
+ * ADMIN/OWNER withdraw one trusted document from a client: from the next request on, the gateway refuses it
+ * (OPERATION_NOT_ALLOWED; its cached copy goes with the event). NOT_FOUND when it is not registered for that client.
+ */
+export async function revokePersistedOperation(ctx: Context, raw: { client: string; id: string }): Promise<boolean> {
+  const caller = requireRole(ctx.principal, 'ADMIN');
+  const client = validate(clientNameSchema, raw.client, 'client');
+  const id = validate(documentIdSchema, raw.id, 'id');
+  const events = await decideAndAppend(ctx, caller, client, { type: 'RevokePersistedOperations', client, ids: [id] });
+  if (events.length === 0) throw appError(ErrorCode.NOT_FOUND, `No trusted document ${id} is registered for client ${client}`);
+  return true;
+}
+
+/** Loads the client's stream, decides, appends (optimistic, retried on a concurrent write); answers the events. */
+async function decideAndAppend(
+  ctx: Context,
+  caller: { orgId: string; userId: string },
+  client: string,
+  cmd: PublishCommand | RevokeCommand,
+): Promise<IdentityEvent[]> {
   const streamId = persistedClientStream(caller.orgId, client);
   return retryOnConflict(() =>
     ctx.deps.db.tx({ orgId: caller.orgId, userId: caller.userId }, async (tx) => {
       const current = await eventStore.load(tx, streamId, persistedClientAggregate);
-      const events = decidePersistedClient({ type: 'PublishPersistedOperations', client, operations: manifest.operations }, current.state);
-      if (events.length === 0) return 0;
+      const events = decidePersistedClient(cmd, current.state);
+      if (events.length === 0) return [];
       await eventStore.append(tx, {
         orgId: caller.orgId,
         streamId,
@@ -56,7 +81,7 @@ export async function publishPersistedOperations(ctx: Context, raw: { client: st
         events,
         metadata: metadataFor(ctx),
       });
-      return events.reduce((n, e) => n + (e.type === 'PersistedOperationsPublished' ? e.data.operations.length : 0), 0);
+      return events;
     }),
   );
 }

@@ -14,8 +14,22 @@ export interface PublishCommand {
   operations: readonly ManifestOperation[];
 }
 
-/** Registers what is new; documents are content-addressed, so re-publishing the same manifest is a no-op. */
-export function decidePersistedClient(cmd: PublishCommand, state: PersistedClientState): IdentityEvent[] {
+export interface RevokeCommand {
+  type: 'RevokePersistedOperations';
+  client: string;
+  ids: readonly string[];
+}
+
+/**
+ * Publish registers what is new (documents are content-addressed, so re-publishing the same manifest is a no-op).
+ * Revoke withdraws registered ids (an id not registered for this client is a no-op; the command layer reports it);
+ * a revoked document may be published again later.
+ */
+export function decidePersistedClient(cmd: PublishCommand | RevokeCommand, state: PersistedClientState): IdentityEvent[] {
+  if (cmd.type === 'RevokePersistedOperations') {
+    const ids = [...new Set(cmd.ids)].filter((id) => state.ids.has(id));
+    return ids.length ? [{ type: 'PersistedOperationsRevoked', data: { client: cmd.client, ids } }] : [];
+  }
   const seen = new Set(state.ids);
   const fresh: ManifestOperation[] = [];
   for (const op of cmd.operations) {
@@ -28,8 +42,13 @@ export function decidePersistedClient(cmd: PublishCommand, state: PersistedClien
 }
 
 export function evolvePersistedClient(state: PersistedClientState, e: IdentityEvent): PersistedClientState {
-  if (e.type !== 'PersistedOperationsPublished') return state;
-  return { ids: new Set([...state.ids, ...e.data.operations.map((o) => o.id)]) };
+  if (e.type === 'PersistedOperationsPublished') return { ids: new Set([...state.ids, ...e.data.operations.map((o) => o.id)]) };
+  if (e.type === 'PersistedOperationsRevoked') {
+    const ids = new Set(state.ids);
+    for (const id of e.data.ids) ids.delete(id);
+    return { ids };
+  }
+  return state;
 }
 
 export const persistedClientStream = (orgId: string, client: string) => `PersistedClient-${orgId}-${client}`;

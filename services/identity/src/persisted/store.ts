@@ -18,6 +18,16 @@ export async function projectPersistedOperations(tx: Tx, e: Published): Promise<
   );
 }
 
+type Revoked = Extract<StoredOf<IdentityEvent>, { type: 'PersistedOperationsRevoked' }>;
+
+/** Projection of PersistedOperationsRevoked: the rows go (the events keep the history; audit log shows who). */
+export async function projectPersistedOperationsRevoked(tx: Tx, e: Revoked): Promise<void> {
+  await tx.query(
+    `/* projectPersistedOperationsRevoked */ DELETE FROM persisted_operations WHERE org_id = $1 AND client = $2 AND id = ANY($3::text[])`,
+    [e.orgId, e.data.client, e.data.ids],
+  );
+}
+
 export interface PersistedDocument {
   id: string;
   name: string;

@@ -2,7 +2,7 @@ import type { MutationResolvers } from '../__generated__/resolvers-types';
 import { acceptInvitation, login, logout, refreshSession, signUp } from '../commands/auth';
 import { changeRole, inviteMember } from '../commands/members';
 import { createApiKey, revokeApiKey } from '../commands/api-keys';
-import { publishPersistedOperations } from '../persisted/commands';
+import { publishPersistedOperations, revokePersistedOperation } from '../persisted/commands';
 import { createServiceAccount } from '../auth/service-accounts';
 import { removeMember } from '../commands/remove-member';
 
@@ -19,4 +19,5 @@ export const Mutation: MutationResolvers = {
   revokeApiKey: (_, { id }, ctx) => revokeApiKey(ctx, id),
   createServiceAccount: (_, { name }, ctx) => createServiceAccount(ctx, name),
   publishPersistedOperations: (_, args, ctx) => publishPersistedOperations(ctx, args),
+  revokePersistedOperation: (_, args, ctx) => revokePersistedOperation(ctx, args),
 };

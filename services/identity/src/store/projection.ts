@@ -1,7 +1,7 @@
 import type { Tx } from '@cos/db';
 import { createEventStore, type StoredOf } from '@cos/event-store';
 import type { IdentityEvent } from '@cos/events';
-import { projectPersistedOperations } from '../persisted/store';
+import { projectPersistedOperations, projectPersistedOperationsRevoked } from '../persisted/store';
 import { insertAuditEntry } from './identity-store';
 
 /** Postgres NOTIFY channel the outbox relay listens on. */
@@ -88,6 +88,9 @@ export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): 
       return;
     case 'PersistedOperationsPublished':
       await projectPersistedOperations(tx, e);
+      return;
+    case 'PersistedOperationsRevoked':
+      await projectPersistedOperationsRevoked(tx, e);
       return;
     case 'UserLoggedIn':
     case 'LoginFailed':
