@@ -5,13 +5,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ApolloClient, HttpLink, InMemoryCache, gql as agql } from '@apollo/client';
 import { createPersistedQueryLink } from '@apollo/client/link/persisted-queries';
+import { createClient as createSseClient } from 'graphql-sse';
+import { createClient as createWsClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@cos/logger';
 import { manifestFromBodies } from '@cos/persisted';
 import { loadEnv } from '../gateway/src/env';
 import { createGateway, type Gateway } from '../gateway/src/server';
-import { gql } from '../scripts/lib/graphql-client';
+import { eventually, gql } from '../scripts/lib/graphql-client';
 import { SERVICES } from '../scripts/lib/paths';
 import { startTestStack, type TestStack } from './support/test-stack';
 
@@ -253,5 +256,90 @@ describe('trusted documents for partners', () => {
     expect(Date.now() - revokedAt).toBeLessThan(5_000);
     const res = await post({ documentId: manifest.operations[0]!.id }, auth());
     expect((await res.json()).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('trusted documents over subscriptions (partners)', () => {
+  const FEED = 'subscription PartnerTaskFeed { taskChanged { kind task { id title } } }';
+  const feedId = sha256(FEED);
+  let key: string;
+
+  beforeAll(async () => {
+    const k = await gql(t.gatewayUrl, `mutation { createApiKey(name: "realtime", scopes: ["tasks:read"]) { secret } }`, {}, { token });
+    expect(k.errors, JSON.stringify(k.errors)).toBeUndefined();
+    key = k.data!.createApiKey.secret;
+    const r = await gql(
+      t.gatewayUrl,
+      `mutation($c: String!, $m: JSON!) { publishPersistedOperations(client: $c, manifest: $m) }`,
+      { c: 'realtime', m: manifestFromBodies([FEED]) },
+      { token },
+    );
+    expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+  });
+
+  /** One graphql-ws subscription with the partner key; what it received and the errors it ended with. */
+  function subscribe(payload: { query: string; extensions?: Record<string, unknown> }) {
+    const client = createWsClient({
+      url: t.gatewayUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `ApiKey ${key}` },
+      retryAttempts: 0,
+      lazy: false,
+      onNonLazyError: () => undefined,
+    });
+    const results: Array<{ data?: any; errors?: any[] }> = [];
+    const failures: unknown[] = [];
+    const stop = client.subscribe(payload, { next: (r) => void results.push(r as any), error: (e) => void failures.push(e), complete: () => undefined });
+    return { results, failures, dispose: () => (stop(), void client.dispose()) };
+  }
+  const codesOf = (failure: unknown) => (Array.isArray(failure) ? failure.map((e: any) => e.extensions?.code) : []);
+
+  it('a partner subscribes to its registered subscription by hash and receives events (resolved through the safelist)', async () => {
+    const sub = subscribe({ query: '', extensions: { persistedQuery: { version: 1, sha256Hash: feedId } } });
+    await new Promise((r) => setTimeout(r, 1_500)); // the subscription registers asynchronously
+    const c = await gql(t.gatewayUrl, `mutation { createTask(input: { title: "Seen by a partner" }) { id } }`, {}, { token });
+    expect(c.errors).toBeUndefined();
+    const got = await eventually(async () => sub.results.find((r) => r.data?.taskChanged?.task?.id === c.data!.createTask.id) ?? null, 15_000);
+    expect(got.errors).toBeUndefined();
+    expect(got.data.taskChanged).toMatchObject({ kind: 'CREATED', task: { title: 'Seen by a partner' } });
+    expect(sub.failures).toEqual([]);
+    sub.dispose();
+  });
+
+  it('a raw subscription, an unregistered id or a hash that does not match the text → refused, over graphql-ws and graphql-sse', async () => {
+    const raw = subscribe({ query: FEED });
+    const other = 'subscription Other { approvalRequested { id } }';
+    const unknown = subscribe({ query: '', extensions: { persistedQuery: { version: 1, sha256Hash: sha256(other) } } });
+    const mismatch = subscribe({ query: other, extensions: { persistedQuery: { version: 1, sha256Hash: feedId } } });
+    await eventually(async () => raw.failures.length > 0 && unknown.failures.length > 0 && mismatch.failures.length > 0, 10_000, 100);
+    expect(codesOf(raw.failures[0])).toEqual(['OPERATION_NOT_ALLOWED']);
+    expect(codesOf(unknown.failures[0])).toEqual(['OPERATION_NOT_ALLOWED']);
+    expect(codesOf(mismatch.failures[0])).toEqual(['BAD_USER_INPUT']);
+    for (const s of [raw, unknown, mismatch]) {
+      expect(s.results).toEqual([]);
+      s.dispose();
+    }
+    // graphql-sse: refused before the stream opens, with the same code and HTTP status as over HTTP.
+    const sse = await fetch(t.gatewayUrl.replace(/\/graphql$/, '/graphql/stream'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `ApiKey ${key}` },
+      body: JSON.stringify({ query: FEED }),
+    });
+    expect(sse.status).toBe(403);
+    expect((await sse.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
+    // ... and served when it names the registered document.
+    const sseClient = createSseClient({ url: t.gatewayUrl.replace(/\/graphql$/, '/graphql/stream'), headers: { authorization: `ApiKey ${key}` }, retryAttempts: 0 });
+    const sseResults: Array<{ data?: any }> = [];
+    const sseFailures: unknown[] = [];
+    const stopSse = sseClient.subscribe(
+      { query: FEED, extensions: { persistedQuery: { version: 1, sha256Hash: feedId } } },
+      { next: (r) => void sseResults.push(r as any), error: (e) => void sseFailures.push(e), complete: () => undefined },
+    );
+    await new Promise((r) => setTimeout(r, 1_500));
+    const c = await gql(t.gatewayUrl, `mutation { createTask(input: { title: "Seen over SSE by a partner" }) { id } }`, {}, { token });
+    await eventually(async () => sseResults.some((r) => r.data?.taskChanged?.task?.id === c.data!.createTask.id) || sseFailures.length > 0, 15_000);
+    expect(sseFailures).toEqual([]);
+    stopSse();
+    sseClient.dispose();
   });
 });

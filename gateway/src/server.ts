@@ -21,7 +21,7 @@ import { useIntrospectionControl } from './authz/introspection';
 import { useBodyLimit } from './plugins/useBodyLimit';
 import { useHealth } from './plugins/useHealth';
 import { createDocumentStore } from './persisted/documents';
-import { usePersisted } from './plugins/usePersisted';
+import { resolvePersisted, usePersisted } from './plugins/usePersisted';
 import { DEFAULT_LIMITS, useLimits, type LimitOptions } from './plugins/useLimits';
 import { useRequestContext } from './plugins/useRequestContext';
 import { useResponseCache } from './plugins/useResponseCache';
@@ -101,6 +101,11 @@ export interface Gateway {
    * batching, and requests that joined an identical one in flight instead of going out (for metrics and the bench).
    */
   transportStats(): { entityFetches: number; entityRequests: number; representationsDeduplicated: number; inflightJoined: number };
+  /**
+   * The persisted-document rules usePersisted applies (safelist-only partners, APQ): the subscription bridge resolves
+   * subscribe requests with them, so a partner subscribes to its registered documents only.
+   */
+  resolvePersisted(principal: Principal, req: { id?: string; query?: string; viaApq: boolean }): Promise<string | undefined>;
   /** The verifiers useAuth uses; the subscription bridge authenticates connections with the same ones. */
   verifiers: { verifyAccessToken: (token: string) => Promise<Principal>; verifyApiKey: (secret: string) => Promise<Principal | null> };
   /** /readyz answers 503 from now on, so load balancers stop routing here before we stop accepting. */
@@ -175,6 +180,20 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     log,
   });
 
+  const persisted = {
+    store: createDocumentStore({
+      redis: deps.redis,
+      prefix: env.REDIS_PREFIX,
+      apqTtlS: env.APQ_TTL_S ?? 86_400,
+      manifestsDir: env.PERSISTED_MANIFESTS_DIR,
+      identityUrl: () => env.IDENTITY_INTERNAL_URL ?? subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
+      internalSecret: env.INTERNAL_SECRET,
+      fetcher: http.fetcher,
+      log,
+    }),
+    firstParty: env.PERSISTED_FIRST_PARTY ?? 'open',
+  } as const;
+
   const slots = deps.plugins ?? {};
   const plugins: Plugin[] = [
     ...(slots.observability ?? []),
@@ -198,21 +217,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     ...(slots.afterAuth ?? []),
     useRequestContext() as Plugin,
     ...(slots.documents ?? []),
-    usePersisted({
-      store: createDocumentStore({
-        redis: deps.redis,
-        prefix: env.REDIS_PREFIX,
-        apqTtlS: env.APQ_TTL_S ?? 86_400,
-        manifestsDir: env.PERSISTED_MANIFESTS_DIR,
-        identityUrl: () => env.IDENTITY_INTERNAL_URL ?? subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
-        internalSecret: env.INTERNAL_SECRET,
-        fetcher: http.fetcher,
-        log,
-      }),
-      firstParty: env.PERSISTED_FIRST_PARTY ?? 'open',
-      getMaxAgeS: env.PERSISTED_GET_MAX_AGE_S ?? 60,
-      log,
-    }),
+    usePersisted({ ...persisted, getMaxAgeS: env.PERSISTED_GET_MAX_AGE_S ?? 60, log }),
     ...(deps.responseCache ? [useResponseCache({ cache: deps.responseCache, subgraphAnswers: env.RESPONSE_CACHE_SUBGRAPH }) as Plugin] : []),
     useLimits({ ...DEFAULT_LIMITS, ...deps.limits }),
     useIntrospectionControl({ production: env.NODE_ENV === 'production' }) as Plugin,
@@ -260,6 +265,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       return t;
     },
     verifiers: { verifyAccessToken, verifyApiKey },
+    resolvePersisted: (principal, req) => resolvePersisted(persisted, principal, req),
     drain() {
       draining = true;
     },

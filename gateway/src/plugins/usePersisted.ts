@@ -4,6 +4,7 @@ import type { Principal } from '@cos/auth';
 import { appError, ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
 import type { DocumentStore } from '../persisted/documents';
+import { isInternalLookup } from '../persisted/internal-lookup';
 import { principalOf } from './useAuth';
 
 /**
@@ -34,6 +35,80 @@ const notFound = () => appError(ErrorCode.PERSISTED_QUERY_NOT_FOUND, 'PersistedQ
 const notAllowed = (why: string) => appError(ErrorCode.OPERATION_NOT_ALLOWED, why, {}, { withHttpStatus: true });
 
 /**
+ * The persisted-document id a request names: `extensions.persistedQuery` (APQ, version 1 only) or a `documentId`
+ * (`<hex>` or `sha256:<hex>`). Throws PERSISTED_QUERY_NOT_SUPPORTED / BAD_USER_INPUT for malformed ones.
+ */
+export function persistedIdOf(apq: unknown, rawDocumentId: unknown): { id?: string; viaApq: boolean } {
+  if (apq !== undefined && apq !== null) {
+    const ext = apq as { version?: unknown; sha256Hash?: unknown };
+    if (typeof apq !== 'object' || ext.version !== 1) {
+      throw appError(ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED, 'PersistedQueryNotSupported', {}, { withHttpStatus: true });
+    }
+    if (typeof ext.sha256Hash !== 'string' || !HASH.test(ext.sha256Hash.toLowerCase())) {
+      throw appError(ErrorCode.BAD_USER_INPUT, 'persistedQuery.sha256Hash must be a sha256 hex digest', {
+        field: 'extensions.persistedQuery.sha256Hash',
+      }, { withHttpStatus: true });
+    }
+    return { id: ext.sha256Hash.toLowerCase(), viaApq: true };
+  }
+  if (rawDocumentId !== undefined && rawDocumentId !== null) {
+    const s = typeof rawDocumentId === 'string' ? rawDocumentId.replace(/^sha256:/, '').toLowerCase() : '';
+    if (!HASH.test(s)) throw appError(ErrorCode.BAD_USER_INPUT, 'documentId must be a sha256 hex digest', { field: 'documentId' }, { withHttpStatus: true });
+    return { id: s, viaApq: false };
+  }
+  return { viaApq: false };
+}
+
+/**
+ * What a caller may run, given the persisted-document id it sent (APQ hash or documentId, if any) and the query
+ * text (if any): the query text to execute, or undefined for a plain request that brings none (yoga then answers
+ * "must provide query"). Throws the contract's errors (see usePersisted). Shared by the HTTP plugin and the
+ * subscription bridge (graphql-ws, graphql-sse), so a partner subscribes to its registered documents only.
+ */
+export async function resolvePersisted(
+  opts: Pick<UsePersistedOptions, 'store' | 'firstParty'>,
+  principal: Principal,
+  req: { id?: string; query?: string; viaApq: boolean },
+): Promise<string | undefined> {
+  const { id, query, viaApq } = req;
+  const partner = principal.kind === 'apiKey' ? principal : null;
+  const safelist = partner !== null || opts.firstParty === 'safelist';
+  const orgId = principal.kind === 'anonymous' ? null : principal.orgId;
+  const trusted = async (docId: string): Promise<string | null> => {
+    if (partner) return opts.store.registered(partner.orgId, partner.clientName, docId);
+    return opts.store.firstParty(docId) ?? (orgId ? await opts.store.registered(orgId, null, docId) : null);
+  };
+
+  if (id === undefined) {
+    // A plain GraphQL request.
+    if (!safelist) return query;
+    throw notAllowed(
+      partner
+        ? `Client ${partner.clientName} may only run its registered operations (send extensions.persistedQuery.sha256Hash or documentId)`
+        : 'Only registered operations may run here (send extensions.persistedQuery.sha256Hash or documentId)',
+    );
+  }
+  if (query !== undefined) {
+    if (sha256(query) !== id) {
+      throw appError(ErrorCode.BAD_USER_INPUT, 'provided sha does not match query', { field: 'extensions.persistedQuery.sha256Hash' }, { withHttpStatus: true });
+    }
+    if (safelist) {
+      if ((await trusted(id)) === null) throw notAllowed(partner ? `Operation is not registered for client ${partner.clientName}` : 'Operation is not registered');
+    } else if (viaApq) {
+      await opts.store.apqSet(id, query);
+    }
+    return query;
+  }
+  let body = await trusted(id);
+  if (body === null && !safelist && viaApq) body = await opts.store.apqGet(id);
+  if (body === null) {
+    if (safelist) throw notAllowed(partner ? `Operation is not registered for client ${partner.clientName}` : 'Operation is not registered');
+    throw notFound();
+  }
+  return body;
+}
+
+/**
  * Automatic persisted queries (Apollo's protocol, POST and GET) and trusted documents, in one `onParams` step that
  * knows the caller. Written here rather than with @graphql-yoga/plugin-apq because that plugin ignores versions other
  * than 1 (Apollo answers PERSISTED_QUERY_NOT_SUPPORTED), reports a mismatch with a non-contract code, and has no
@@ -59,6 +134,8 @@ export function usePersisted(opts: UsePersistedOptions): Plugin {
 
   return {
     async onParams({ request, params, setParams }) {
+      // The subscription bridge resolving an event for a subscriber whose document was checked when it subscribed.
+      if (isInternalLookup(request)) return;
       const principal: Principal = principalOf(request) ?? { kind: 'anonymous' };
       const extensions = (params.extensions ?? {}) as Record<string, unknown>;
       const apq = extensions.persistedQuery;
@@ -66,69 +143,15 @@ export function usePersisted(opts: UsePersistedOptions): Plugin {
       const rawDocumentId =
         (params as { documentId?: unknown }).documentId ?? extensions.documentId ?? url?.searchParams.get('documentId') ?? undefined;
 
-      let id: string | undefined;
-      let viaApq = false;
-      if (apq !== undefined && apq !== null) {
-        const ext = apq as { version?: unknown; sha256Hash?: unknown };
-        if (typeof apq !== 'object' || ext.version !== 1) {
-          throw appError(ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED, 'PersistedQueryNotSupported', {}, { withHttpStatus: true });
-        }
-        if (typeof ext.sha256Hash !== 'string' || !HASH.test(ext.sha256Hash.toLowerCase())) {
-          throw appError(ErrorCode.BAD_USER_INPUT, 'persistedQuery.sha256Hash must be a sha256 hex digest', {
-            field: 'extensions.persistedQuery.sha256Hash',
-          }, { withHttpStatus: true });
-        }
-        id = ext.sha256Hash.toLowerCase();
-        viaApq = true;
-      } else if (rawDocumentId !== undefined) {
-        const s = typeof rawDocumentId === 'string' ? rawDocumentId.replace(/^sha256:/, '').toLowerCase() : '';
-        if (!HASH.test(s)) throw appError(ErrorCode.BAD_USER_INPUT, 'documentId must be a sha256 hex digest', { field: 'documentId' }, { withHttpStatus: true });
-        id = s;
-      }
-
+      const { id, viaApq } = persistedIdOf(apq, rawDocumentId);
       if (id !== undefined) byId.set(request, true);
-      const partner = principal.kind === 'apiKey' ? principal : null;
-      const safelist = partner !== null || opts.firstParty === 'safelist';
-      const orgId = principal.kind === 'anonymous' ? null : principal.orgId;
-
-      const trusted = async (docId: string): Promise<string | null> => {
-        if (partner) return opts.store.registered(partner.orgId, partner.clientName, docId);
-        return opts.store.firstParty(docId) ?? (orgId ? await opts.store.registered(orgId, null, docId) : null);
-      };
-
-      if (id === undefined) {
-        // A plain GraphQL request.
-        if (!safelist) return;
-        throw notAllowed(
-          partner
-            ? `Client ${partner.clientName} may only run its registered operations (send extensions.persistedQuery.sha256Hash or documentId)`
-            : 'Only registered operations may run here (send extensions.persistedQuery.sha256Hash or documentId)',
-        );
-      }
-
       const query = typeof params.query === 'string' && params.query.length > 0 ? params.query : undefined;
-      if (query !== undefined) {
-        if (sha256(query) !== id) {
-          throw appError(ErrorCode.BAD_USER_INPUT, 'provided sha does not match query', { field: 'extensions.persistedQuery.sha256Hash' }, { withHttpStatus: true });
-        }
-        if (safelist) {
-          if ((await trusted(id)) === null) {
-            throw notAllowed(partner ? `Operation is not registered for client ${partner.clientName}` : 'Operation is not registered');
-          }
-        } else if (viaApq) {
-          await opts.store.apqSet(id, query);
-        }
+      const resolved = await resolvePersisted(opts, principal, { id, query, viaApq });
+      if (resolved === query) {
         if (rawDocumentId !== undefined) setParams(withoutDocumentId(params));
         return;
       }
-
-      let body = await trusted(id);
-      if (body === null && !safelist && viaApq) body = await opts.store.apqGet(id);
-      if (body === null) {
-        if (safelist) throw notAllowed(partner ? `Operation is not registered for client ${partner.clientName}` : 'Operation is not registered');
-        throw notFound();
-      }
-      setParams({ ...withoutDocumentId(params), query: body });
+      setParams({ ...withoutDocumentId(params), query: resolved });
     },
 
     onResultProcess({ request, result }) {

@@ -12,6 +12,8 @@ import { InvalidTokenError } from '../auth/jwt';
 import type { Gateway } from '../server';
 import { SubscriptionEngine, type Connection, type EngineLimits, type LookupExecutor } from './engine';
 import { Upstream } from './upstream';
+import { internalLookupHeaders } from '../persisted/internal-lookup';
+import { persistedIdOf } from '../plugins/usePersisted';
 
 export { SubscriptionEngine } from './engine';
 export { SUBSCRIPTION_FIELDS, kindOf } from './fields';
@@ -28,7 +30,7 @@ export const CloseCode = {
 } as const;
 
 export interface SubscriptionBridgeOptions {
-  gateway: Pick<Gateway, 'yoga' | 'apollo' | 'verifiers'>;
+  gateway: Pick<Gateway, 'yoga' | 'apollo' | 'verifiers' | 'resolvePersisted'>;
   bus: Bus;
   log: Logger;
   limits?: Partial<EngineLimits>;
@@ -79,7 +81,9 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
   const execute: LookupExecutor = async (query, variables, authorization) => {
     const res = await gateway.yoga.fetch('http://gateway.internal/graphql', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization },
+      // The subscribed document passed the persisted-document rules at subscribe time (documentFor); the lookups built
+      // from it are let through usePersisted for safelist-only callers by this in-process header.
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization, ...internalLookupHeaders() },
       body: JSON.stringify({ query, variables, operationName: 'CosSubscriptionLookup' }),
     });
     const body = (await res.json()) as Awaited<ReturnType<LookupExecutor>>['body'];
@@ -144,6 +148,23 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
     return () => timers.forEach((t) => clearTimeout(t));
   }
 
+  /**
+   * The document a subscribe request may run, by the same persisted-document rules as HTTP (usePersisted): a partner
+   * key names one of its client's registered documents (`extensions.persistedQuery.sha256Hash` or `documentId`, with
+   * or without the text); first-party callers may also send the text alone (unless PERSISTED_FIRST_PARTY=safelist).
+   */
+  async function documentFor(principal: Principal, params: { query?: unknown; extensions?: unknown; documentId?: unknown }): Promise<string | GraphQLError[]> {
+    try {
+      const ext = (params.extensions ?? {}) as Record<string, unknown>;
+      const { id, viaApq } = persistedIdOf(ext.persistedQuery, params.documentId ?? ext.documentId);
+      const query = typeof params.query === 'string' && params.query.length > 0 ? params.query : undefined;
+      return (await gateway.resolvePersisted(principal, { id, query, viaApq })) ?? '';
+    } catch (err) {
+      if (err instanceof GraphQLError) return [err];
+      throw err;
+    }
+  }
+
   function prepare(query: unknown, schema: GraphQLSchema | undefined): DocumentNode | GraphQLError[] {
     if (!schema) return [new GraphQLError('Gateway not ready', { extensions: { code: 'SERVICE_UNAVAILABLE' } })];
     if (typeof query !== 'string' || !query) return [new GraphQLError('Missing query', { extensions: { code: 'BAD_USER_INPUT' } })];
@@ -197,11 +218,13 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
         wsState.set(socket, { conn, resumeAfter: typeof after === 'string' ? after : null, unwatch: watchCredential(auth, conn) });
         return true;
       },
-      onSubscribe: (ctx, _id, payload) => {
+      onSubscribe: async (ctx, _id, payload) => {
         const state = wsState.get(ctx.extra.socket);
         if (!state) return [new GraphQLError('Not authenticated', { extensions: { code: 'UNAUTHENTICATED' } })];
+        const text = await documentFor(state.conn.principal, payload);
+        if (Array.isArray(text)) return text;
         const schema = apollo.schema;
-        const doc = prepare(payload.query, schema);
+        const doc = prepare(text, schema);
         if (Array.isArray(doc)) return doc;
         const args: ExecutionArgs = {
           schema: schema!,
@@ -244,7 +267,16 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
         }
         throw err;
       }
-      const doc = prepare(params.query, apollo.schema);
+      const text = await documentFor(auth.principal, params);
+      if (Array.isArray(text)) {
+        // As over HTTP: OPERATION_NOT_ALLOWED is 403, a malformed id or mismatching hash 400 (stable code in the body).
+        const forbidden = text.some((e) => e.extensions?.code === 'OPERATION_NOT_ALLOWED');
+        return [
+          JSON.stringify({ errors: text.map((e) => ({ message: e.message, extensions: { code: e.extensions?.code } })) }),
+          forbidden ? { status: 403, statusText: 'Forbidden' } : { status: 400, statusText: 'Bad Request' },
+        ];
+      }
+      const doc = prepare(text, apollo.schema);
       if (Array.isArray(doc)) return { errors: doc };
       let ended = false;
       let iterator: AsyncIterableIterator<unknown> | null = null;
