@@ -11,6 +11,7 @@ import { watchRevocations } from './auth/revocations';
 import { useObservability } from './plugins/useObservability';
 import { DEFAULT_RESPONSE_CACHE, ResponseCache } from './perf/response-cache';
 import { feedResponseCache } from './perf/response-cache-feed';
+import { RedisQuota } from './subscriptions/quota';
 
 /**
  * The gateway process: env → Redis → supergraph + gateway → listen. On SIGTERM/SIGINT: /readyz turns 503
@@ -71,6 +72,8 @@ async function main() {
     gateway,
     bus,
     log,
+    // The per-principal limit holds across gateway instances (leases in Redis; see subscriptions/quota.ts).
+    quota: new RedisQuota({ redis, prefix: env.REDIS_PREFIX, limit: env.SUBS_MAX_PER_PRINCIPAL, log }),
     limits: {
       perConnection: env.SUBS_MAX_PER_CONNECTION,
       perPrincipal: env.SUBS_MAX_PER_PRINCIPAL,

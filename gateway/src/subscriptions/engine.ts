@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { actorOf, type AuthenticatedPrincipal } from '@cos/auth';
 import type { Logger } from '@cos/logger';
 import { kindOf } from './fields';
 import { aliasOf, analyse, CHILD_KEY, lookupDocument, type Shape } from './shape';
+import { LocalQuota, type SubscriptionQuota } from './quota';
 import type { SequencedEvent, Upstream } from './upstream';
 
 /** Runs one GraphQL operation through the gateway's own HTTP pipeline with the given Authorization value. */
@@ -15,7 +17,7 @@ export type LookupExecutor = (
 export interface EngineLimits {
   /** Active subscriptions per connection (graphql-ws socket or SSE stream). */
   perConnection: number;
-  /** Active subscriptions per principal in this process. */
+  /** Active subscriptions per principal (across gateway instances with a RedisQuota, else in this process). */
   perPrincipal: number;
   /** Results queued for one connection (all its subscriptions) before it counts as a slow consumer. */
   connectionBuffer: number;
@@ -320,6 +322,8 @@ export interface EngineDeps {
   execute: LookupExecutor;
   log: Logger;
   limits?: Partial<EngineLimits>;
+  /** Who holds how many subscriptions (default: this process only, LocalQuota at limits.perPrincipal). */
+  quota?: SubscriptionQuota;
 }
 
 /**
@@ -333,12 +337,13 @@ export class SubscriptionEngine {
   readonly execute: LookupExecutor;
   readonly stats: EngineStats = { subscribers: 0, upstreamSubjects: 0, deliveries: 0, resolutions: 0, lookups: 0 };
   private readonly groups = new Map<string, Group>();
-  private readonly perPrincipal = new Map<string, number>();
+  readonly quota: SubscriptionQuota;
   private readonly connections = new Set<Connection>();
   private draining = false;
 
   constructor(private readonly deps: EngineDeps) {
     this.limits = { ...DEFAULT_ENGINE_LIMITS, ...deps.limits };
+    this.quota = deps.quota ?? new LocalQuota(this.limits.perPrincipal);
     this.log = deps.log;
     this.execute = deps.execute;
   }
@@ -399,10 +404,20 @@ export class SubscriptionEngine {
     if (subs.size >= this.limits.perConnection) {
       return { errors: [new GraphQLError(`At most ${this.limits.perConnection} subscriptions per connection`, { extensions: { code: 'RATE_LIMITED' } })] };
     }
-    const who = actorOf(conn.principal);
-    const count = this.perPrincipal.get(who) ?? 0;
-    if (count >= this.limits.perPrincipal) {
-      return { errors: [new GraphQLError(`At most ${this.limits.perPrincipal} subscriptions per principal`, { extensions: { code: 'RATE_LIMITED' } })] };
+    const who = `${conn.principal.orgId}:${actorOf(conn.principal)}`;
+    const slot = randomUUID();
+    if (!(await this.quota.acquire(who, slot))) {
+      return { errors: [new GraphQLError(`At most ${this.quota.limit} subscriptions per principal`, { extensions: { code: 'RATE_LIMITED' } })] };
+    }
+    if (!this.connections.has(conn)) {
+      // The connection closed while the quota answered: nothing would ever end this subscription.
+      this.quota.release(who, slot);
+      return { errors: [new GraphQLError('Connection closed', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
+    }
+    if (subs.size >= this.limits.perConnection) {
+      // Another subscribe on this connection won the race while the quota answered.
+      this.quota.release(who, slot);
+      return { errors: [new GraphQLError(`At most ${this.limits.perConnection} subscriptions per connection`, { extensions: { code: 'RATE_LIMITED' } })] };
     }
 
     const groupKey = `${shape.key}|${this.permissionKey(conn.principal)}`;
@@ -415,7 +430,6 @@ export class SubscriptionEngine {
     group.members.add(sub);
     subs.add(sub);
     this.register(conn);
-    this.perPrincipal.set(who, count + 1);
     this.stats.subscribers++;
 
     const subject = `${this.deps.upstream.prefix}.${conn.principal.orgId}.${shape.spec.subject}`;
@@ -441,9 +455,7 @@ export class SubscriptionEngine {
       subs.delete(sub);
       g.members.delete(sub);
       if (g.members.size === 0 && this.groups.get(g.key) === g) this.groups.delete(g.key);
-      const n = (this.perPrincipal.get(who) ?? 1) - 1;
-      if (n <= 0) this.perPrincipal.delete(who);
-      else this.perPrincipal.set(who, n);
+      this.quota.release(who, slot);
       this.stats.subscribers--;
     };
     try {

@@ -11,6 +11,7 @@ import type { Logger } from '@cos/logger';
 import { InvalidTokenError } from '../auth/jwt';
 import type { Gateway } from '../server';
 import { SubscriptionEngine, type Connection, type EngineLimits, type LookupExecutor } from './engine';
+import type { SubscriptionQuota } from './quota';
 import { Upstream } from './upstream';
 import { internalLookupHeaders } from '../persisted/internal-lookup';
 import { persistedIdOf } from '../plugins/usePersisted';
@@ -34,6 +35,8 @@ export interface SubscriptionBridgeOptions {
   bus: Bus;
   log: Logger;
   limits?: Partial<EngineLimits>;
+  /** Per-principal counting (default: this process only). index.ts passes a RedisQuota: the limit spans instances. */
+  quota?: SubscriptionQuota;
   /** API keys are re-verified this often (a revocation ends their subscriptions within it + the key cache TTL). */
   reverifyMs?: number;
 }
@@ -96,6 +99,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
     identityMatters: () => policyInUse,
     execute,
     log,
+    quota: opts.quota,
     limits: opts.limits,
   });
 
@@ -358,6 +362,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await upstream.close();
+      await engine.quota.close();
     },
   };
 }
