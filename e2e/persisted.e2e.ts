@@ -197,6 +197,11 @@ describe('trusted documents for partners', () => {
     const raw = await post({ query: '{ me { id } }' }, auth());
     expect(raw.status).toBe(403);
     expect((await raw.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
+    // The subscription bridge's in-process lookup marker cannot be forged from outside.
+    for (const forged of ['1', 'a'.repeat(64), 'true']) {
+      const r = await post({ query: '{ me { id } }' }, { ...auth(), 'x-cos-internal-lookup': forged });
+      expect(r.status).toBe(403);
+    }
     const q = 'query Sneaky { me { id name } }';
     const reg = await post({ query: q, extensions: pq(sha256(q)) }, auth());
     expect((await reg.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
