@@ -73,6 +73,15 @@ export function isTimeoutError(err: unknown): boolean {
   return false;
 }
 
+/** Nothing was exchanged with the subgraph (refused, reset, closed socket): a read may safely go out again. */
+export function isConnectionError(err: unknown): boolean {
+  for (let e: unknown = err, i = 0; e && i < 4; e = (e as { cause?: unknown }).cause, i++) {
+    const { code } = e as { code?: string };
+    if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') return true;
+  }
+  return false;
+}
+
 /** What CosDataSource reads of a subgraph answer (a structural subset of the Fetch API's Response). */
 export interface LeanResponse {
   readonly ok: boolean;

@@ -53,6 +53,7 @@ async function main() {
     log,
     redis,
     plugins: { observability: useObservability({ metrics, tracing }) },
+    onCircuitChange: (subgraph, state) => metrics.subgraphCircuitOpen.set({ subgraph }, state === 'open' ? 1 : 0),
     instrumentFetch: (subgraph, fetcher) => instrumentFetch(subgraph, fetcher, subgraphFetchObserver(metrics)),
     rateLimit: { ...rateLimitConfigFromEnv(env), onReject: (scope) => metrics.rateLimited.inc({ kind: scope }) },
     csrfPrevention: env.CSRF_PREVENTION,

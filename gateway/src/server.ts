@@ -88,6 +88,8 @@ export interface GatewayDeps {
    */
   responseCache?: ResponseCache;
   /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
+  /** A subgraph's circuit breaker changed state (the gauge cos_subgraph_circuit_open). */
+  onCircuitChange?: (subgraph: string, state: 'closed' | 'open' | 'half-open') => void;
   instrumentFetch?: (subgraph: string, fetcher: ReturnType<typeof createSubgraphHttp>['fetcher']) => ReturnType<typeof createSubgraphHttp>['fetcher'];
 }
 
@@ -158,6 +160,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         fetcher: deps.instrumentFetch ? deps.instrumentFetch(name, http.subgraphFetcher) : http.subgraphFetcher,
         timeoutMs: env.SUBGRAPH_TIMEOUT_MS,
         batchEntities: env.GATEWAY_BATCH_ENTITIES,
+        onCircuitChange: deps.onCircuitChange,
         log,
       });
       dataSources.set(name, source);

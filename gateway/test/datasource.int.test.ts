@@ -253,3 +253,86 @@ describe('isSharableOperation', () => {
     expect(isSharableOperation(undefined)).toBe(false);
   });
 });
+
+describe('CosDataSource resilience (cockatiel): circuit breaker and read retries', () => {
+  /** A subgraph whose behaviour the test switches: 'up', '503', '400' or 'reset-once' (drops the first connection). */
+  let mode: 'up' | '503' | '400' | 'reset-once' = 'up';
+  let hits = 0;
+  let flaky: Listening;
+  beforeAll(async () => {
+    flaky = await listen((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        hits++;
+        if (mode === 'reset-once') {
+          mode = 'up';
+          req.socket.destroy();
+          return;
+        }
+        if (mode === '503') return void res.writeHead(503, { 'content-type': 'text/plain' }).end('down');
+        if (mode === '400') {
+          return void res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message: 'bad', extensions: { code: 'BAD_USER_INPUT' } }] }));
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: { ok: true } }));
+      });
+    });
+  });
+  afterAll(async () => {
+    await flaky.close();
+  });
+
+  const states: string[] = [];
+  const resilient = () =>
+    new CosDataSource({
+      name: 'flaky',
+      url: `${flaky.url}/graphql`,
+      secret: SECRET,
+      fetcher: http.subgraphFetcher,
+      timeoutMs: 2_000,
+      log: createLogger('flaky', 'silent'),
+      resilience: { failureThreshold: 3, halfOpenAfterMs: 300 },
+      onCircuitChange: (_s, state) => states.push(state),
+    });
+  const errorsOf = (r: unknown) => ((r as { errors?: { message: string }[] }).errors ?? []).map((e) => e.message);
+
+  it('opens after consecutive 5xx answers and fails fast without calling the subgraph; a trial after halfOpen closes it', async () => {
+    const ds = resilient();
+    const c = ctx(user('breaker'));
+    states.length = 0;
+    mode = '503';
+    hits = 0;
+    for (let i = 0; i < 3; i++) expect(errorsOf(await call(ds, c, `{ ok${i} }`))).toEqual(['The flaky service is unavailable']);
+    expect(hits).toBe(3);
+    const t0 = performance.now();
+    expect(errorsOf(await call(ds, c, '{ okFast }'))).toEqual(['The flaky service is unavailable']);
+    expect(performance.now() - t0).toBeLessThan(100);
+    expect(hits).toBe(3); // the subgraph was not called
+    mode = 'up';
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await call(ds, c, '{ okAgain }')).toEqual({ data: { ok: true } });
+    expect(hits).toBe(4);
+    expect(states).toEqual(['open', 'half-open', 'closed']);
+  });
+
+  it('a 4xx with GraphQL errors is the request’s fault: passed through, never opens the breaker', async () => {
+    const ds = resilient();
+    const c = ctx(user('fourxx'));
+    mode = '400';
+    for (let i = 0; i < 5; i++) expect(errorsOf(await call(ds, c, `{ bad${i} }`))).toEqual(['bad']);
+    mode = 'up';
+    expect(await call(ds, c, '{ fine }')).toEqual({ data: { ok: true } });
+  });
+
+  it('retries a read whose connection dropped before an answer, never a mutation', async () => {
+    const ds = resilient();
+    const c = ctx(user('retry'));
+    mode = 'reset-once';
+    hits = 0;
+    expect(await call(ds, c, '{ readAgain }')).toEqual({ data: { ok: true } });
+    expect(hits).toBe(2);
+    mode = 'reset-once';
+    hits = 0;
+    expect(errorsOf(await call(ds, c, 'mutation { write }'))).toEqual(['The flaky service is unavailable']);
+    expect(hits).toBe(1);
+  });
+});

@@ -36,6 +36,12 @@ export function createMetrics(service: string) {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
+    subgraphCircuitOpen: new Gauge({
+      name: 'cos_subgraph_circuit_open',
+      help: 'Gateway circuit breaker per subgraph: 1 while open (requests fail fast), 0 otherwise',
+      labelNames: ['subgraph'] as const,
+      registers: [registry],
+    }),
     planCache: new Counter({
       name: 'cos_query_plan_cache_total',
       help: 'Query plan cache lookups by result',
