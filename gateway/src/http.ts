@@ -1,5 +1,7 @@
 import type { RemoteGraphQLDataSource } from '@apollo/gateway';
+import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleAll, type CircuitBreakerPolicy } from 'cockatiel';
 import { Agent, fetch as undiciFetch, request as undiciRequest } from 'undici';
+import type { Logger } from '@cos/logger';
 
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
 
@@ -71,6 +73,30 @@ export function isTimeoutError(err: unknown): boolean {
     }
   }
   return false;
+}
+
+/**
+ * A fetcher that fails fast while its target is down (cockatiel): `failureThreshold` consecutive failures (thrown
+ * errors or HTTP 5xx) open the circuit, calls then throw BrokenCircuitError at once instead of waiting for the
+ * timeout, and one trial after `halfOpenAfterMs` closes it again. Used for the gateway's own calls to identity
+ * (API-key verification, persisted-document lookups, org members): their callers already turn a thrown error into
+ * "temporarily unavailable" / a cached answer.
+ */
+export function withCircuitBreaker(
+  fetcher: Fetcher,
+  opts: { name: string; log: Logger; failureThreshold?: number; halfOpenAfterMs?: number },
+): Fetcher & { breaker: CircuitBreakerPolicy } {
+  const breaker = circuitBreaker(handleAll.orWhenResult((r) => (r as { status?: number }).status! >= 500), {
+    halfOpenAfter: opts.halfOpenAfterMs ?? 5_000,
+    breaker: new ConsecutiveBreaker(opts.failureThreshold ?? 5),
+  });
+  breaker.onStateChange((state) => {
+    if (state === CircuitState.Open) opts.log.warn({ target: opts.name }, 'circuit open: failing fast');
+    else if (state === CircuitState.Closed) opts.log.info({ target: opts.name }, 'circuit closed');
+  });
+  const wrapped = ((url, init) => breaker.execute(() => fetcher(url, init))) as Fetcher & { breaker: CircuitBreakerPolicy };
+  wrapped.breaker = breaker;
+  return wrapped;
 }
 
 /** Nothing was exchanged with the subgraph (refused, reset, closed socket): a read may safely go out again. */

@@ -10,7 +10,7 @@ import type { GatewayContext } from './context';
 import { CosDataSource } from './datasource';
 import type { GatewayEnv } from './env';
 import { createErrorMasker } from './errors';
-import { createSubgraphHttp } from './http';
+import { createSubgraphHttp, withCircuitBreaker } from './http';
 import { createOrgMemberLookup } from './authz/org-members';
 import { requirementsFromSupergraph, type RequirementMap } from './authz/requirements';
 import { useAuth } from './plugins/useAuth';
@@ -173,11 +173,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   });
   await apollo.load();
 
+  // One breaker for the gateway's own calls to identity (key verification, document lookups, org members).
+  const identityFetcher = withCircuitBreaker(http.fetcher, { name: 'identity (internal)', log });
   const verifyAccessToken = createJwtVerifier({ jwksUrl: env.JWKS_URL, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE });
   const verifyApiKey = createApiKeyVerifier({
     identityUrl: () => env.IDENTITY_INTERNAL_URL ?? subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
     internalSecret: env.INTERNAL_SECRET,
-    fetcher: http.fetcher,
+    fetcher: identityFetcher,
     redis: deps.redis,
     redisPrefix: env.REDIS_PREFIX,
     log,
@@ -191,7 +193,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       manifestsDir: env.PERSISTED_MANIFESTS_DIR,
       identityUrl: () => env.IDENTITY_INTERNAL_URL ?? subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
       internalSecret: env.INTERNAL_SECRET,
-      fetcher: http.fetcher,
+      fetcher: identityFetcher,
       log,
     }),
     firstParty: env.PERSISTED_FIRST_PARTY ?? 'open',
@@ -229,7 +231,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       requirements: () => requirements,
       orgMemberIds: createOrgMemberLookup({
         identityUrl: () => subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
-        fetcher: http.fetcher,
+        fetcher: identityFetcher,
         internalSecret: env.INTERNAL_SECRET,
       }),
     }) as Plugin,

@@ -4,7 +4,8 @@ import { PRINCIPAL_HEADER, SIGNATURE_HEADER, verifyPrincipal, type Principal } f
 import { createLogger } from '@cos/logger';
 import { CosDataSource } from '../src/datasource';
 import type { GatewayContext } from '../src/context';
-import { createSubgraphHttp, type SubgraphHttp } from '../src/http';
+import { BrokenCircuitError } from 'cockatiel';
+import { createSubgraphHttp, withCircuitBreaker, type SubgraphHttp } from '../src/http';
 import { isSharableOperation } from '../src/perf/inflight';
 import { listen, SECRET, type Listening } from './fixtures';
 
@@ -321,6 +322,22 @@ describe('CosDataSource resilience (cockatiel): circuit breaker and read retries
     for (let i = 0; i < 5; i++) expect(errorsOf(await call(ds, c, `{ bad${i} }`))).toEqual(['bad']);
     mode = 'up';
     expect(await call(ds, c, '{ fine }')).toEqual({ data: { ok: true } });
+  });
+
+  it('withCircuitBreaker (the gateway’s calls to identity): 5xx answers open it, calls then fail fast; 4xx do not count', async () => {
+    const f = withCircuitBreaker(http.fetcher, { name: 'flaky', log: createLogger('flaky', 'silent'), failureThreshold: 2, halfOpenAfterMs: 300 });
+    const get = () => f(`${flaky.url}/x`, { method: 'POST', body: '{}' });
+    mode = '400';
+    for (let i = 0; i < 3; i++) expect((await get()).status).toBe(400);
+    mode = '503';
+    hits = 0;
+    expect((await get()).status).toBe(503);
+    expect((await get()).status).toBe(503);
+    await expect(get()).rejects.toBeInstanceOf(BrokenCircuitError);
+    expect(hits).toBe(2);
+    mode = 'up';
+    await new Promise((r) => setTimeout(r, 350));
+    expect((await get()).status).toBe(200);
   });
 
   it('retries a read whose connection dropped before an answer, never a mutation', async () => {
