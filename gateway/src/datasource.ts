@@ -1,23 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import {
-  BrokenCircuitError,
-  circuitBreaker,
-  CircuitState,
-  ConsecutiveBreaker,
-  ExponentialBackoff,
-  handleWhen,
-  IsolatedCircuitError,
-  retry,
-  type CircuitBreakerPolicy,
-  type RetryPolicy,
-} from 'cockatiel';
+import { BrokenCircuitError, ExponentialBackoff, handleWhen, IsolatedCircuitError, retry, type RetryPolicy } from 'cockatiel';
 import type { GraphQLFormattedError } from 'graphql';
 import { PRINCIPAL_HEADER, signPrincipal, type Principal } from '@cos/auth';
 import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
 import type { GatewayContext } from './context';
-import { isConnectionError, isTimeoutError, type LeanResponse } from './http';
+import { isConnectionError, isTimeoutError, withCircuitBreaker, type CircuitStateName, type LeanResponse } from './http';
 import { EntityBatcher, type EntityBatchStats, type SubgraphAnswer, type SubgraphPayload } from './perf/entity-batcher';
 import { InFlight, isSharableOperation } from './perf/inflight';
 
@@ -52,7 +41,7 @@ export interface CosDataSourceOptions {
   /** Circuit breaker and read retries around every subgraph request (defaults: DEFAULT_RESILIENCE). */
   resilience?: Partial<ResilienceOptions>;
   /** Called when this subgraph's breaker changes state (metrics, logs). */
-  onCircuitChange?: (subgraph: string, state: 'closed' | 'open' | 'half-open') => void;
+  onCircuitChange?: (subgraph: string, state: CircuitStateName) => void;
 }
 
 export interface ResilienceOptions {
@@ -65,12 +54,6 @@ export interface ResilienceOptions {
 }
 
 export const DEFAULT_RESILIENCE: ResilienceOptions = { failureThreshold: 5, halfOpenAfterMs: 5_000, readRetries: 1 };
-
-/**
- * What counts against a subgraph's health: it answered 5xx, or did not answer (refused, reset, timed out — every
- * error of the exchange other than an HTTP answer). A 4xx is about the request, not the subgraph.
- */
-const isSubgraphFailure = (err: Error): boolean => (err instanceof SubgraphHttpError ? err.status >= 500 : true);
 
 /**
  * Calls one subgraph for @apollo/gateway: signs the caller's principal (HMAC, @cos/auth) into every request,
@@ -86,23 +69,20 @@ export class CosDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   /** Entity fetches of one client request merged into one HTTP request; its `stats` feed metrics and the bench. */
   readonly entityBatcher: EntityBatcher<GatewayContext> | undefined;
 
-  /** Fails fast while the subgraph is down instead of every request waiting for its timeout (cockatiel). */
-  readonly breaker: CircuitBreakerPolicy;
+  /** The subgraph fetcher behind its circuit breaker: fails fast while the subgraph is down (withCircuitBreaker). */
+  private readonly fetch: Fetcher;
   private readonly readRetry: RetryPolicy;
 
   constructor(opts: CosDataSourceOptions) {
     super({ url: opts.url, fetcher: opts.fetcher });
     this.opts = opts;
     const r = { ...DEFAULT_RESILIENCE, ...opts.resilience };
-    this.breaker = circuitBreaker(handleWhen(isSubgraphFailure), {
-      halfOpenAfter: r.halfOpenAfterMs,
-      breaker: new ConsecutiveBreaker(r.failureThreshold),
-    });
-    this.breaker.onStateChange((state) => {
-      const name = state === CircuitState.Open ? 'open' : state === CircuitState.HalfOpen ? 'half-open' : 'closed';
-      if (name === 'open') opts.log.warn({ subgraph: opts.name, failures: r.failureThreshold }, 'subgraph circuit open: failing fast');
-      else opts.log.info({ subgraph: opts.name, state: name }, 'subgraph circuit state');
-      opts.onCircuitChange?.(opts.name, name);
+    this.fetch = withCircuitBreaker(opts.fetcher, {
+      name: `subgraph ${opts.name}`,
+      log: opts.log,
+      failureThreshold: r.failureThreshold,
+      halfOpenAfterMs: r.halfOpenAfterMs,
+      onStateChange: (state) => opts.onCircuitChange?.(opts.name, state),
     });
     this.readRetry = retry(handleWhen(isConnectionError), {
       maxAttempts: r.readRetries,
@@ -171,21 +151,18 @@ export class CosDataSource extends RemoteGraphQLDataSource<GatewayContext> {
       const hit = sc.cache.get(key, 'subgraph');
       if (hit) return { text: hit.json, cacheControl: hit.cacheControl ?? null };
     }
-    if (!sc) {
-      return this.inflight
-        ? this.inflight.run(`${headers[PRINCIPAL_HEADER]}\n${body}`, () => this.roundTrip(headers, body, true))
-        : this.roundTrip(headers, body, true);
-    }
-    // The ticket is taken when the round trip starts, by whoever starts it: callers joining it get an answer exactly
-    // as old as the ticket says, so an event during the round trip keeps it out of the cache for all of them.
-    const fetchAndStore = async (): Promise<SubgraphAnswer> => {
-      const ticket = sc.cache.ticket(key, sc.orgId);
-      const answer = await this.roundTrip(headers, body, true);
-      // A field error anywhere makes the answer uncacheable (a data value containing the text only costs a store).
-      if (!answer.text.includes('"errors"')) sc.cache.store(ticket, [subgraph], { json: answer.text, cacheControl: answer.cacheControl }, 'subgraph');
-      return answer;
-    };
-    return this.inflight ? this.inflight.run(key, fetchAndStore) : fetchAndStore();
+    // With a cache, the ticket is taken when the round trip starts, by whoever starts it: callers joining it get an
+    // answer exactly as old as the ticket says, so an event during the round trip keeps it out of the cache for all.
+    const start = sc
+      ? async (): Promise<SubgraphAnswer> => {
+          const ticket = sc.cache.ticket(key, sc.orgId);
+          const answer = await this.roundTrip(headers, body, true);
+          // A field error anywhere makes the answer uncacheable (a data value containing the text only costs a store).
+          if (!answer.text.includes('"errors"')) sc.cache.store(ticket, [subgraph], { json: answer.text, cacheControl: answer.cacheControl }, 'subgraph');
+          return answer;
+        }
+      : () => this.roundTrip(headers, body, true);
+    return this.inflight ? this.inflight.run(sc ? key : `${headers[PRINCIPAL_HEADER]}\n${body}`, start) : start();
   }
 
   /**
@@ -193,12 +170,12 @@ export class CosDataSource extends RemoteGraphQLDataSource<GatewayContext> {
    * tried once more (mutations never: they may have been applied).
    */
   private roundTrip(headers: Record<string, string>, body: string, read: boolean): Promise<SubgraphAnswer> {
-    const once = () => this.breaker.execute(() => this.exchangeOnce(headers, body));
+    const once = () => this.exchangeOnce(headers, body);
     return read ? this.readRetry.execute(once) : once();
   }
 
   private async exchangeOnce(headers: Record<string, string>, body: string): Promise<SubgraphAnswer> {
-    const res = (await this.opts.fetcher(this.opts.url, { method: 'POST', headers, body })) as unknown as LeanResponse;
+    const res = (await this.fetch(this.opts.url, { method: 'POST', headers, body })) as unknown as LeanResponse;
     if (!res.ok) throw await this.errorFromResponse(res as unknown as FetcherResponse);
     return { text: await res.text(), cacheControl: res.headers.get('cache-control') };
   }

@@ -75,24 +75,28 @@ export function isTimeoutError(err: unknown): boolean {
   return false;
 }
 
+export type CircuitStateName = 'closed' | 'open' | 'half-open';
+
 /**
  * A fetcher that fails fast while its target is down (cockatiel): `failureThreshold` consecutive failures (thrown
- * errors or HTTP 5xx) open the circuit, calls then throw BrokenCircuitError at once instead of waiting for the
- * timeout, and one trial after `halfOpenAfterMs` closes it again. Used for the gateway's own calls to identity
- * (API-key verification, persisted-document lookups, org members): their callers already turn a thrown error into
- * "temporarily unavailable" / a cached answer.
+ * errors — refused, reset, timed out — or HTTP 5xx; a 4xx is about the request) open the circuit, calls then throw
+ * BrokenCircuitError at once instead of waiting for the timeout, and one trial after `halfOpenAfterMs` closes it
+ * again. Wraps each subgraph's fetcher (CosDataSource) and the gateway's own calls to identity (API-key
+ * verification, persisted-document lookups, org members), whose callers turn a thrown error into "unavailable".
  */
 export function withCircuitBreaker(
   fetcher: Fetcher,
-  opts: { name: string; log: Logger; failureThreshold?: number; halfOpenAfterMs?: number },
+  opts: { name: string; log: Logger; failureThreshold?: number; halfOpenAfterMs?: number; onStateChange?: (state: CircuitStateName) => void },
 ): Fetcher & { breaker: CircuitBreakerPolicy } {
   const breaker = circuitBreaker(handleAll.orWhenResult((r) => (r as { status?: number }).status! >= 500), {
     halfOpenAfter: opts.halfOpenAfterMs ?? 5_000,
     breaker: new ConsecutiveBreaker(opts.failureThreshold ?? 5),
   });
   breaker.onStateChange((state) => {
-    if (state === CircuitState.Open) opts.log.warn({ target: opts.name }, 'circuit open: failing fast');
-    else if (state === CircuitState.Closed) opts.log.info({ target: opts.name }, 'circuit closed');
+    const name: CircuitStateName = state === CircuitState.Open ? 'open' : state === CircuitState.HalfOpen ? 'half-open' : 'closed';
+    if (name === 'open') opts.log.warn({ target: opts.name, failures: opts.failureThreshold ?? 5 }, 'circuit open: failing fast');
+    else opts.log.info({ target: opts.name, state: name }, 'circuit state');
+    opts.onStateChange?.(name);
   });
   const wrapped = ((url, init) => breaker.execute(() => fetcher(url, init))) as Fetcher & { breaker: CircuitBreakerPolicy };
   wrapped.breaker = breaker;
