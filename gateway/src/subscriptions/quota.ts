@@ -8,7 +8,7 @@ import type { Logger } from '@cos/logger';
 export interface SubscriptionQuota {
   readonly limit: number;
   acquire(who: string, subscriptionId: string): Promise<boolean>;
-  release(who: string, subscriptionId: string): void;
+  release(who: string, subscriptionId: string): unknown;
   close(): Promise<void>;
 }
 
@@ -25,14 +25,22 @@ export class LocalQuota implements SubscriptionQuota {
     return true;
   }
 
-  release(who: string, id: string): void {
+  /** Whether `id` was held (and now is not). */
+  release(who: string, id: string): boolean {
     const ids = this.held.get(who);
-    if (!ids) return;
-    ids.delete(id);
+    if (!ids?.delete(id)) return false;
     if (ids.size === 0) this.held.delete(who);
+    return true;
   }
 
-  async close(): Promise<void> {}
+  /** Everything held now, by principal (RedisQuota renews and gives back exactly these). */
+  holders(): IterableIterator<[string, Set<string>]> {
+    return this.held.entries();
+  }
+
+  async close(): Promise<void> {
+    this.held.clear();
+  }
 }
 
 /**
@@ -84,7 +92,7 @@ export interface RedisQuotaOptions {
 export class RedisQuota implements SubscriptionQuota {
   readonly limit: number;
   private readonly leaseMs: number;
-  private readonly held = new Map<string, Set<string>>();
+  /** This instance's own count and the ids it holds in Redis (renewed, given back on close). */
   private readonly local: LocalQuota;
   private readonly timer: NodeJS.Timeout;
 
@@ -109,28 +117,19 @@ export class RedisQuota implements SubscriptionQuota {
       this.opts.log.warn({ err: (err as Error).message }, 'subscription quota check failed; counting this instance only');
       ok = true;
     }
-    if (!ok) {
-      this.local.release(who, id);
-      return false;
-    }
-    const ids = this.held.get(who) ?? new Set<string>();
-    ids.add(id);
-    this.held.set(who, ids);
-    return true;
+    if (!ok) this.local.release(who, id);
+    return ok;
   }
 
   release(who: string, id: string): void {
-    this.local.release(who, id);
-    const ids = this.held.get(who);
-    if (!ids?.delete(id)) return;
-    if (ids.size === 0) this.held.delete(who);
+    if (!this.local.release(who, id)) return;
     this.opts.redis.zrem(this.key(who), id).catch((err: Error) => {
       this.opts.log.warn({ err: err.message }, 'subscription quota release failed; the lease will expire');
     });
   }
 
   private async renew(): Promise<void> {
-    for (const [who, ids] of this.held) {
+    for (const [who, ids] of [...this.local.holders()]) {
       try {
         await this.opts.redis.eval(RENEW, 1, this.key(who), this.leaseMs, ...ids);
       } catch (err) {
@@ -143,8 +142,8 @@ export class RedisQuota implements SubscriptionQuota {
   /** Stops renewing and gives every held slot back (a draining gateway; a crash lets the leases expire instead). */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    const all = [...this.held];
-    this.held.clear();
+    const all = [...this.local.holders()].map(([who, ids]) => [who, [...ids]] as const);
+    await this.local.close();
     await Promise.all(all.map(([who, ids]) => this.opts.redis.zrem(this.key(who), ...ids).catch(() => 0)));
   }
 }
