@@ -54,7 +54,7 @@ export async function claimRun(
   tx: Tx,
   args: { orgId: string; kinds: readonly AgentKind[]; leaseMs: number; workerId: string; metadata: Metadata },
 ): Promise<Claim | null> {
-  const next = await lockNextQueuedRun(tx, args.kinds);
+  const next = await lockNextQueuedRun(tx, args.orgId, args.kinds);
   if (!next) return null;
   const token = newFencingToken();
   const tokenHash = hashFencingToken(token);

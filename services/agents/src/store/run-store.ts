@@ -86,16 +86,16 @@ export function getRunOrg(tx: Tx, runId: string): Promise<{ org_id: string } | u
 // ---------- worker protocol (runtime role, the worker's organization) ----------
 
 /**
- * Locks the oldest claimable QUEUED run of these kinds in the caller's organization (row-level security scopes it);
+ * Locks the oldest claimable QUEUED run of these kinds in the caller's organization (and row-level security again);
  * SKIP LOCKED lets many workers claim at once without waiting on each other. A run re-queued after a failure is
  * claimable from its `not_before` (retry backoff).
  */
-export function lockNextQueuedRun(tx: Tx, kinds: readonly AgentKind[]): Promise<{ id: string; org_id: string } | undefined> {
+export function lockNextQueuedRun(tx: Tx, orgId: string, kinds: readonly AgentKind[]): Promise<{ id: string; org_id: string } | undefined> {
   return tx.one<{ id: string; org_id: string }>(
     `/* lockNextQueuedRun */ SELECT r.id, r.org_id FROM agent_runs r JOIN agents a ON a.id = r.agent_id
-     WHERE r.status = 'QUEUED' AND a.kind = ANY($1::text[]) AND (r.not_before IS NULL OR r.not_before <= now())
+     WHERE r.org_id = $1 AND r.status = 'QUEUED' AND a.kind = ANY($2::text[]) AND (r.not_before IS NULL OR r.not_before <= now())
      ORDER BY r.created_at, r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED`,
-    [kinds],
+    [orgId, kinds],
   );
 }
 
