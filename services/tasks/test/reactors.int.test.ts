@@ -140,7 +140,7 @@ describe('agents reactor (reaction 4) and decideApproval', () => {
     const approver = member.kind === 'user' ? member.userId : '';
     for (const [e, ok] of [[reply, true], [priority, true], [rejected, false], [plain, true]] as const) {
       const d = await h.exec(member, DECIDE, { id: e.id, ok });
-      expect(d.errors, e.data.action).toBeUndefined();
+      expect(d.errors, String((e.data as { action: string }).action)).toBeUndefined();
     }
     // A second decision is a CONFLICT and applies nothing again.
     expect((await h.exec(p, DECIDE, { id: reply.id, ok: true })).errors![0]!.extensions!.code).toBe('CONFLICT');
