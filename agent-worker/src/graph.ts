@@ -80,7 +80,7 @@ export function createGraphClient(opts: GraphClientOptions) {
    * Subscribes to a manifest subscription over graphql-ws; the socket reconnects forever with backoff, and a
    * subscription the gateway ended (an error, a drain) is taken again after `resubscribeMs`. Returns unsubscribe.
    */
-  function subscribe(name: string, variables: Record<string, unknown>, onEvent: () => void, resubscribeMs = 5_000): () => void {
+  function subscribe(name: string, variables: Record<string, unknown>, onEvent: (data: unknown) => void, resubscribeMs = 5_000): () => void {
     let stopped = false;
     let current: (() => void) | null = null;
     let timer: NodeJS.Timeout | undefined;
@@ -99,7 +99,7 @@ export function createGraphClient(opts: GraphClientOptions) {
     };
   }
 
-  function open(name: string, variables: Record<string, unknown>, onEvent: () => void, onEnd: () => void): () => void {
+  function open(name: string, variables: Record<string, unknown>, onEvent: (data: unknown) => void, onEnd: () => void): () => void {
     ws ??= createClient({
       url: opts.url.replace(/^http/, 'ws'),
       webSocketImpl: WebSocket,
@@ -115,7 +115,7 @@ export function createGraphClient(opts: GraphClientOptions) {
     return ws.subscribe(
       { query: '', variables, operationName: name, extensions: { persistedQuery: { version: 1, sha256Hash: idOf(name) } } },
       {
-        next: () => onEvent(),
+        next: (result) => onEvent(result.data ?? null),
         error: (err) => {
           opts.log.warn({ err }, `${name} subscription ended with an error; taking it again shortly`);
           onEnd();

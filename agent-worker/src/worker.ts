@@ -77,7 +77,9 @@ export function createWorker(opts: WorkerOptions) {
   // Wakes idle loops when agentRunQueued arrives.
   let wake: () => void = () => {};
   let wakeSignal = new AbortController();
+  let wakes = 0;
   const wakeAll = () => {
+    wakes++;
     wakeSignal.abort();
     wakeSignal = new AbortController();
   };
@@ -226,6 +228,7 @@ export function createWorker(opts: WorkerOptions) {
   async function loop(signal: AbortSignal) {
     while (!signal.aborted) {
       let claimed: Claim | null = null;
+      const seen = wakes;
       try {
         claimed = await claim();
       } catch (err) {
@@ -236,7 +239,8 @@ export function createWorker(opts: WorkerOptions) {
         await execute(claimed);
         continue;
       }
-      // Nothing claimable: wait for agentRunQueued, a poll tick, or stop.
+      // Nothing claimable: wait for agentRunQueued, a poll tick, or stop (a wake during the claim: claim again).
+      if (wakes !== seen) continue;
       const woken = wakeSignal.signal;
       await sleep(opts.pollMs, AbortSignal.any([signal, woken]));
     }
@@ -255,7 +259,13 @@ export function createWorker(opts: WorkerOptions) {
       if (stopping) return;
       stopping = new AbortController();
       wake = wakeAll;
-      unsubscribe = opts.graph.subscribe('AgentRunQueued', { kinds: opts.kinds }, () => wake());
+      // A run re-queued after a failure is claimable only after its backoff: wake the loops then, not now.
+      unsubscribe = opts.graph.subscribe('AgentRunQueued', { kinds: opts.kinds }, (data) => {
+        const at = Date.parse((data as { agentRunQueued?: { claimableAt?: string | null } } | null)?.agentRunQueued?.claimableAt ?? '');
+        const wait = Number.isFinite(at) ? at - Date.now() : 0;
+        if (wait <= 0) wake();
+        else setTimeout(() => wake(), Math.min(wait + 50, opts.pollMs)).unref();
+      });
       loops = Array.from({ length: opts.concurrency }, () => loop(stopping!.signal));
       log.info({ kinds: opts.kinds, concurrency: opts.concurrency, model: opts.model.name, name }, 'agent worker started');
     },

@@ -74,7 +74,7 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
       const apiKey = w.apiKey ?? (await createWorkerKey(stack.gatewayUrl, w.adminToken, w.name ?? 'agent-worker'));
       const port = await freePort();
       const p = await stack.startProcess(
-        workerProcess({ name: w.name, gatewayUrl: stack.gatewayUrl, apiKey, kinds: w.kinds, metricsPort: port, env: { WORKER_POLL_MS: '2000', ...w.env } }),
+        workerProcess({ name: w.name, gatewayUrl: stack.gatewayUrl, apiKey, kinds: w.kinds, metricsPort: port, env: { WORKER_POLL_MS: '2000', ...(w.name ? { WORKER_NAME: w.name } : {}), ...w.env } }),
       );
       return { process: p, apiKey };
     },

@@ -54,7 +54,11 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-const tsxBin = path.join(repoRoot, 'node_modules/.bin/tsx');
+/**
+ * Node itself with tsx's loader (not the tsx CLI, which runs the program in a child process of its own): a signal
+ * sent to a RunningProcess reaches the program, so SIGKILL in a test really kills it and SIGTERM drains it.
+ */
+const nodeArgs = (entry: string, args: string[] = []) => ['--import', 'tsx', entry, ...args];
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   mkdirSync(opts.logDir, { recursive: true });
@@ -93,7 +97,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const launch = (spec: (typeof specs)[number]): RunningProcess => {
     const logFile = path.join(opts.logDir, `${spec.name}.log`);
     const out = createWriteStream(logFile, { flags: 'a' });
-    const child = spawn(tsxBin, [spec.entry, ...(spec.args ?? [])], {
+    const child = spawn(process.execPath, nodeArgs(spec.entry, spec.args), {
       cwd: repoRoot,
       env: (() => {
         const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name as ServiceName | 'gateway'] ?? {}) };

@@ -51,6 +51,8 @@ export type AgentRun = {
   agent: Agent;
   attempt: Scalars['Int']['output'];
   checkpoints: Array<Checkpoint>;
+  /** For a QUEUED run: from when a worker may claim it (a re-queued run waits out its retry backoff); null otherwise. */
+  claimableAt: Maybe<Scalars['DateTime']['output']>;
   createdAt: Scalars['DateTime']['output'];
   error: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
@@ -483,6 +485,7 @@ export type AgentRunResolvers<ContextType = Context, ParentType extends Resolver
   agent?: Resolver<ResolversTypes['Agent'], ParentType, ContextType>;
   attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   checkpoints?: Resolver<Array<ResolversTypes['Checkpoint']>, ParentType, ContextType>;
+  claimableAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;

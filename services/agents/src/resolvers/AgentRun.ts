@@ -22,6 +22,7 @@ export const AgentRun: AgentRunResolvers = {
   lastHeartbeatAt: (run) => iso(run.last_heartbeat_at),
   leaseExpiresAt: (run) => (run.status === 'RUNNING' ? iso(run.lease_until) : null),
   workerId: (run) => (run.status === 'RUNNING' ? run.worker_id : null),
+  claimableAt: (run) => (run.status === 'QUEUED' ? iso(run.not_before ?? run.updated_at) : null),
   checkpoints: (run, _a, ctx) => ctx.loaders.checkpointsByRun.load(run.id),
   steps: async (run, _a, ctx) => (await ctx.loaders.checkpointsByRun.load(run.id)).filter((c) => c.step !== null),
   usage: (run) => run,
