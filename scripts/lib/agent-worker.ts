@@ -2,8 +2,9 @@
  * Running the reference agent worker next to a stack (`pnpm start`, e2e tests): a service account for it, created
  * through the graph by an ADMIN/OWNER, and the process spec. The worker reads only the graph.
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { gqlOk } from './graphql-client';
+import { gql, gqlOk } from './graphql-client';
 import { repoRoot } from './paths';
 import type { ExtraProcessSpec } from './stack';
 
@@ -44,4 +45,23 @@ export function workerProcess(opts: {
     },
     health: opts.metricsPort ? { port: opts.metricsPort, path: '/healthz' } : undefined,
   };
+}
+
+/**
+ * The demo worker's key, kept in `keyFile` across restarts (mode 600); a key the graph no longer accepts (a wiped
+ * database, a revoked key) is replaced by a new service account created with the admin's credentials.
+ */
+export async function ensureWorkerKeyFile(gatewayUrl: string, keyFile: string, admin: { email: string; password: string }): Promise<'reused' | 'created'> {
+  if (existsSync(keyFile)) {
+    const key = readFileSync(keyFile, 'utf8').trim();
+    const probe = await gql(gatewayUrl, `{ agents { id } }`, {}, { apiKey: key });
+    if (probe.status === 200 && !probe.errors) return 'reused';
+  }
+  const login = await gqlOk<{ login: { accessToken: string } }>(
+    gatewayUrl,
+    `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }`,
+    { e: admin.email, p: admin.password },
+  );
+  writeFileSync(keyFile, `${await createWorkerKey(gatewayUrl, login.login.accessToken)}\n`, { mode: 0o600 });
+  return 'created';
 }
