@@ -1,7 +1,7 @@
 import type { Db } from '@cos/db';
 import type { BaseContext, BatchObserver } from '@cos/service-kit';
 import type { RetryPolicy } from './domain/worker-protocol';
-import type { AgentMetrics } from './metrics';
+import type { AgentMetrics } from '@cos/observability';
 import { createLoaders, type Loaders } from './store/loaders';
 
 /** Per-request context: the verified principal, the runtime-role Db and this request's DataLoaders. */

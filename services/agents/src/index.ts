@@ -9,7 +9,7 @@ import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
 import { loadEnv } from './env';
 import { startAgentsConsumers } from './events/consumers';
 import { SERVICE } from './events/subjects';
-import { createAgentMetrics } from './metrics';
+import { createAgentMetrics } from '@cos/observability';
 import { NOTIFY_CHANNEL } from './projections';
 import { createServer } from './server';
 import { createSupervisor } from './supervisor';

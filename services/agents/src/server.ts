@@ -4,7 +4,7 @@ import type { Logger } from '@cos/logger';
 import { createSubgraphServer, type ReadinessCheck, type BatchObserver } from '@cos/service-kit';
 import { createContextFactory, type Context } from './context';
 import type { RetryPolicy } from './domain/worker-protocol';
-import type { AgentMetrics } from './metrics';
+import type { AgentMetrics } from '@cos/observability';
 import { resolvers } from './resolvers';
 
 export const typeDefs = readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8');
