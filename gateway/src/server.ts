@@ -19,6 +19,7 @@ import { DEFAULT_RATE_LIMITS, useRateLimit, type RateLimitConfig, type RateLimit
 import { useSecurityHeaders } from './plugins/useSecurityHeaders';
 import { useIntrospectionControl } from './authz/introspection';
 import { useBodyLimit } from './plugins/useBodyLimit';
+import { createGraphiQL } from './plugins/useGraphiQL';
 import { useHealth } from './plugins/useHealth';
 import { createDocumentStore } from './persisted/documents';
 import { resolvePersisted, usePersisted } from './plugins/usePersisted';
@@ -200,8 +201,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   } as const;
 
   const slots = deps.plugins ?? {};
+  // GraphiQL (development only) with its assets served from the installed package, never from a CDN.
+  const graphiql = env.NODE_ENV === 'development' ? await createGraphiQL() : undefined;
   const plugins: Plugin[] = [
     ...(slots.observability ?? []),
+    ...(graphiql ? [graphiql.plugin] : []),
     useHealth({ subgraphs: () => subgraphs, isLoaded: () => loaded, isDraining: () => draining, probe: http.probe }),
     useSecurityHeaders({
       production: env.NODE_ENV === 'production',
@@ -241,7 +245,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     graphqlEndpoint: GRAPHQL_PATH,
-    graphiql: env.NODE_ENV === 'development',
+    graphiql: graphiql ? { title: 'Company OS graph' } : false,
+    renderGraphiQL: graphiql?.render,
     landingPage: false,
     batching: false,
     logging: {
