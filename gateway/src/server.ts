@@ -9,7 +9,7 @@ import { createJwtVerifier } from './auth/jwt';
 import type { GatewayContext } from './context';
 import { CosDataSource } from './datasource';
 import type { GatewayEnv } from './env';
-import { createErrorMasker } from './errors';
+import { createErrorHandling } from './errors';
 import { createSubgraphHttp, withCircuitBreaker } from './http';
 import { createOrgMemberLookup } from './authz/org-members';
 import { requirementsFromSupergraph, type RequirementMap } from './authz/requirements';
@@ -243,19 +243,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     useApolloFederation({ gateway: apollo, logger: log.child({ component: 'federation' }) }) as Plugin,
   ];
 
+  const errors = createErrorHandling(log);
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     graphqlEndpoint: GRAPHQL_PATH,
     graphiql: graphiql ? { title: 'Company OS graph' } : false,
     renderGraphiQL: graphiql?.render,
     landingPage: false,
     batching: false,
-    logging: {
-      debug: (...args: unknown[]) => log.debug(args.map(String).join(' ')),
-      info: (...args: unknown[]) => log.info(args.map(String).join(' ')),
-      warn: (...args: unknown[]) => log.warn(args.map(String).join(' ')),
-      error: (...args: unknown[]) => log.error(args.map(String).join(' ')),
-    },
-    maskedErrors: { maskError: createErrorMasker(log) },
+    logging: errors.logger,
+    maskedErrors: { maskError: errors.maskError },
     plugins,
   });
 
