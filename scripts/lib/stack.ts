@@ -42,7 +42,13 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-const tsxBin = path.join(repoRoot, 'node_modules/.bin/tsx');
+/**
+ * Each process is `node --import tsx <entry>`: one process that receives the signals itself. Through tsx's CLI
+ * (a parent relaying signals to a child) a SIGTERM or SIGINT the child does not acknowledge within ~60 ms — a busy
+ * machine, every process stopping at once — makes the parent SIGKILL it and exit 130, which skipped the drain.
+ * (infra/docker/start.sh starts processes the same way.)
+ */
+const nodeWithTsx = (entry: string) => ({ command: process.execPath, args: ['--import', 'tsx', entry] });
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   mkdirSync(opts.logDir, { recursive: true });
@@ -80,7 +86,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const launch = (spec: (typeof specs)[number]): RunningProcess => {
     const logFile = path.join(opts.logDir, `${spec.name}.log`);
     const out = createWriteStream(logFile, { flags: 'a' });
-    const child = spawn(tsxBin, [spec.entry], {
+    const { command, args } = nodeWithTsx(spec.entry);
+    const child = spawn(command, args, {
       cwd: repoRoot,
       env: (() => {
         const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name] ?? {}) };
