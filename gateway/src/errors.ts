@@ -14,7 +14,8 @@ import type { Logger } from '@cos/logger';
  */
 export const GRAPHQL_VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED';
 
-const PUBLIC_CODES = new Set<string>([...Object.values(ErrorCode), GRAPHQL_VALIDATION_FAILED]);
+/** Every code a client can see (README "Errors" lists each one; scripts/test/readme.test.ts checks it). */
+export const PUBLIC_CODES: ReadonlySet<string> = new Set<string>([...Object.values(ErrorCode), GRAPHQL_VALIDATION_FAILED]);
 /** Extensions that only make sense inside the graph (gateway/subgraph internals); never sent to clients. */
 const INTERNAL_EXTENSIONS = new Set(['serviceName', 'exception', 'stacktrace', 'response']);
 
