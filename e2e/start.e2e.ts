@@ -130,6 +130,43 @@ describe('pnpm start', () => {
     );
   });
 
+  it('subscribes as GraphiQL does: plain HTTP refuses a subscription and says where to go, SSE streams its events', async () => {
+    const login = await gql<{ login: { accessToken: string } }>(gatewayUrl(), 'mutation { login(email: "owner@demo.test", password: "demo-password-1") { accessToken } }');
+    const token = login.data!.login.accessToken;
+    const SUB = 'subscription { taskChanged { kind task { title } } }';
+    const overHttp = await gql(gatewayUrl(), SUB, {}, { token });
+    expect(overHttp.status).toBe(400);
+    expect(overHttp.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(overHttp.errors?.[0]?.message).toMatch(/\/graphql\/stream/);
+
+    // GraphiQL's fetcher (graphql-sse, distinct connections mode) at the endpoint its page names.
+    const ac = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${port}/graphql/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: SUB }),
+      signal: ac.signal,
+    });
+    expect(res.status).toBe(200);
+    let received = '';
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) received += decoder.decode(chunk, { stream: true });
+    })().catch(() => {});
+    try {
+      // The subscription registers asynchronously: write until one of the tasks comes back as an event (bounded).
+      const deadline = Date.now() + 20_000;
+      for (let i = 0; !received.includes('Seen over SSE') && Date.now() < deadline; i++) {
+        await gql(gatewayUrl(), `mutation { createTask(input: { title: "Seen over SSE ${i}", priority: LOW }) { id } }`, {}, { token });
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+      expect(received).toMatch(/event: next\ndata: \{"data":\{"taskChanged":\{"kind":"CREATED","task":\{"title":"Seen over SSE \d+"\}/);
+    } finally {
+      ac.abort();
+      await reading;
+    }
+  });
+
   it('Ctrl-C drains and stops every process, and pnpm exits 0 without ELIFECYCLE', async () => {
     process.kill(-child.pid!, 'SIGINT');
     const { code, signal } = await exit;

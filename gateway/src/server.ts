@@ -202,7 +202,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const slots = deps.plugins ?? {};
   // GraphiQL (development only) with its assets served from the installed package, never from a CDN.
-  const graphiql = env.NODE_ENV === 'development' ? await createGraphiQL() : undefined;
+  const graphiql = env.NODE_ENV === 'development' ? await createGraphiQL({ title: 'Company OS graph', subscriptionsEndpoint: SSE_PATH }) : undefined;
   const plugins: Plugin[] = [
     ...(slots.observability ?? []),
     ...(graphiql ? [graphiql.plugin] : []),
@@ -230,7 +230,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     ...(deps.responseCache ? [useResponseCache({ cache: deps.responseCache, subgraphAnswers: env.RESPONSE_CACHE_SUBGRAPH }) as Plugin] : []),
     useLimits({ ...DEFAULT_LIMITS, ...deps.limits }),
     useIntrospectionControl({ production: env.NODE_ENV === 'production' }) as Plugin,
-    useValidationErrors(),
+    useValidationErrors({ ssePath: SSE_PATH }),
     useAuthorization({
       requirements: () => requirements,
       orgMemberIds: createOrgMemberLookup({
@@ -246,7 +246,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const errors = createErrorHandling(log);
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     graphqlEndpoint: GRAPHQL_PATH,
-    graphiql: graphiql ? { title: 'Company OS graph' } : false,
+    graphiql: !!graphiql,
     renderGraphiQL: graphiql?.render,
     landingPage: false,
     batching: false,

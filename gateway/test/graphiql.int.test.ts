@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@cos/logger';
-import { createGateway, type Gateway } from '../src/server';
+import { createGateway, SSE_PATH, type Gateway } from '../src/server';
 import { PAGE_CSP } from '../src/plugins/useSecurityHeaders';
 import { composeSupergraph, listen, startIssuer, startSubgraph, testGatewayEnv, type Listening, type TestIssuer } from './fixtures';
 
@@ -67,6 +67,9 @@ describe('GraphiQL (development)', () => {
     const urls = await referencedUrls(html, dev.url);
     expect(urls.length).toBeGreaterThanOrEqual(6); // icon, stylesheet, two scripts, three workers
     for (const u of urls) expect(u).toMatch(/^\/graphiql\/[a-z.-]+$/);
+    // Subscriptions go to the gateway's SSE endpoint (the plain HTTP one refuses them).
+    const options = JSON.parse(/<script type="application\/json" id="graphiql-options">(.*?)<\/script>/s.exec(html)![1]!);
+    expect(options).toMatchObject({ title: 'Company OS graph', subscriptionsEndpoint: SSE_PATH });
   });
 
   it('serves every asset the page references, with the right content type', async () => {

@@ -30,6 +30,7 @@ self.MonacoEnvironment = {
 };
 document.addEventListener('DOMContentLoaded', function () {
   var options = JSON.parse(document.getElementById('graphiql-options').textContent || '{}');
+  if (options.subscriptionsEndpoint) options.subscriptionsEndpoint = new URL(options.subscriptionsEndpoint, location.href).href;
   YogaGraphiQL.renderYogaGraphiQL(document.getElementById('root'), options);
 });
 `;
@@ -58,7 +59,16 @@ export interface GraphiQL {
  * instead of being inlined into every page (~8 MB of inline script a CSP would have to allow). Imported only when
  * GraphiQL is on, so production processes never load the 9 MB module.
  */
-export async function createGraphiQL(): Promise<GraphiQL> {
+export interface GraphiQLPageOptions {
+  title: string;
+  /**
+   * Where GraphiQL sends subscriptions (its fetcher speaks graphql-sse there; passed through to it as is): the
+   * gateway's SSE endpoint, as @apollo/gateway executes none on the plain HTTP one.
+   */
+  subscriptionsEndpoint: string;
+}
+
+export async function createGraphiQL(page: GraphiQLPageOptions): Promise<GraphiQL> {
   const g = await import('@graphql-yoga/render-graphiql/graphiql');
   const favicon = /^data:([^;,]+);base64,(.*)$/s.exec(g.favicon);
   const assets = new Map<string, Asset>([
@@ -73,8 +83,9 @@ export async function createGraphiQL(): Promise<GraphiQL> {
   const url = (name: string) => `${GRAPHIQL_ASSETS_PATH}${name}`;
 
   return {
-    render(options) {
-      const title = options.title || 'Company OS graph';
+    render(yogaOptions) {
+      const options = { ...page, ...yogaOptions };
+      const title = options.title || page.title;
       return `<!doctype html>
 <html lang="en">
   <head>
