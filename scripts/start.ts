@@ -97,7 +97,7 @@ Log in:
   curl -s localhost:${env.gatewayPort}/graphql -H 'content-type: application/json' \\
     -d '{"query":"mutation { login(email: \\"${DEMO.owner.email}\\", password: \\"${DEMO.owner.password}\\") { accessToken } }"}'
 
-Then, with Authorization: Bearer <accessToken>:
+Then, with the header Authorization: Bearer <accessToken> (curl -H, or GraphiQL's Headers tab):
   { tasks(first: 5) { edges { node { title status assignee { ... on User { name } ... on Agent { name kind } }
       customer { name healthScore { score grade } churnRisk } } } } }
 
