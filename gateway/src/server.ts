@@ -202,7 +202,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const slots = deps.plugins ?? {};
   // GraphiQL (development only) with its assets served from the installed package, never from a CDN.
-  const graphiql = env.NODE_ENV === 'development' ? await createGraphiQL({ title: 'Company OS graph', subscriptionsEndpoint: SSE_PATH }) : undefined;
+  const graphiql = env.NODE_ENV === 'development' ? createGraphiQL({ title: 'Company OS graph', subscriptionsEndpoint: SSE_PATH }) : undefined;
   const plugins: Plugin[] = [
     ...(slots.observability ?? []),
     ...(graphiql ? [graphiql.plugin] : []),

@@ -47,18 +47,10 @@ const jsonForScript = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c')
 export interface GraphiQL {
   /** yoga's `renderGraphiQL`: the page, referencing only this gateway's own asset URLs. */
   render(options: GraphiQLOptions): string;
-  /** Serves the assets under GRAPHIQL_ASSETS_PATH (GET/HEAD, ETag revalidation). */
+  /** Serves the assets under GRAPHIQL_ASSETS_PATH (GET/HEAD, ETag revalidation), loading them on first use. */
   plugin: Plugin;
 }
 
-/**
- * GraphiQL served entirely by the gateway, for development (NODE_ENV=development). yoga's default page loads its
- * bundle, styles and Monaco workers from a public CDN — a blank page without internet — and leaves a literal
- * `Loading __TITLE__...` in it (it replaces the first `__TITLE__` only). @graphql-yoga/render-graphiql ships the same
- * GraphiQL build (the version matching graphql-yoga) as strings; they are served here as separate, cacheable files
- * instead of being inlined into every page (~8 MB of inline script a CSP would have to allow). Imported only when
- * GraphiQL is on, so production processes never load the 9 MB module.
- */
 export interface GraphiQLPageOptions {
   title: string;
   /**
@@ -68,22 +60,24 @@ export interface GraphiQLPageOptions {
   subscriptionsEndpoint: string;
 }
 
-export async function createGraphiQL(page: GraphiQLPageOptions): Promise<GraphiQL> {
-  const g = await import('@graphql-yoga/render-graphiql/graphiql');
-  const favicon = /^data:([^;,]+);base64,(.*)$/s.exec(g.favicon);
-  const assets = new Map<string, Asset>([
-    ['yoga-graphiql.js', asset(g.js, JS)],
-    ['graphiql.css', asset(g.css, 'text/css; charset=utf-8')],
-    ['start.js', asset(START_JS, JS)],
-    [WORKER_FILES.editorWorkerService, asset(g.editorWorkerService, JS)],
-    [WORKER_FILES.json, asset(g.jsonWorker, JS)],
-    [WORKER_FILES.graphql, asset(g.graphqlWorker, JS)],
-  ]);
-  if (favicon) assets.set('favicon.ico', asset(Buffer.from(favicon[2]!, 'base64'), favicon[1]!));
+/**
+ * GraphiQL served entirely by the gateway, for development (NODE_ENV=development). yoga's default page loads its
+ * bundle, styles and Monaco workers from a public CDN — a blank page without internet — and leaves a literal
+ * `Loading __TITLE__...` in it (it replaces the first `__TITLE__` only). @graphql-yoga/render-graphiql ships the same
+ * GraphiQL build (the version matching graphql-yoga) as strings; they are served here as separate, cacheable files
+ * instead of being inlined into every page (~8 MB of inline script a CSP would have to allow).
+ *
+ * The 9 MB module takes ~2 s to import (measured on this 2-core machine), so it is imported on the first page view,
+ * not at startup: the page starts it, its asset requests wait for it. Production never loads it.
+ */
+export function createGraphiQL(page: GraphiQLPageOptions): GraphiQL {
+  let loading: Promise<Map<string, Asset>> | undefined;
+  const assets = () => (loading ??= loadAssets());
   const url = (name: string) => `${GRAPHIQL_ASSETS_PATH}${name}`;
 
   return {
     render(yogaOptions) {
+      void assets().catch(() => (loading = undefined)); // warm up; an asset request reports a failure
       const options = { ...page, ...yogaOptions };
       const title = options.title || page.title;
       return `<!doctype html>
@@ -91,7 +85,7 @@ export async function createGraphiQL(page: GraphiQLPageOptions): Promise<GraphiQ
   <head>
     <meta charset="utf-8" />
     <title>${escapeHtml(title)}</title>
-    ${assets.has('favicon.ico') ? `<link rel="icon" href="${url('favicon.ico')}" />` : ''}
+    <link rel="icon" href="${url('favicon.ico')}" />
     <link rel="stylesheet" href="${url('graphiql.css')}" />
   </head>
   <body id="body" class="no-focus-outline">
@@ -105,11 +99,11 @@ export async function createGraphiQL(page: GraphiQLPageOptions): Promise<GraphiQ
 `;
     },
     plugin: {
-      onRequest({ request, url: reqUrl, endResponse, fetchAPI }) {
+      async onRequest({ request, url: reqUrl, endResponse, fetchAPI }) {
         if (!reqUrl.pathname.startsWith(GRAPHIQL_ASSETS_PATH)) return;
-        const a = assets.get(reqUrl.pathname.slice(GRAPHIQL_ASSETS_PATH.length));
         const method = request.method.toUpperCase();
-        if (!a || (method !== 'GET' && method !== 'HEAD')) {
+        const a = method === 'GET' || method === 'HEAD' ? (await assets()).get(reqUrl.pathname.slice(GRAPHIQL_ASSETS_PATH.length)) : undefined;
+        if (!a) {
           endResponse(new fetchAPI.Response('Not found', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } }));
           return;
         }
@@ -123,4 +117,19 @@ export async function createGraphiQL(page: GraphiQLPageOptions): Promise<GraphiQ
       },
     },
   };
+}
+
+async function loadAssets(): Promise<Map<string, Asset>> {
+  const g = await import('@graphql-yoga/render-graphiql/graphiql');
+  const assets = new Map<string, Asset>([
+    ['yoga-graphiql.js', asset(g.js, JS)],
+    ['graphiql.css', asset(g.css, 'text/css; charset=utf-8')],
+    ['start.js', asset(START_JS, JS)],
+    [WORKER_FILES.editorWorkerService, asset(g.editorWorkerService, JS)],
+    [WORKER_FILES.json, asset(g.jsonWorker, JS)],
+    [WORKER_FILES.graphql, asset(g.graphqlWorker, JS)],
+  ]);
+  const favicon = /^data:([^;,]+);base64,(.*)$/s.exec(g.favicon);
+  if (favicon) assets.set('favicon.ico', asset(Buffer.from(favicon[2]!, 'base64'), favicon[1]!));
+  return assets;
 }
