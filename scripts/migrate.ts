@@ -1,5 +1,6 @@
 /** `pnpm migrate`: creates the project database if needed and applies every service's migrations. */
-import { ensureDatabase, migrateAll } from './lib/database';
+import { ensureDatabase } from '@cos/db';
+import { migrateAll } from './lib/database';
 
 const adminUrl = process.env.COS_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/cos';
 try {

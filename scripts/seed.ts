@@ -15,14 +15,22 @@ export const DEMO = {
 
 const AUTH = `accessToken refreshToken user { id name } organization { id name }`;
 
-export async function seed(gatewayUrl: string, pgAdminUrl: string, log: (m: string) => void = console.log): Promise<void> {
-  const existing = await gql(gatewayUrl, `mutation($e:String!,$p:String!){ login(email:$e,password:$p){ accessToken } }`, {
+/** What the demo organization holds, read through the gateway (the same numbers the README's first query shows). */
+export interface DemoSummary {
+  tasks: number;
+  customers: number;
+  atRisk: string[];
+}
+
+export async function seed(gatewayUrl: string, pgAdminUrl: string, log: (m: string) => void = console.log): Promise<DemoSummary> {
+  const existing = await gql<{ login: { accessToken: string } }>(gatewayUrl, `mutation($e:String!,$p:String!){ login(email:$e,password:$p){ accessToken } }`, {
     e: DEMO.owner.email,
     p: DEMO.owner.password,
   });
   if (existing.data?.login) {
-    log('demo data already present (owner@demo.test can log in)');
-    return;
+    const summary = await demoSummary(gatewayUrl, existing.data.login.accessToken);
+    log(`demo data already present (owner@demo.test can log in): ${describeDemo(summary)}`);
+    return summary;
   }
   const { signUp } = await gqlOk<{ signUp: { accessToken: string; user: { id: string }; organization: { id: string } } }>(
     gatewayUrl,
@@ -69,7 +77,8 @@ export async function seed(gatewayUrl: string, pgAdminUrl: string, log: (m: stri
       }, { token });
     }
   }
-  log(`${customers.length} customers with signals (Umbrella at risk of churn)`);
+  const { atRisk } = await demoSummary(gatewayUrl, token);
+  log(`${customers.length} customers with signals (${atRisk.join(', ') || 'none'} at risk of churn)`);
 
   const triage = agents.find((a) => a.kind === 'TRIAGE')!;
   const tasks = [
@@ -84,7 +93,43 @@ export async function seed(gatewayUrl: string, pgAdminUrl: string, log: (m: stri
       return r.data?.createTask;
     }, 10_000, 300);
   }
-  log(`${tasks.length} tasks (one assigned to the Triage agent)`);
+  log(`${tasks.length} tasks created (one assigned to the Triage agent)`);
+
+  // The tasks service opens one follow-up task per customer at risk of churn, reacting to ChurnRiskFlagged over
+  // NATS: wait for them, so what is reported here is what the first query returns.
+  const expected = tasks.length + atRisk.length;
+  const summary = await eventually(
+    async () => {
+      const s = await demoSummary(gatewayUrl, token);
+      return s.tasks >= expected ? s : null;
+    },
+    15_000,
+    300,
+  ).catch(() => demoSummary(gatewayUrl, token));
+  const followUps = summary.tasks - tasks.length;
+  log(
+    `${followUps} follow-up task${followUps === 1 ? '' : 's'} opened by the tasks service (${atRisk.join(', ')} at risk of churn)` +
+      (followUps < atRisk.length ? `; ${atRisk.length - followUps} not opened yet` : ''),
+  );
+  log(describeDemo(summary));
+  return summary;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+/** `4 tasks, 3 customers (Umbrella at risk of churn)`. */
+export const describeDemo = (s: DemoSummary) =>
+  `${plural(s.tasks, 'task')}, ${plural(s.customers, 'customer')}${s.atRisk.length ? ` (${s.atRisk.join(', ')} at risk of churn)` : ''}`;
+
+/** Counts what the owner sees. */
+export async function demoSummary(gatewayUrl: string, token: string): Promise<DemoSummary> {
+  const r = await gqlOk<{ tasks: { totalCount: number }; customers: { totalCount: number }; atRisk: { edges: { node: { name: string } }[] } }>(
+    gatewayUrl,
+    `{ tasks { totalCount } customers { totalCount } atRisk: customers(atRisk: true, first: 100) { edges { node { name } } } }`,
+    {},
+    // Fresh counts: the response cache may hold an answer from before the follow-up task was opened.
+    { token, headers: { 'cache-control': 'no-cache' } },
+  );
+  return { tasks: r.tasks.totalCount, customers: r.customers.totalCount, atRisk: r.atRisk.edges.map((e) => e.node.name).sort() };
 }
 
 /** The dev mail sink: identity writes outgoing mail to identity.outbound_emails (a real mailer replaces it). */

@@ -4,17 +4,25 @@
  *     ones, else starts installed servers with data under .data/, else installs them from Debian's packages);
  *  2. creates the database and applies migrations;
  *  3. starts the four subgraphs and the gateway (logs in .data/logs/);
- *  4. seeds the demo data once; prints the URL and a first query. Ctrl-C stops everything cleanly.
+ *  4. seeds the demo data once; prints the URL and a first query. Ctrl-C stops everything cleanly (exit 0).
+ *
+ * Env: PORT (gateway, default 4000; the subgraphs take the next four ports), COS_PG_ADMIN_URL, NATS_URL, REDIS_URL,
+ * COS_SUBJECT_PREFIX, COS_DATA_DIR (default <repo>/.data: logs, the internal secret), NODE_ENV (default development).
+ * package.json runs it as `exec node --import tsx scripts/start.ts`, so that Ctrl-C ends in exit 0 after a clean stop:
+ * without `exec` the shell between pnpm and node is itself killed by the terminal's SIGINT, and through tsx's CLI
+ * its parent process SIGKILLs this one (exit 130) when it does not acknowledge the signal within ~60 ms; either way
+ * pnpm reported `ELIFECYCLE Command failed`.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureWorkerKeyFile, workerProcess } from './lib/agent-worker';
-import { ensureDatabase, migrateAll } from './lib/database';
-import { repoRoot } from './lib/paths';
+import { ensureDatabase } from '@cos/db';
+import { migrateAll } from './lib/database';
+import { repoRoot, servicePortsAfter } from './lib/paths';
 import { startStack } from './lib/stack';
-import { DEMO, seed } from './seed';
+import { DEMO, describeDemo, seed } from './seed';
 
 const env = {
   pgAdminUrl: process.env.COS_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/cos',
@@ -22,13 +30,14 @@ const env = {
   redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   gatewayPort: Number(process.env.PORT ?? 4000),
   prefix: process.env.COS_SUBJECT_PREFIX ?? 'cos',
+  nodeEnv: (process.env.NODE_ENV as 'development' | 'production' | undefined) ?? 'development',
 };
 
-const dataDir = path.join(repoRoot, '.data');
+const dataDir = path.resolve(process.env.COS_DATA_DIR ?? path.join(repoRoot, '.data'));
 mkdirSync(dataDir, { recursive: true });
 
 console.log('» checking Postgres, NATS and Redis');
-const infra = spawnSync('bash', [path.join(repoRoot, 'infra/local/ensure-services.sh')], { stdio: 'inherit', env: process.env });
+const infra = spawnSync('bash', [path.join(repoRoot, 'infra/local/ensure-services.sh')], { stdio: 'inherit', env: { ...process.env, COS_DATA_DIR: dataDir } });
 if (infra.status !== 0) {
   console.error('could not make the backing services available (see above)');
   process.exit(1);
@@ -51,8 +60,9 @@ const stack = await startStack({
   subjectPrefix: env.prefix,
   internalSecret,
   gatewayPort: env.gatewayPort,
+  servicePorts: servicePortsAfter(env.gatewayPort),
   logDir: path.join(dataDir, 'logs'),
-  nodeEnv: (process.env.NODE_ENV as 'development' | 'production' | undefined) ?? 'development',
+  nodeEnv: env.nodeEnv,
 }).catch((err: Error) => {
   console.error(err.message);
   process.exit(1);
@@ -71,11 +81,13 @@ process.on('SIGINT', shutdown);
 process.on('SIGTERM', shutdown);
 
 console.log('» seeding demo data');
+let demo = '';
 try {
-  await seed(stack.gatewayUrl, env.pgAdminUrl, (m) => console.log(`  ${m}`));
+  demo = describeDemo(await seed(stack.gatewayUrl, env.pgAdminUrl, (m) => console.log(`  ${m}`)));
 } catch (err) {
   console.error(`seeding failed: ${(err as Error).message}`);
 }
+const logDir = path.relative(process.cwd(), path.join(dataDir, 'logs')) || '.';
 
 // The seven agents work in a worker process of their own, through the graph, with a service account of the demo
 // organization (MODEL_PROVIDER=openai and MODEL_* put a real model behind them; the default needs no key).
@@ -86,20 +98,20 @@ try {
   await stack.startProcess(workerProcess({ gatewayUrl: stack.gatewayUrl, apiKeyFile: keyFile, metricsPort: workerMetricsPort }));
   console.log(`» agent worker started (${how === 'created' ? 'new' : 'existing'} service account; model: ${process.env.MODEL_PROVIDER ?? 'rules'})`);
 } catch (err) {
-  console.error(`the agent worker did not start: ${(err as Error).message} (see .data/logs/agent-worker.log)`);
+  console.error(`the agent worker did not start: ${(err as Error).message} (see ${logDir}/agent-worker.log)`);
 }
 
 console.log(`
 Company OS graph is up.
-  GraphQL (HTTP, GraphiQL):  http://localhost:${env.gatewayPort}/graphql
-  Agent worker metrics:      http://localhost:${workerMetricsPort}/metrics
-  Logs:                      .data/logs/<service>.log
+  GraphQL:    http://localhost:${env.gatewayPort}/graphql${env.nodeEnv === 'development' ? '  (open it in a browser for GraphiQL)' : ''}
+  Agents:     worker metrics at http://localhost:${workerMetricsPort}/metrics
+  Logs:       ${logDir}/<service>.log${demo ? `\n  Demo data:  ${demo}` : ''}
 
 Log in:
   curl -s localhost:${env.gatewayPort}/graphql -H 'content-type: application/json' \\
     -d '{"query":"mutation { login(email: \\"${DEMO.owner.email}\\", password: \\"${DEMO.owner.password}\\") { accessToken } }"}'
 
-Then, with Authorization: Bearer <accessToken>:
+Then, with the header Authorization: Bearer <accessToken> (curl -H, or GraphiQL's Headers tab):
   { tasks(first: 5) { edges { node { title status assignee { ... on User { name } ... on Agent { name kind } }
       customer { name healthScore { score grade } churnRisk } } } } }
 

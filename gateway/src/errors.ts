@@ -1,5 +1,6 @@
 import { GraphQLError, Kind } from 'graphql';
 import { ErrorCode } from '@cos/errors';
+import type { YogaLogger } from 'graphql-yoga';
 import type { Logger } from '@cos/logger';
 
 /**
@@ -13,7 +14,8 @@ import type { Logger } from '@cos/logger';
  */
 export const GRAPHQL_VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED';
 
-const PUBLIC_CODES = new Set<string>([...Object.values(ErrorCode), GRAPHQL_VALIDATION_FAILED]);
+/** Every code a client can see (README "Errors" lists each one; scripts/test/readme.test.ts checks it). */
+export const PUBLIC_CODES: ReadonlySet<string> = new Set<string>([...Object.values(ErrorCode), GRAPHQL_VALIDATION_FAILED]);
 /** Extensions that only make sense inside the graph (gateway/subgraph internals); never sent to clients. */
 const INTERNAL_EXTENSIONS = new Set(['serviceName', 'exception', 'stacktrace', 'response']);
 
@@ -35,35 +37,84 @@ function rebuild(err: GraphQLError, extensions: Record<string, unknown>): GraphQ
   });
 }
 
+export interface ErrorHandling {
+  /** yoga's `maskedErrors.maskError`. */
+  maskError(error: unknown, message: string): Error;
+  /** yoga's `logging`: what it logs goes to pino, minus its second report of every error maskError handled. */
+  logger: YogaLogger;
+}
+
 /**
- * yoga's maskError: subgraph and gateway errors carrying an API.md code pass unchanged (minus internal
- * extensions); request/document errors get GRAPHQL_VALIDATION_FAILED; anything else is logged with the request id
- * and answered as INTERNAL_SERVER_ERROR without message details, stack or SQL.
+ * How the gateway answers and logs errors, in one place.
+ *
+ * maskError: subgraph and gateway errors carrying an API.md code pass unchanged (minus internal extensions);
+ * request/document errors get GRAPHQL_VALIDATION_FAILED; anything else is answered as INTERNAL_SERVER_ERROR without
+ * message details, stack or SQL.
+ *
+ * Logging follows whose fault it is, so that an error-level line (and the alerts on it) means the system is at
+ * fault: a client's mistake (wrong password, an email already taken, invalid JSON, a document the schema refuses)
+ * is logged at info with its code; an INTERNAL_SERVER_ERROR passed on from where it was raised (and logged) at
+ * warn; an unexpected error once at error with its stack. yoga also reports every error whose masked form differs
+ * from it — every error here, since even the passed-on ones are rebuilt without internal extensions — to its logger
+ * at level error; those reports come back through `logger` and are dropped, as maskError logged them already.
  */
-export function createErrorMasker(log: Logger) {
-  return function maskError(error: unknown, message: string): Error {
+export function createErrorHandling(log: Logger): ErrorHandling {
+  const handled = new WeakSet<object>();
+  const logged = (error: unknown) => {
+    if (typeof error === 'object' && error !== null) handled.add(error);
+  };
+  const isPublic = (code: unknown): code is string => typeof code === 'string' && PUBLIC_CODES.has(code);
+  /** What the client sees for an error of a known kind; logged by whose fault it is. */
+  const answer = (error: unknown, out: GraphQLError): GraphQLError => {
+    logged(error);
+    if (out.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR) {
+      // Raised as INTERNAL_SERVER_ERROR where it happened (a subgraph's masking, the data source's "service
+      // unavailable"), which logged it at error with its details and request id: here it is only passed on.
+      log.warn({ code: out.extensions.code, path: out.path }, out.message);
+    } else {
+      log.info({ code: out.extensions.code, path: out.path }, out.message);
+    }
+    return out;
+  };
+
+  function maskError(error: unknown, message: string): Error {
     if (error instanceof GraphQLError) {
       const ext = (error.extensions ?? {}) as Record<string, unknown>;
       const code = typeof ext.code === 'string' ? ext.code : undefined;
-      if (code && PUBLIC_CODES.has(code)) return rebuild(error, ext);
+      if (isPublic(code)) return answer(error, rebuild(error, ext));
       const original = error.originalError;
-      if (original instanceof GraphQLError) {
-        const oc = original.extensions?.code;
-        if (typeof oc === 'string' && PUBLIC_CODES.has(oc)) return rebuild(original, { ...original.extensions });
+      if (original instanceof GraphQLError && isPublic(original.extensions?.code)) {
+        return answer(error, rebuild(original, { ...original.extensions }));
       }
       const node = error.nodes?.[0];
       if (node?.kind === Kind.VARIABLE_DEFINITION) {
-        return rebuild(error, { ...ext, code: ErrorCode.BAD_USER_INPUT, field: node.variable.name.value });
+        return answer(error, rebuild(error, { ...ext, code: ErrorCode.BAD_USER_INPUT, field: node.variable.name.value }));
       }
       // graphql-js parse/validation errors and yoga's HTTP request errors: no underlying exception, safe messages.
       if (!original && (!code || code === 'GRAPHQL_PARSE_FAILED' || code === 'BAD_REQUEST')) {
-        return rebuild(error, { ...ext, code: GRAPHQL_VALIDATION_FAILED, http: ext.http ?? { status: 400 } });
+        return answer(error, rebuild(error, { ...ext, code: GRAPHQL_VALIDATION_FAILED, http: ext.http ?? { status: 400 } }));
       }
     }
+    logged(error);
     log.error({ err: error instanceof GraphQLError ? (error.originalError ?? error) : error }, 'unexpected error (masked)');
     return new GraphQLError(message, {
       path: error instanceof GraphQLError ? error.path : undefined,
       extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
     });
+  }
+
+  const text = (args: unknown[]) => args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ');
+  return {
+    maskError,
+    logger: {
+      debug: (...args: unknown[]) => log.debug(text(args)),
+      info: (...args: unknown[]) => log.info(text(args)),
+      warn: (...args: unknown[]) => log.warn(text(args)),
+      error: (...args: unknown[]) => {
+        if (args.length === 1 && typeof args[0] === 'object' && args[0] !== null && handled.has(args[0])) return;
+        const err = args.find((a) => a instanceof Error);
+        log.error(err ? { err } : {}, text(args));
+      },
+    },
   };
 }

@@ -10,7 +10,7 @@ import { createJwtVerifier } from './auth/jwt';
 import type { GatewayContext } from './context';
 import { CosDataSource } from './datasource';
 import type { GatewayEnv } from './env';
-import { createErrorMasker } from './errors';
+import { createErrorHandling } from './errors';
 import { createSubgraphHttp, withCircuitBreaker } from './http';
 import { createOrgMemberLookup } from './authz/org-members';
 import { subscriptionRootDenials } from './authz/engine';
@@ -22,6 +22,7 @@ import { DEFAULT_RATE_LIMITS, useRateLimit, type RateLimitConfig, type RateLimit
 import { useSecurityHeaders } from './plugins/useSecurityHeaders';
 import { useIntrospectionControl } from './authz/introspection';
 import { useBodyLimit } from './plugins/useBodyLimit';
+import { createGraphiQL } from './plugins/useGraphiQL';
 import { useHealth } from './plugins/useHealth';
 import { createDocumentStore } from './persisted/documents';
 import { resolvePersisted, usePersisted } from './plugins/usePersisted';
@@ -205,8 +206,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   } as const;
 
   const slots = deps.plugins ?? {};
+  // GraphiQL (development only) with its assets served from the installed package, never from a CDN.
+  const graphiql = env.NODE_ENV === 'development' ? createGraphiQL({ title: 'Company OS graph', subscriptionsEndpoint: SSE_PATH }) : undefined;
   const plugins: Plugin[] = [
     ...(slots.observability ?? []),
+    ...(graphiql ? [graphiql.plugin] : []),
     useHealth({ subgraphs: () => subgraphs, isLoaded: () => loaded, isDraining: () => draining, probe: http.probe }),
     useSecurityHeaders({
       production: env.NODE_ENV === 'production',
@@ -231,7 +235,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     ...(deps.responseCache ? [useResponseCache({ cache: deps.responseCache, subgraphAnswers: env.RESPONSE_CACHE_SUBGRAPH }) as Plugin] : []),
     useLimits({ ...DEFAULT_LIMITS, ...deps.limits }),
     useIntrospectionControl({ production: env.NODE_ENV === 'production' }) as Plugin,
-    useValidationErrors(),
+    useValidationErrors({ ssePath: SSE_PATH }),
     useAuthorization({
       requirements: () => requirements,
       orgMemberIds: createOrgMemberLookup({
@@ -244,18 +248,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     useApolloFederation({ gateway: apollo, logger: log.child({ component: 'federation' }) }) as Plugin,
   ];
 
+  const errors = createErrorHandling(log);
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     graphqlEndpoint: GRAPHQL_PATH,
-    graphiql: env.NODE_ENV === 'development',
+    graphiql: !!graphiql,
+    renderGraphiQL: graphiql?.render,
     landingPage: false,
     batching: false,
-    logging: {
-      debug: (...args: unknown[]) => log.debug(args.map(String).join(' ')),
-      info: (...args: unknown[]) => log.info(args.map(String).join(' ')),
-      warn: (...args: unknown[]) => log.warn(args.map(String).join(' ')),
-      error: (...args: unknown[]) => log.error(args.map(String).join(' ')),
-    },
-    maskedErrors: { maskError: createErrorMasker(log) },
+    logging: errors.logger,
+    maskedErrors: { maskError: errors.maskError },
     plugins,
   });
 

@@ -29,6 +29,8 @@ let issuer: TestIssuer;
 let redis: Redis;
 let gateway: Gateway;
 let http: Listening;
+/** Every line the gateway logs, parsed (pino writes to this stream synchronously). */
+const logLines: Array<{ level: number; msg: string; code?: string; err?: { message: string; stack?: string } }> = [];
 
 const TIMEOUT_MS = 500;
 
@@ -41,7 +43,7 @@ beforeAll(async () => {
   await redis.connect();
   gateway = await createGateway({
     env: testGatewayEnv({ supergraphPath, jwksUrl: issuer.jwksUrl, IDENTITY_INTERNAL_URL: accounts.url, SUBGRAPH_TIMEOUT_MS: TIMEOUT_MS }),
-    log: createLogger('gateway-test', 'silent'),
+    log: createLogger('gateway-test', 'info', { write: (line: string) => void logLines.push(JSON.parse(line)) }),
     redis,
   });
   http = await listen(gateway.yoga);
@@ -275,6 +277,45 @@ describe('errors', () => {
   it('a body over 1 MB → 413', async () => {
     const res = await post({ query: `{ posts { id } } # ${'x'.repeat(1_100_000)}` });
     expect(res.status).toBe(413);
+  });
+});
+
+describe('logs by whose fault it is', () => {
+  const ERROR = 50;
+  async function linesDuring(fn: () => Promise<unknown>) {
+    const from = logLines.length;
+    await fn();
+    return logLines.slice(from);
+  }
+
+  it('client mistakes are logged at info with their code, never at error', async () => {
+    const lines = await linesDuring(async () => {
+      await gql('{ missing stale }'); // the subgraph's NOT_FOUND and CONFLICT (as identity's wrong password, email taken)
+      await post('{"query": "{ posts { id } }"'); // POST body sent invalid JSON
+      await gql('{ posts { id }'); // syntax error
+      await gql('{ post { id } }'); // unknown field (refused at validation, before masking: not logged at all)
+      await gql('query Q($id: ID!) { user(id: $id) { name } }', { id: { nested: true } }); // variable of the wrong type
+    });
+    expect(lines.filter((l) => l.level >= ERROR)).toEqual([]);
+    const info = lines.filter((l) => l.level === 30);
+    expect(info.map((l) => l.code).sort()).toEqual(['BAD_USER_INPUT', 'CONFLICT', 'GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'NOT_FOUND']);
+    expect(info.map((l) => l.msg)).toContain('POST body sent invalid JSON.');
+  });
+
+  it('an internal fault is still logged at error — once, with what went wrong and where', async () => {
+    const lines = await linesDuring(() => gql('{ leaky viewer { kind } }'));
+    const errors = lines.filter((l) => l.level >= ERROR);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.msg).toBe('unexpected error (masked)');
+    expect(errors[0]!.err?.message).toContain('secret_table');
+  });
+
+  it('an INTERNAL_SERVER_ERROR raised (and logged) elsewhere is passed on at warn, not logged as a second error', async () => {
+    const lines = await linesDuring(() => gql('{ viewer { kind } slow }'));
+    expect(lines.filter((l) => l.level >= ERROR)).toEqual([]);
+    expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual(
+      expect.arrayContaining(['subgraph fetch timed out', expect.stringMatching(/posts service did not answer in time/)]),
+    );
   });
 });
 

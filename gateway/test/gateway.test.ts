@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { appError, conflict } from '@cos/errors';
 import { createLogger } from '@cos/logger';
 import { subgraphUrlOverrides } from '../src/env';
-import { createErrorMasker } from '../src/errors';
+import { createErrorHandling } from '../src/errors';
 import { isTimeoutError } from '../src/http';
 import { subgraphsOf } from '../src/supergraph';
 import { ACCOUNTS_SDL, composeSupergraph, POSTS_SDL } from './fixtures';
 
-const mask = createErrorMasker(createLogger('gateway-unit', 'silent'));
+const mask = createErrorHandling(createLogger('gateway-unit', 'silent')).maskError;
 
 describe('error masking', () => {
   it('keeps API.md codes and their contract fields, drops internal extensions', () => {

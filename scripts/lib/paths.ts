@@ -4,7 +4,10 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SERVICES = ['identity', 'tasks', 'customers', 'agents'] as const;
 export type ServiceName = (typeof SERVICES)[number];
-export const SERVICE_PORTS: Record<ServiceName, number> = { identity: 4001, tasks: 4002, customers: 4003, agents: 4004 };
+/** The subgraphs listen on the four ports after the gateway's: 4001..4004 beside the default 4000. */
+export const servicePortsAfter = (gatewayPort: number): Record<ServiceName, number> =>
+  Object.fromEntries(SERVICES.map((s, i) => [s, gatewayPort + 1 + i])) as Record<ServiceName, number>;
+export const SERVICE_PORTS: Record<ServiceName, number> = servicePortsAfter(4000);
 
 /**
  * V8 young-generation semi-space (MiB) per process. The default (16 MiB on 64-bit) makes the gateway scavenge every

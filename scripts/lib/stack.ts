@@ -55,10 +55,12 @@ export interface Stack {
 }
 
 /**
- * Node itself with tsx's loader (not the tsx CLI, which runs the program in a child process of its own): a signal
- * sent to a RunningProcess reaches the program, so SIGKILL in a test really kills it and SIGTERM drains it.
+ * Each process is `node --import tsx <entry>`: one process that receives the signals itself. Through tsx's CLI
+ * (a parent relaying signals to a child) a SIGTERM or SIGINT the child does not acknowledge within ~60 ms — a busy
+ * machine, every process stopping at once — makes the parent SIGKILL it and exit 130, which skipped the drain.
+ * A SIGKILL sent by a test reaches the program itself too. (infra/docker/start.sh starts processes the same way.)
  */
-const nodeArgs = (entry: string, args: string[] = []) => ['--import', 'tsx', entry, ...args];
+const nodeWithTsx = (entry: string, args: string[] = []) => ({ command: process.execPath, args: ['--import', 'tsx', entry, ...args] });
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   mkdirSync(opts.logDir, { recursive: true });
@@ -97,7 +99,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const launch = (spec: (typeof specs)[number]): RunningProcess => {
     const logFile = path.join(opts.logDir, `${spec.name}.log`);
     const out = createWriteStream(logFile, { flags: 'a' });
-    const child = spawn(process.execPath, nodeArgs(spec.entry, spec.args), {
+    const { command, args } = nodeWithTsx(spec.entry, spec.args);
+    const child = spawn(command, args, {
       cwd: repoRoot,
       env: (() => {
         const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name as ServiceName | 'gateway'] ?? {}) };

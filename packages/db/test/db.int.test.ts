@@ -1,17 +1,22 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '@cos/testing';
-import { Db, createPool, migrate, serviceDatabase } from '../src/index';
+import { Db, createPool, dropDatabase, ensureDatabase, migrate, serviceDatabase } from '../src/index';
 
-let tdb: TestDatabase;
+// Its own database, made with this package's own helpers (@cos/testing builds on @cos/db, so it is not used here).
+const tdb = (() => {
+  const u = new URL(process.env.COS_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  u.pathname = `/cos_test_db_${randomBytes(5).toString('hex')}`;
+  return { adminUrl: u.toString(), drop: () => dropDatabase(u.toString()) };
+})();
 let dir: string;
 const svc = serviceDatabase('dbtest', 'postgres://x@127.0.0.1:5432/x');
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
+  expect(await ensureDatabase(tdb.adminUrl)).toBe(true);
+  expect(await ensureDatabase(tdb.adminUrl)).toBe(false); // exists now: nothing to do
   dir = await mkdtemp(path.join(tmpdir(), 'mig-'));
   await cp(path.join(import.meta.dirname, 'fixtures/migrations'), dir, { recursive: true });
 });
@@ -174,5 +179,20 @@ describe('tenant transactions and row-level security', () => {
     } finally {
       await db.close();
     }
+  });
+});
+
+describe('databases', () => {
+  it('creates a database once, drops it (with sessions still open), and refuses names that would need quoting', async () => {
+    const url = tdb.adminUrl.replace(/\/[^/]+$/, `/cos_test_db_${randomBytes(5).toString('hex')}`);
+    expect(await ensureDatabase(url)).toBe(true);
+    expect(await ensureDatabase(url)).toBe(false);
+    const open = new Db(createPool({ connectionString: url, schema: 'public', applicationName: 'db-test', max: 1, statementTimeoutMs: 5_000 }));
+    await open.pool.query('SELECT 1');
+    await dropDatabase(url);
+    expect(await ensureDatabase(url)).toBe(true); // it was gone
+    await dropDatabase(url);
+    await open.close().catch(() => {});
+    await expect(ensureDatabase(tdb.adminUrl.replace(/\/[^/]+$/, '/Bad%22Name'))).rejects.toThrow(/unsafe identifier/);
   });
 });

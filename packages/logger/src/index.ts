@@ -1,5 +1,5 @@
 import { trace } from '@opentelemetry/api';
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
@@ -27,16 +27,20 @@ export const redactPaths = [
   'variables.refreshToken',
 ];
 
-/** The one logger factory: JSON lines on stdout, secrets redacted, `service` on every line. */
-export function createLogger(service: string, level: LoggerOptions['level'] = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({
+/**
+ * The one logger factory: JSON lines on stdout (or `destination`: tests read what a process would log), secrets
+ * redacted, `service` on every line.
+ */
+export function createLogger(service: string, level: LoggerOptions['level'] = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
+  const options: LoggerOptions = {
     name: service,
     level,
     base: { service },
     redact: { paths: redactPaths, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     mixin: traceMixin,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /**

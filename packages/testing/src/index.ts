@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { migrate, serviceDatabase, type ServiceDatabaseConfig } from '@cos/db';
+import { dropDatabase, ensureDatabase, migrate, serviceDatabase, type ServiceDatabaseConfig } from '@cos/db';
 import { signPrincipal, scopesForRole, type Principal, type Role } from '@cos/auth';
 
 /** Admin connection to the cluster's maintenance database; override with COS_PG_ADMIN_URL. */
@@ -40,29 +39,15 @@ export interface TestDatabase {
  */
 export async function createTestDatabase(prefix = 'cos_test'): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminBaseUrl() });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
   const u = new URL(adminBaseUrl());
   u.pathname = `/${name}`;
   const adminUrl = u.toString();
+  await ensureDatabase(adminUrl);
   return {
     name,
     adminUrl,
     service: (svc) => serviceDatabase(svc, adminUrl),
-    async drop() {
-      const c = new pg.Client({ connectionString: adminBaseUrl() });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
+    drop: () => dropDatabase(adminUrl),
   };
 }
 

@@ -84,7 +84,12 @@ export type Mutation = {
    * Returns how many operations were newly registered.
    */
   publishPersistedOperations: Scalars['Int']['output'];
-  /** Rotates: reusing an old refresh token revokes its whole family. */
+  /**
+   * Rotates: answers a new refresh token of the same family and marks this one spent. Presenting a spent refresh token
+   * again revokes its whole family (UNAUTHENTICATED; the user logs in again) — except a second refresh with the same
+   * token within REFRESH_REUSE_GRACE_S seconds (default 10) of its first use while its successor is still unused (two
+   * tabs, a retried request): that answers a sibling token of the family instead.
+   */
   refreshToken: AuthPayload;
   /** ADMIN/OWNER only; only an OWNER removes an OWNER; the last OWNER stays. The member's open tasks become unassigned. */
   removeMember: Scalars['Boolean']['output'];
