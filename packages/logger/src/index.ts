@@ -27,16 +27,20 @@ export const redactPaths = [
   'variables.refreshToken',
 ];
 
-/** The one logger factory: JSON lines on stdout, secrets redacted, `service` on every line. */
-export function createLogger(service: string, level: LoggerOptions['level'] = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({
+/**
+ * The one logger factory: JSON lines on stdout, secrets redacted, `service` on every line. `fd` 2 logs to stderr
+ * instead, for processes whose stdout is a protocol channel (the MCP server over stdio).
+ */
+export function createLogger(service: string, level: LoggerOptions['level'] = process.env.LOG_LEVEL ?? 'info', fd: 1 | 2 = 1): Logger {
+  const options: LoggerOptions = {
     name: service,
     level,
     base: { service },
     redact: { paths: redactPaths, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     mixin: traceMixin,
-  });
+  };
+  return fd === 1 ? pino(options) : pino(options, pino.destination({ fd, sync: true }));
 }
 
 /**
