@@ -2,10 +2,15 @@
  * Seeds the API.md demo data THROUGH THE GATEWAY (the same paths a client uses; nothing is inserted behind the
  * services' backs): an organization with OWNER owner@demo.test and VIEWER viewer@demo.test (password
  * demo-password-1), customers with real signals (one at risk), tasks, and the seven agents (created by the agents
- * service reacting to OrganizationCreated). Idempotent: does nothing when the owner can already log in.
+ * service reacting to OrganizationCreated), and the MCP tool set registered as the trusted documents of client `mcp`
+ * (so a partner API key named "mcp" can use the MCP server). Idempotent: when the owner can already log in, only the
+ * MCP manifest is (re)published — publishing registers what is new and nothing else.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import pg from 'pg';
 import { eventually, gql, gqlOk } from './lib/graphql-client';
+import { repoRoot } from './lib/paths';
 
 export const DEMO = {
   owner: { email: 'owner@demo.test', password: 'demo-password-1', name: 'Olivia Owner' },
@@ -15,6 +20,25 @@ export const DEMO = {
 
 const AUTH = `accessToken refreshToken user { id name } organization { id name }`;
 
+/** The MCP server's tools: client `mcp`'s manifest (schema/persisted/operations/mcp → pnpm persisted:manifests). */
+export const MCP_CLIENT = 'mcp';
+export const MCP_MANIFEST = path.join(repoRoot, 'schema/persisted/mcp.json');
+
+/**
+ * Registers the MCP tool set as client `mcp`'s trusted documents in the caller's organization (ADMIN/OWNER token),
+ * through the audited `publishPersistedOperations` mutation: partner keys named "mcp" may then run them.
+ */
+export async function publishMcpManifest(gatewayUrl: string, token: string): Promise<number> {
+  const manifest = JSON.parse(await readFile(MCP_MANIFEST, 'utf8')) as unknown;
+  const r = await gqlOk<{ publishPersistedOperations: number }>(
+    gatewayUrl,
+    `mutation($c: String!, $m: JSON!) { publishPersistedOperations(client: $c, manifest: $m) }`,
+    { c: MCP_CLIENT, m: manifest },
+    { token },
+  );
+  return r.publishPersistedOperations;
+}
+
 export async function seed(gatewayUrl: string, pgAdminUrl: string, log: (m: string) => void = console.log): Promise<void> {
   const existing = await gql(gatewayUrl, `mutation($e:String!,$p:String!){ login(email:$e,password:$p){ accessToken } }`, {
     e: DEMO.owner.email,
@@ -22,6 +46,8 @@ export async function seed(gatewayUrl: string, pgAdminUrl: string, log: (m: stri
   });
   if (existing.data?.login) {
     log('demo data already present (owner@demo.test can log in)');
+    const added = await publishMcpManifest(gatewayUrl, existing.data.login.accessToken);
+    if (added) log(`MCP tools: ${added} new operations registered for client "${MCP_CLIENT}"`);
     return;
   }
   const { signUp } = await gqlOk<{ signUp: { accessToken: string; user: { id: string }; organization: { id: string } } }>(
@@ -85,6 +111,9 @@ export async function seed(gatewayUrl: string, pgAdminUrl: string, log: (m: stri
     }, 10_000, 300);
   }
   log(`${tasks.length} tasks (one assigned to the Triage agent)`);
+
+  const published = await publishMcpManifest(gatewayUrl, token);
+  log(`MCP tools: ${published} operations registered for client "${MCP_CLIENT}" (partner keys named "${MCP_CLIENT}" may run them)`);
 }
 
 /** The dev mail sink: identity writes outgoing mail to identity.outbound_emails (a real mailer replaces it). */

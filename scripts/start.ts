@@ -3,7 +3,7 @@
  *  1. makes sure Postgres, NATS (JetStream) and Redis are reachable (infra/local/ensure-services.sh: uses running
  *     ones, else starts installed servers with data under .data/, else installs them from Debian's packages);
  *  2. creates the database and applies migrations;
- *  3. starts the four subgraphs and the gateway (logs in .data/logs/);
+ *  3. starts the four subgraphs, the gateway and the MCP server (logs in .data/logs/);
  *  4. seeds the demo data once; prints the URL and a first query. Ctrl-C stops everything cleanly.
  */
 import { spawnSync } from 'node:child_process';
@@ -20,6 +20,7 @@ const env = {
   natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
   redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   gatewayPort: Number(process.env.PORT ?? 4000),
+  mcpPort: Number(process.env.MCP_PORT ?? 4010),
   prefix: process.env.COS_SUBJECT_PREFIX ?? 'cos',
 };
 
@@ -42,7 +43,7 @@ const secretFile = path.join(dataDir, 'internal-secret');
 if (!process.env.INTERNAL_SECRET && !existsSync(secretFile)) writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
 const internalSecret = process.env.INTERNAL_SECRET ?? readFileSync(secretFile, 'utf8').trim();
 
-console.log('» starting identity, tasks, customers, agents and the gateway');
+console.log('» starting identity, tasks, customers, agents, the gateway and the MCP server');
 const stack = await startStack({
   pgAdminUrl: env.pgAdminUrl,
   natsUrl: env.natsUrl,
@@ -50,6 +51,7 @@ const stack = await startStack({
   subjectPrefix: env.prefix,
   internalSecret,
   gatewayPort: env.gatewayPort,
+  mcpPort: env.mcpPort,
   logDir: path.join(dataDir, 'logs'),
   nodeEnv: (process.env.NODE_ENV as 'development' | 'production' | undefined) ?? 'development',
 }).catch((err: Error) => {
@@ -79,6 +81,7 @@ try {
 console.log(`
 Company OS graph is up.
   GraphQL (HTTP, GraphiQL):  http://localhost:${env.gatewayPort}/graphql
+  MCP (Streamable HTTP):     http://localhost:${env.mcpPort}/mcp   (tools for AI assistants; see README "MCP server")
   Logs:                      .data/logs/<service>.log
 
 Log in:

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase, testSubjectPrefix } from '@cos/testing';
@@ -69,7 +69,8 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
 }
 
 function tailLogs(dir: string, n: number): string {
-  return [...SERVICES, 'gateway']
+  const mcp = existsSync(path.join(dir, 'mcp.log')) ? ['mcp'] : [];
+  return [...SERVICES, 'gateway', ...mcp]
     .map((name) => {
       try {
         const lines = readFileSync(path.join(dir, `${name}.log`), 'utf8').trim().split('\n');

@@ -16,11 +16,13 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { Credential } from './gateway-client';
 import { createMcpServer, type McpServerDeps } from './mcp-server';
+import type { ToolMetrics } from './metrics';
 
 export const MCP_PATH = '/mcp';
 
 export interface HttpHandlerOptions {
-  deps: McpServerDeps;
+  deps: Omit<McpServerDeps, 'observe'>;
+  metrics: ToolMetrics;
   /** Origins (scheme://host[:port]) a browser-based client may call from; empty = none. */
   allowedOrigins: readonly string[];
   /** Largest JSON-RPC body accepted (413 above). */
@@ -58,7 +60,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 
 export function createHttpHandler(opts: HttpHandlerOptions) {
   let draining = false;
-  const { deps } = opts;
+  const deps: McpServerDeps = { ...opts.deps, observe: opts.metrics.observe };
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const origin = req.headers.origin;
@@ -99,7 +101,7 @@ export function createHttpHandler(opts: HttpHandlerOptions) {
         return (await deps.gateway.ready()) ? json(res, 200, { status: 'ready' }) : json(res, 503, { status: 'gateway not ready' });
       }
       if (path === '/metrics') {
-        const registry = deps.metrics.metrics.registry;
+        const registry = opts.metrics.metrics.registry;
         res.writeHead(200, { 'content-type': registry.contentType });
         return void res.end(await registry.metrics());
       }

@@ -3,7 +3,6 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '@cos/logger';
 import { GatewayUnavailableError, type Credential, type GatewayClient } from './gateway-client';
-import type { ToolMetrics } from './metrics';
 import { answerToResult, errorResult, McpErrorCode } from './results';
 import type { Toolset } from './tools';
 
@@ -23,7 +22,8 @@ export interface McpServerDeps {
   toolset: Toolset;
   gateway: GatewayClient;
   log: Logger;
-  metrics: ToolMetrics;
+  /** Reports each finished call (the HTTP transport's /metrics; see metrics.ts). */
+  observe?: (tool: string, outcome: string, seconds: number) => void;
 }
 
 /**
@@ -43,7 +43,7 @@ export function createMcpServer(deps: McpServerDeps, credential: Credential): Se
     const requestId = randomUUID();
     const done = (result: CallToolResult, outcome: string) => {
       const seconds = (performance.now() - started) / 1000;
-      deps.metrics.observe(name, outcome, seconds);
+      deps.observe?.(name, outcome, seconds);
       deps.log.info({ tool: name, outcome, ms: Math.round(seconds * 1000), requestId, credential: credential.kind }, 'tool call');
       return result;
     };

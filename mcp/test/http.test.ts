@@ -28,9 +28,8 @@ beforeAll(async () => {
     toolset,
     gateway: createGatewayClient({ url: 'http://127.0.0.1:1/graphql', timeoutMs: 1_000 }),
     log: createLogger('mcp-test', 'silent'),
-    metrics: createToolMetrics(),
   };
-  const http = createHttpHandler({ deps, allowedOrigins: ['https://assistant.example'], maxBodyBytes: 10_000 });
+  const http = createHttpHandler({ deps, metrics: createToolMetrics(), allowedOrigins: ['https://assistant.example'], maxBodyBytes: 10_000 });
   drain = http.drain;
   server = createServer(http.handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -1,5 +1,6 @@
 /**
- * Starts the whole graph as processes: four subgraphs and the gateway. Used by `pnpm start` and the e2e tests.
+ * Starts the whole graph as processes: four subgraphs and the gateway, and the MCP server when `mcpPort` is given.
+ * Used by `pnpm start` and the e2e tests.
  * Each process gets its env explicitly (no .env magic), logs to its own file, and is stopped with SIGTERM
  * (graceful drain) then SIGKILL after a grace period.
  */
@@ -16,13 +17,17 @@ export interface StackOptions {
   subjectPrefix: string;
   internalSecret: string;
   gatewayPort: number;
+  /** Start the MCP server (Streamable HTTP) on this port, against the gateway; none when unset. */
+  mcpPort?: number;
   servicePorts?: Partial<Record<ServiceName, number>>;
   logDir: string;
   nodeEnv?: 'development' | 'test' | 'production';
   extraEnv?: Record<string, string>;
   /** Extra env for one process only. */
-  perProcessEnv?: Partial<Record<ServiceName | 'gateway', Record<string, string>>>;
+  perProcessEnv?: Partial<Record<ProcessName, Record<string, string>>>;
 }
+
+export type ProcessName = ServiceName | 'gateway' | 'mcp';
 
 export interface RunningProcess {
   name: string;
@@ -34,6 +39,8 @@ export interface RunningProcess {
 export interface Stack {
   processes: RunningProcess[];
   gatewayUrl: string;
+  /** The MCP server's Streamable HTTP endpoint, when it was started. */
+  mcpUrl?: string;
   serviceUrl(name: ServiceName): string;
   /** Stops one process (SIGTERM, then SIGKILL after `graceMs`). */
   stopProcess(name: string, graceMs?: number): Promise<void>;
@@ -57,7 +64,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     INTERNAL_SECRET: opts.internalSecret,
     ...opts.extraEnv,
   };
-  const specs: Array<{ name: ServiceName | 'gateway'; entry: string; port: number; env: Record<string, string> }> = [
+  const specs: Array<{ name: ProcessName; entry: string; port: number; env: Record<string, string> }> = [
     ...SERVICES.map((name) => ({
       name,
       entry: path.join(repoRoot, 'services', name, 'src/index.ts'),
@@ -74,6 +81,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         ...Object.fromEntries(SERVICES.map((s) => [`SUBGRAPH_${s.toUpperCase()}_URL`, `http://127.0.0.1:${ports[s]}/graphql`])),
       },
     },
+    ...(opts.mcpPort === undefined
+      ? []
+      : [
+          {
+            name: 'mcp' as const,
+            entry: path.join(repoRoot, 'mcp/src/index.ts'),
+            port: opts.mcpPort,
+            env: { PORT: String(opts.mcpPort), MCP_TRANSPORT: 'http', COS_GRAPH_URL: `http://127.0.0.1:${opts.gatewayPort}/graphql` },
+          },
+        ]),
   ];
 
   const processes: RunningProcess[] = [];
@@ -84,6 +101,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       cwd: repoRoot,
       env: (() => {
         const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name] ?? {}) };
+        if (spec.name === 'mcp') return env; // a thin client of the gateway: V8 defaults
         return { ...env, NODE_OPTIONS: nodeOptionsFor(spec.name === 'gateway' ? 'gateway' : 'subgraph', env.NODE_OPTIONS) };
       })(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,6 +123,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const stack: Stack = {
     processes,
     gatewayUrl: `http://127.0.0.1:${opts.gatewayPort}/graphql`,
+    ...(opts.mcpPort === undefined ? {} : { mcpUrl: `http://127.0.0.1:${opts.mcpPort}/mcp` }),
     serviceUrl: (name) => `http://127.0.0.1:${ports[name]}/graphql`,
     async stopProcess(name, graceMs) {
       const p = processes.find((x) => x.name === name);
@@ -119,19 +138,27 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await waitHealthy(processes[i]!, '/healthz', 60_000);
     },
     async stop() {
-      // Gateway first so no new requests reach the subgraphs, then the subgraphs.
-      const gw = processes.find((p) => p.name === 'gateway');
-      if (gw) await stopOne(gw);
-      await Promise.all(processes.filter((p) => p.name !== 'gateway').map((p) => stopOne(p)));
+      // Outside in: the MCP server (a gateway client), the gateway so no new requests reach the subgraphs, then them.
+      for (const edge of ['mcp', 'gateway']) {
+        const p = processes.find((x) => x.name === edge);
+        if (p) await stopOne(p);
+      }
+      await Promise.all(processes.filter((p) => p.name !== 'gateway' && p.name !== 'mcp').map((p) => stopOne(p)));
     },
   };
 
   try {
-    for (const spec of specs.filter((s) => s.name !== 'gateway')) processes.push(launch(spec));
+    for (const spec of specs.filter((s) => s.name !== 'gateway' && s.name !== 'mcp')) processes.push(launch(spec));
     await Promise.all(processes.map((p) => waitHealthy(p, '/healthz', 90_000)));
     const gw = launch(specs.find((s) => s.name === 'gateway')!);
     processes.push(gw);
     await waitHealthy(gw, '/readyz', 90_000);
+    const mcpSpec = specs.find((s) => s.name === 'mcp');
+    if (mcpSpec) {
+      const mcp = launch(mcpSpec);
+      processes.push(mcp);
+      await waitHealthy(mcp, '/readyz', 60_000);
+    }
   } catch (err) {
     await stack.stop();
     throw err;
