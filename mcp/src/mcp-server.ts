@@ -13,9 +13,8 @@ export const INSTRUCTIONS = [
   "Tools over the Company OS graph: the organization's customers (health scores, churn risk, signals), tasks,",
   'human approvals and AI agents. Every call runs with the credential this connection was opened with, so you see',
   'and change only what it may: a FORBIDDEN error means the credential lacks the permission (say so, do not retry);',
-  'BAD_USER_INPUT names the argument to fix; RATE_LIMITED says how long to wait. Ids come from other tools',
-  '(e.g. FindAtRiskCustomers or ListCustomers for a customerId, ListAgents for an agentId). Lists are paged: pass',
-  'pageInfo.endCursor as `after` for the next page.',
+  'BAD_USER_INPUT names the argument to fix; RATE_LIMITED says how long to wait. Ids come from the answers of other',
+  'tools (list or find first). Lists are paged: pass pageInfo.endCursor as `after` for the next page.',
 ].join(' ');
 
 export interface McpServerDeps {
@@ -50,7 +49,7 @@ export function createMcpServer(deps: McpServerDeps, credential: Credential): Se
 
     const invalid = tool.check(args ?? {});
     if (invalid) {
-      return done(errorResult([{ code: 'BAD_USER_INPUT', message: `Invalid arguments: ${invalid.replace(/^data\b/, 'arguments')}` }]), 'BAD_USER_INPUT');
+      return done(errorResult([{ code: 'BAD_USER_INPUT', message: `Invalid arguments: ${invalid.replace(/(^|, )data\b/g, '$1arguments')}` }]), 'BAD_USER_INPUT');
     }
     try {
       const answer = await deps.gateway.execute(tool.operation, args ?? {}, credential, { signal: extra.signal, requestId });
