@@ -11,7 +11,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, gql, gqlOk } from '../scripts/lib/graphql-client';
+import { eventually, gqlOk } from '../scripts/lib/graphql-client';
+import { mcpProcess } from '../scripts/lib/mcp';
 import { repoRoot } from '../scripts/lib/paths';
 import { DEMO, seed } from '../scripts/seed';
 import { freePort, startTestStack, type TestStack } from './support/test-stack';
@@ -46,14 +47,18 @@ async function createKey(name: string, scopes: string[]): Promise<{ id: string; 
 }
 
 beforeAll(async () => {
-  t = await startTestStack({ mcpPort: await freePort() });
-  mcpUrl = t.stack.mcpUrl!;
+  t = await startTestStack();
+  const port = await freePort();
+  await t.stack.startProcess(mcpProcess({ gatewayUrl: t.gatewayUrl, port }));
+  mcpUrl = `http://127.0.0.1:${port}/mcp`;
   await seed(t.gatewayUrl, t.db.adminUrl, () => {});
   const login = await gqlOk<{ login: { accessToken: string } }>(t.gatewayUrl, `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }`, {
     e: DEMO.owner.email,
     p: DEMO.owner.password,
   });
   ownerToken = login.login.accessToken;
+  // The specialists run in the reference agent worker, a client of the graph like the MCP server.
+  await t.startWorker({ adminToken: ownerToken, kinds: ['SUPPORT'] });
   keys.read = (await createKey('mcp', ['customers:read', 'tasks:read', 'agents:read'])).secret;
   const write = await createKey('mcp', ['customers:read', 'customers:write', 'tasks:read', 'tasks:write', 'agents:read', 'agents:run', 'approvals:decide']);
   keys.write = write.secret;
@@ -223,7 +228,8 @@ describe('MCP over Streamable HTTP with a partner key named "mcp"', () => {
       const s = structured(await agentKey.callTool({ name: 'AgentRunStatus', arguments: { runId: run.id } })).data!.agentRun;
       return s.status === 'SUCCEEDED' ? s : null;
     }, 30_000, 300);
-    expect(finished.checkpoints.length).toBeGreaterThan(0);
+    expect(finished.result).toMatchObject({ posted: true, approvalId: approval.id });
+    expect(finished.steps.map((x: { name: string }) => x.name)).toContain('request-send-approval');
   });
 });
 

@@ -3,14 +3,17 @@
  *  1. makes sure Postgres, NATS (JetStream) and Redis are reachable (infra/local/ensure-services.sh: uses running
  *     ones, else starts installed servers with data under .data/, else installs them from Debian's packages);
  *  2. creates the database and applies migrations;
- *  3. starts the four subgraphs, the gateway and the MCP server (logs in .data/logs/);
- *  4. seeds the demo data once; prints the URL and a first query. Ctrl-C stops everything cleanly.
+ *  3. starts the four subgraphs and the gateway (logs in .data/logs/);
+ *  4. seeds the demo data once (and registers the MCP tools for the demo organization); starts the agent worker and
+ *     the MCP server; prints the URLs and a first query. Ctrl-C stops everything cleanly.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ensureWorkerKeyFile, workerProcess } from './lib/agent-worker';
 import { ensureDatabase, migrateAll } from './lib/database';
+import { mcpProcess } from './lib/mcp';
 import { repoRoot } from './lib/paths';
 import { startStack } from './lib/stack';
 import { DEMO, seed } from './seed';
@@ -43,7 +46,7 @@ const secretFile = path.join(dataDir, 'internal-secret');
 if (!process.env.INTERNAL_SECRET && !existsSync(secretFile)) writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
 const internalSecret = process.env.INTERNAL_SECRET ?? readFileSync(secretFile, 'utf8').trim();
 
-console.log('» starting identity, tasks, customers, agents, the gateway and the MCP server');
+console.log('» starting identity, tasks, customers, agents and the gateway');
 const stack = await startStack({
   pgAdminUrl: env.pgAdminUrl,
   natsUrl: env.natsUrl,
@@ -51,7 +54,6 @@ const stack = await startStack({
   subjectPrefix: env.prefix,
   internalSecret,
   gatewayPort: env.gatewayPort,
-  mcpPort: env.mcpPort,
   logDir: path.join(dataDir, 'logs'),
   nodeEnv: (process.env.NODE_ENV as 'development' | 'production' | undefined) ?? 'development',
 }).catch((err: Error) => {
@@ -78,9 +80,30 @@ try {
   console.error(`seeding failed: ${(err as Error).message}`);
 }
 
+// The seven agents work in a worker process of their own, through the graph, with a service account of the demo
+// organization (MODEL_PROVIDER=openai and MODEL_* put a real model behind them; the default needs no key).
+const workerMetricsPort = Number(process.env.WORKER_METRICS_PORT ?? 9464);
+try {
+  const keyFile = path.join(dataDir, 'agent-worker.key');
+  const how = await ensureWorkerKeyFile(stack.gatewayUrl, keyFile, DEMO.owner);
+  await stack.startProcess(workerProcess({ gatewayUrl: stack.gatewayUrl, apiKeyFile: keyFile, metricsPort: workerMetricsPort }));
+  console.log(`» agent worker started (${how === 'created' ? 'new' : 'existing'} service account; model: ${process.env.MODEL_PROVIDER ?? 'rules'})`);
+} catch (err) {
+  console.error(`the agent worker did not start: ${(err as Error).message} (see .data/logs/agent-worker.log)`);
+}
+
+// Tools for AI assistants (README "MCP server"): every call goes through the gateway with the caller's own key.
+try {
+  await stack.startProcess(mcpProcess({ gatewayUrl: stack.gatewayUrl, port: env.mcpPort }));
+  console.log(`» MCP server started on :${env.mcpPort}`);
+} catch (err) {
+  console.error(`the MCP server did not start: ${(err as Error).message} (see .data/logs/mcp.log)`);
+}
+
 console.log(`
 Company OS graph is up.
   GraphQL (HTTP, GraphiQL):  http://localhost:${env.gatewayPort}/graphql
+  Agent worker metrics:      http://localhost:${workerMetricsPort}/metrics
   MCP (Streamable HTTP):     http://localhost:${env.mcpPort}/mcp   (tools for AI assistants; see README "MCP server")
   Logs:                      .data/logs/<service>.log
 

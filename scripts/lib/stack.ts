@@ -1,6 +1,5 @@
 /**
- * Starts the whole graph as processes: four subgraphs and the gateway, and the MCP server when `mcpPort` is given.
- * Used by `pnpm start` and the e2e tests.
+ * Starts the whole graph as processes: four subgraphs and the gateway. Used by `pnpm start` and the e2e tests.
  * Each process gets its env explicitly (no .env magic), logs to its own file, and is stopped with SIGTERM
  * (graceful drain) then SIGKILL after a grace period.
  */
@@ -17,17 +16,13 @@ export interface StackOptions {
   subjectPrefix: string;
   internalSecret: string;
   gatewayPort: number;
-  /** Start the MCP server (Streamable HTTP) on this port, against the gateway; none when unset. */
-  mcpPort?: number;
   servicePorts?: Partial<Record<ServiceName, number>>;
   logDir: string;
   nodeEnv?: 'development' | 'test' | 'production';
   extraEnv?: Record<string, string>;
   /** Extra env for one process only. */
-  perProcessEnv?: Partial<Record<ProcessName, Record<string, string>>>;
+  perProcessEnv?: Partial<Record<ServiceName | 'gateway', Record<string, string>>>;
 }
-
-export type ProcessName = ServiceName | 'gateway' | 'mcp';
 
 export interface RunningProcess {
   name: string;
@@ -36,12 +31,22 @@ export interface RunningProcess {
   logFile: string;
 }
 
+/** A process started next to the stack once it is up (an agent worker, a tool server): same common env. */
+export interface ExtraProcessSpec {
+  name: string;
+  entry: string;
+  env: Record<string, string>;
+  args?: string[];
+  /** Port and path to wait for (200) before the start resolves; none: started as soon as spawned. */
+  health?: { port: number; path: string };
+}
+
 export interface Stack {
   processes: RunningProcess[];
   gatewayUrl: string;
-  /** The MCP server's Streamable HTTP endpoint, when it was started. */
-  mcpUrl?: string;
   serviceUrl(name: ServiceName): string;
+  /** Starts an extra process; it is stopped first when the stack stops (before the gateway). */
+  startProcess(spec: ExtraProcessSpec): Promise<RunningProcess>;
   /** Stops one process (SIGTERM, then SIGKILL after `graceMs`). */
   stopProcess(name: string, graceMs?: number): Promise<void>;
   /** Starts a stopped process again with the same env. */
@@ -49,7 +54,11 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-const tsxBin = path.join(repoRoot, 'node_modules/.bin/tsx');
+/**
+ * Node itself with tsx's loader (not the tsx CLI, which runs the program in a child process of its own): a signal
+ * sent to a RunningProcess reaches the program, so SIGKILL in a test really kills it and SIGTERM drains it.
+ */
+const nodeArgs = (entry: string, args: string[] = []) => ['--import', 'tsx', entry, ...args];
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   mkdirSync(opts.logDir, { recursive: true });
@@ -64,7 +73,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     INTERNAL_SECRET: opts.internalSecret,
     ...opts.extraEnv,
   };
-  const specs: Array<{ name: ProcessName; entry: string; port: number; env: Record<string, string> }> = [
+  const specs: Array<{ name: string; entry: string; port: number; env: Record<string, string>; args?: string[]; health?: ExtraProcessSpec['health'] }> = [
     ...SERVICES.map((name) => ({
       name,
       entry: path.join(repoRoot, 'services', name, 'src/index.ts'),
@@ -81,27 +90,17 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         ...Object.fromEntries(SERVICES.map((s) => [`SUBGRAPH_${s.toUpperCase()}_URL`, `http://127.0.0.1:${ports[s]}/graphql`])),
       },
     },
-    ...(opts.mcpPort === undefined
-      ? []
-      : [
-          {
-            name: 'mcp' as const,
-            entry: path.join(repoRoot, 'mcp/src/index.ts'),
-            port: opts.mcpPort,
-            env: { PORT: String(opts.mcpPort), MCP_TRANSPORT: 'http', COS_GRAPH_URL: `http://127.0.0.1:${opts.gatewayPort}/graphql` },
-          },
-        ]),
   ];
 
   const processes: RunningProcess[] = [];
+  const extras = new Set<string>();
   const launch = (spec: (typeof specs)[number]): RunningProcess => {
     const logFile = path.join(opts.logDir, `${spec.name}.log`);
     const out = createWriteStream(logFile, { flags: 'a' });
-    const child = spawn(tsxBin, [spec.entry], {
+    const child = spawn(process.execPath, nodeArgs(spec.entry, spec.args), {
       cwd: repoRoot,
       env: (() => {
-        const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name] ?? {}) };
-        if (spec.name === 'mcp') return env; // a thin client of the gateway: V8 defaults
+        const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name as ServiceName | 'gateway'] ?? {}) };
         return { ...env, NODE_OPTIONS: nodeOptionsFor(spec.name === 'gateway' ? 'gateway' : 'subgraph', env.NODE_OPTIONS) };
       })(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -123,8 +122,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const stack: Stack = {
     processes,
     gatewayUrl: `http://127.0.0.1:${opts.gatewayPort}/graphql`,
-    ...(opts.mcpPort === undefined ? {} : { mcpUrl: `http://127.0.0.1:${opts.mcpPort}/mcp` }),
     serviceUrl: (name) => `http://127.0.0.1:${ports[name]}/graphql`,
+    async startProcess(spec) {
+      const full = { ...spec, port: spec.health?.port ?? 0 };
+      specs.push(full);
+      extras.add(spec.name);
+      const p = launch(full);
+      processes.push(p);
+      if (spec.health) await waitHealthy(p, spec.health.path, 60_000);
+      return p;
+    },
     async stopProcess(name, graceMs) {
       const p = processes.find((x) => x.name === name);
       if (p) await stopOne(p, graceMs);
@@ -135,30 +142,25 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       if (i < 0 || !spec) throw new Error(`unknown process ${name}`);
       await stopOne(processes[i]!);
       processes[i] = launch(spec);
-      await waitHealthy(processes[i]!, '/healthz', 60_000);
+      if (!extras.has(name)) await waitHealthy(processes[i]!, '/healthz', 60_000);
+      else if (spec.health) await waitHealthy(processes[i]!, spec.health.path, 60_000);
     },
     async stop() {
-      // Outside in: the MCP server (a gateway client), the gateway so no new requests reach the subgraphs, then them.
-      for (const edge of ['mcp', 'gateway']) {
-        const p = processes.find((x) => x.name === edge);
-        if (p) await stopOne(p);
-      }
-      await Promise.all(processes.filter((p) => p.name !== 'gateway' && p.name !== 'mcp').map((p) => stopOne(p)));
+      // Extra processes first (a worker hands its runs back through the gateway), then the gateway so no new
+      // requests reach the subgraphs, then the subgraphs.
+      await Promise.all(processes.filter((p) => extras.has(p.name)).map((p) => stopOne(p)));
+      const gw = processes.find((p) => p.name === 'gateway');
+      if (gw) await stopOne(gw);
+      await Promise.all(processes.filter((p) => p.name !== 'gateway' && !extras.has(p.name)).map((p) => stopOne(p)));
     },
   };
 
   try {
-    for (const spec of specs.filter((s) => s.name !== 'gateway' && s.name !== 'mcp')) processes.push(launch(spec));
+    for (const spec of specs.filter((s) => s.name !== 'gateway')) processes.push(launch(spec));
     await Promise.all(processes.map((p) => waitHealthy(p, '/healthz', 90_000)));
     const gw = launch(specs.find((s) => s.name === 'gateway')!);
     processes.push(gw);
     await waitHealthy(gw, '/readyz', 90_000);
-    const mcpSpec = specs.find((s) => s.name === 'mcp');
-    if (mcpSpec) {
-      const mcp = launch(mcpSpec);
-      processes.push(mcp);
-      await waitHealthy(mcp, '/readyz', 60_000);
-    }
   } catch (err) {
     await stack.stop();
     throw err;

@@ -4,7 +4,7 @@ import { Comment } from './Comment';
 import { Mutation } from './Mutation';
 import { Agent, Customer, User } from './parents';
 import { Query } from './Query';
-import { DateTime, JSONScalar } from './scalars';
+import { DateTimeScalar as DateTime, JSONScalar } from '@cos/service-kit';
 import { Task } from './Task';
 import { TaskConnection, TaskEdge } from './TaskConnection';
 
