@@ -2,10 +2,15 @@
  * Seeds the API.md demo data THROUGH THE GATEWAY (the same paths a client uses; nothing is inserted behind the
  * services' backs): an organization with OWNER owner@demo.test and VIEWER viewer@demo.test (password
  * demo-password-1), customers with real signals (one at risk), tasks, and the seven agents (created by the agents
- * service reacting to OrganizationCreated). Idempotent: does nothing when the owner can already log in.
+ * service reacting to OrganizationCreated), and the MCP tool set registered as the trusted documents of client `mcp`
+ * (so a partner API key named "mcp" can use the MCP server). Idempotent: when the owner can already log in, only the
+ * MCP manifest is (re)published — publishing registers what is new and nothing else.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import pg from 'pg';
 import { eventually, gql, gqlOk } from './lib/graphql-client';
+import { repoRoot } from './lib/paths';
 
 export const DEMO = {
   owner: { email: 'owner@demo.test', password: 'demo-password-1', name: 'Olivia Owner' },
@@ -14,6 +19,25 @@ export const DEMO = {
 };
 
 const AUTH = `accessToken refreshToken user { id name } organization { id name }`;
+
+/** The MCP server's tools: client `mcp`'s manifest (schema/persisted/operations/mcp → pnpm persisted:manifests). */
+export const MCP_CLIENT = 'mcp';
+export const MCP_MANIFEST = path.join(repoRoot, 'schema/persisted/mcp.json');
+
+/**
+ * Registers the MCP tool set as client `mcp`'s trusted documents in the caller's organization (ADMIN/OWNER token),
+ * through the audited `publishPersistedOperations` mutation: partner keys named "mcp" may then run them.
+ */
+export async function publishMcpManifest(gatewayUrl: string, token: string): Promise<number> {
+  const manifest = JSON.parse(await readFile(MCP_MANIFEST, 'utf8')) as unknown;
+  const r = await gqlOk<{ publishPersistedOperations: number }>(
+    gatewayUrl,
+    `mutation($c: String!, $m: JSON!) { publishPersistedOperations(client: $c, manifest: $m) }`,
+    { c: MCP_CLIENT, m: manifest },
+    { token },
+  );
+  return r.publishPersistedOperations;
+}
 
 /** What the demo organization holds, read through the gateway (the same numbers the README's first query shows). */
 export interface DemoSummary {
@@ -30,6 +54,8 @@ export async function seed(gatewayUrl: string, pgAdminUrl: string, log: (m: stri
   if (existing.data?.login) {
     const summary = await demoSummary(gatewayUrl, existing.data.login.accessToken);
     log(`demo data already present (owner@demo.test can log in): ${describeDemo(summary)}`);
+    const added = await publishMcpManifest(gatewayUrl, existing.data.login.accessToken);
+    if (added) log(`MCP tools: ${added} new operations registered for client "${MCP_CLIENT}"`);
     return summary;
   }
   const { signUp } = await gqlOk<{ signUp: { accessToken: string; user: { id: string }; organization: { id: string } } }>(
@@ -111,6 +137,8 @@ export async function seed(gatewayUrl: string, pgAdminUrl: string, log: (m: stri
     `${followUps} follow-up task${followUps === 1 ? '' : 's'} opened by the tasks service (${atRisk.join(', ')} at risk of churn)` +
       (followUps < atRisk.length ? `; ${atRisk.length - followUps} not opened yet` : ''),
   );
+  const published = await publishMcpManifest(gatewayUrl, token);
+  log(`MCP tools: ${published} operations registered for client "${MCP_CLIENT}" (partner keys named "${MCP_CLIENT}" may run them)`);
   log(describeDemo(summary));
   return summary;
 }

@@ -4,7 +4,8 @@
  *     ones, else starts installed servers with data under .data/, else installs them from Debian's packages);
  *  2. creates the database and applies migrations;
  *  3. starts the four subgraphs and the gateway (logs in .data/logs/);
- *  4. seeds the demo data once; prints the URL and a first query. Ctrl-C stops everything cleanly (exit 0).
+ *  4. seeds the demo data once (and registers the MCP tools for the demo organization); starts the agent worker and
+ *     the MCP server; prints the URLs and a first query. Ctrl-C stops everything cleanly (exit 0).
  *
  * Env: PORT (gateway, default 4000; the subgraphs take the next four ports), COS_PG_ADMIN_URL, NATS_URL, REDIS_URL,
  * COS_SUBJECT_PREFIX, COS_DATA_DIR (default <repo>/.data: logs, the internal secret), NODE_ENV (default development).
@@ -20,6 +21,7 @@ import path from 'node:path';
 import { ensureWorkerKeyFile, workerProcess } from './lib/agent-worker';
 import { ensureDatabase } from '@cos/db';
 import { migrateAll } from './lib/database';
+import { mcpProcess } from './lib/mcp';
 import { repoRoot, servicePortsAfter } from './lib/paths';
 import { startStack } from './lib/stack';
 import { DEMO, describeDemo, seed } from './seed';
@@ -29,6 +31,7 @@ const env = {
   natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
   redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   gatewayPort: Number(process.env.PORT ?? 4000),
+  mcpPort: Number(process.env.MCP_PORT ?? 4010),
   prefix: process.env.COS_SUBJECT_PREFIX ?? 'cos',
   nodeEnv: (process.env.NODE_ENV as 'development' | 'production' | undefined) ?? 'development',
 };
@@ -101,10 +104,19 @@ try {
   console.error(`the agent worker did not start: ${(err as Error).message} (see ${logDir}/agent-worker.log)`);
 }
 
+// Tools for AI assistants (README "MCP server"): every call goes through the gateway with the caller's own key.
+try {
+  await stack.startProcess(mcpProcess({ gatewayUrl: stack.gatewayUrl, port: env.mcpPort }));
+  console.log(`» MCP server started on :${env.mcpPort}`);
+} catch (err) {
+  console.error(`the MCP server did not start: ${(err as Error).message} (see .data/logs/mcp.log)`);
+}
+
 console.log(`
 Company OS graph is up.
   GraphQL:    http://localhost:${env.gatewayPort}/graphql${env.nodeEnv === 'development' ? '  (open it in a browser for GraphiQL)' : ''}
   Agents:     worker metrics at http://localhost:${workerMetricsPort}/metrics
+  MCP:        http://localhost:${env.mcpPort}/mcp  (tools for AI assistants; README "MCP server")
   Logs:       ${logDir}/<service>.log${demo ? `\n  Demo data:  ${demo}` : ''}
 
 Log in:

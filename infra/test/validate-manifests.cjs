@@ -35,7 +35,8 @@ for (const f of files) {
       const port = c.ports[0].containerPort;
       const ok = c.readinessProbe?.httpGet?.path === '/readyz' && c.livenessProbe?.httpGet?.path === '/healthz' &&
         o.spec.template.spec.terminationGracePeriodSeconds === 30 && c.lifecycle?.preStop && c.resources?.requests &&
-        names.includes('INTERNAL_SECRET') && names.includes('PORT') && String(c.env.find((e) => e.name === 'PORT').value) === String(port) &&
+        // The MCP server must NOT hold the internal secret: it is a plain client of the gateway with the caller's key.
+        (o.metadata.name === 'mcp' ? !names.includes('INTERNAL_SECRET') : names.includes('INTERNAL_SECRET')) && names.includes('PORT') && String(c.env.find((e) => e.name === 'PORT').value) === String(port) &&
         JSON.stringify(o.spec.selector.matchLabels) === JSON.stringify({ 'app.kubernetes.io/name': o.metadata.name }) &&
         o.spec.template.metadata.labels['app.kubernetes.io/name'] === o.metadata.name;
       console.log('Deployment', o.metadata.name, 'replicas', o.spec.replicas ?? '(hpa)', 'port', port, ok ? 'ok' : 'BAD');

@@ -28,8 +28,8 @@ export const redactPaths = [
 ];
 
 /**
- * The one logger factory: JSON lines on stdout (or `destination`: tests read what a process would log), secrets
- * redacted, `service` on every line.
+ * The one logger factory: JSON lines on stdout (or `destination`: tests read what a process would log; `toStderr()`
+ * for processes whose stdout is a protocol channel, the MCP server over stdio), secrets redacted, `service` on every line.
  */
 export function createLogger(service: string, level: LoggerOptions['level'] = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
@@ -52,3 +52,6 @@ export function traceMixin(): Record<string, string> {
   if (!sc || !trace.isSpanContextValid(sc)) return {};
   return { trace_id: sc.traceId, span_id: sc.spanId };
 }
+
+/** A synchronous stderr destination for createLogger (stdout is the protocol channel of an MCP server over stdio). */
+export const toStderr = (): DestinationStream => pino.destination({ fd: 2, sync: true });
