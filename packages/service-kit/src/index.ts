@@ -4,3 +4,26 @@ export { baseServiceEnv, type BaseServiceEnv } from './env';
 export { encodeCursor, decodeCursor } from './cursor';
 export { startSubgraphProcess, exitOnStartupError, type ProcessDeps, type ProcessServer, type SubgraphProcessOptions, type Stoppable } from './process';
 export { groupBy, type BatchObserver } from './loaders';
+export {
+  SEARCH_TYPES,
+  SEARCH_QUERY_MAX,
+  SEARCH_FIRST_MAX,
+  LONE_SURROGATE,
+  assertSearchableText,
+  parseSearchArgs,
+  searchKey,
+  parseSearchKey,
+  searchCursor,
+  matchKey,
+  compareMatches,
+  mergeSearchMatches,
+  headlineToHtml,
+  searchSource,
+  searchSources,
+  type SearchType,
+  type SearchSpec,
+  type SearchAfter,
+  type SearchMatch,
+  type SearchMatches,
+  type SearchSource,
+} from './search';
