@@ -3,6 +3,7 @@ import { Provider, useQuery } from 'urql';
 import { MeDocument } from './__generated__/graphql';
 import { LiveContext, navigate, RoleContext, useIsAdmin, useRoute, useServices, useSession, type Role } from './app-context';
 import { createGraphqlClient, createLiveClient } from './client';
+import { LiveFeedsProvider } from './live';
 import { AdminPage } from './pages/Admin';
 import { AgentsPage } from './pages/Agents';
 import { ApprovalsPage } from './pages/Approvals';
@@ -26,7 +27,9 @@ export function App() {
   return (
     <Provider value={clients.http}>
       <LiveContext.Provider value={clients.live}>
-        <Shell />
+        <LiveFeedsProvider>
+          <Shell />
+        </LiveFeedsProvider>
       </LiveContext.Provider>
     </Provider>
   );

@@ -83,6 +83,12 @@ export function subscribeLive<TData, TVars extends { after?: string | null }>(
   });
 }
 
+/**
+ * Refetch options after a live event or a CONFLICT: straight from the graph, past the gateway's response cache (the
+ * event may reach the browser before it reaches the cache's invalidation).
+ */
+export const FRESH = { requestPolicy: 'network-only', fetchOptions: { headers: { 'cache-control': 'no-cache' } } } as const;
+
 /** The contract's error code of a failed operation (first one), if any. */
 export const errorCode = (e: CombinedError | undefined): string | undefined =>
   e?.graphQLErrors[0]?.extensions?.code as string | undefined;

@@ -78,7 +78,8 @@ export const SUBSCRIPTION_FIELDS: Readonly<Record<string, SubscriptionFieldSpec>
     wrapper: { typename: 'TaskEvent', entityField: 'task' },
   },
   approvalRequested: {
-    subject: 'tasks.Task.ApprovalRequested',
+    // Approvals are their own aggregate in tasks (stream type `Approval`, services/tasks/src/domain/approval.ts).
+    subject: 'tasks.Approval.ApprovalRequested',
     entityId: (e) => str(dataOf(e).taskId),
     matches: (e) => e.type === 'ApprovalRequested',
     lookup: 'task',

@@ -1,34 +1,27 @@
 import { useEffect, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
-import { ApprovalRequestedDocument, DecideApprovalDocument, PendingApprovalsDocument } from '../__generated__/graphql';
-import { useCanWrite, useLive } from '../app-context';
-import { errorText, subscribeLive } from '../client';
+import { DecideApprovalDocument, PendingApprovalsDocument } from '../__generated__/graphql';
+import { useCanWrite } from '../app-context';
+import { errorText, FRESH } from '../client';
+import { useLiveFeeds } from '../live';
 
-/** What agents ask for, live: a new request arrives over `approvalRequested` and the list is fetched again. */
+/** What agents ask for, live: on each `approvalRequested` (or approval event of a task) the list is fetched again. */
 export function ApprovalsPage() {
-  const live = useLive();
+  const { approvalsChanged } = useLiveFeeds();
   const canWrite = useCanWrite();
   const [pending, refetch] = useQuery({ query: PendingApprovalsDocument });
   const [, decide] = useMutation(DecideApprovalDocument);
   const [reasons, setReasons] = useState<Record<string, string>>({});
   const [error, setError] = useState<string | null>(null);
 
-  useEffect(
-    () =>
-      subscribeLive(
-        live,
-        ApprovalRequestedDocument,
-        { after: null },
-        () => undefined,
-        () => refetch({ requestPolicy: 'network-only' }),
-      ),
-    [live, refetch],
-  );
+  useEffect(() => {
+    if (approvalsChanged > 0) refetch(FRESH);
+  }, [approvalsChanged, refetch]);
 
   const act = async (id: string, approve: boolean) => {
     const r = await decide({ id, approve, reason: reasons[id]?.trim() || null });
     setError(errorText(r.error) ?? null);
-    refetch({ requestPolicy: 'network-only' });
+    refetch(FRESH);
   };
   const list = pending.data?.pendingApprovals ?? [];
   return (

@@ -7,15 +7,15 @@ import {
   BoardTasksDocument,
   ChangeTaskStatusDocument,
   CreateTaskDocument,
-  TaskChangedDocument,
   TaskDetailDocument,
   UpdateTaskDocument,
   type TaskCardFragment,
   type TaskPriority,
   type TaskStatus,
 } from '../__generated__/graphql';
-import { useCanWrite, useLive, useSession } from '../app-context';
-import { errorCode, errorText, subscribeLive } from '../client';
+import { useCanWrite, useSession } from '../app-context';
+import { errorCode, errorText, FRESH } from '../client';
+import { useLiveFeeds } from '../live';
 
 const COLUMNS: [TaskStatus, string][] = [
   ['TODO', 'To do'],
@@ -36,7 +36,6 @@ const assigneeName = (t: TaskCardFragment) => (t.assignee ? `${t.assignee.name}$
 
 export function BoardPage() {
   const canWrite = useCanWrite();
-  const live = useLive();
   const s = useSession()!;
   const [filters, setFilters] = useState<Filters>({ assigneeId: '', customerId: '', search: '' });
   const filter = {
@@ -47,35 +46,8 @@ export function BoardPage() {
   const [tasks, refetch] = useQuery({ query: BoardTasksDocument, variables: { filter, first: 100 } });
   const [people] = useQuery({ query: BoardPeopleDocument, variables: { orgId: s.organization.id } });
   // Tasks as the live feed last told us (newer versions win over the query's answer).
-  const [liveTasks, setLiveTasks] = useState<Map<string, TaskCardFragment>>(new Map());
-  const [liveState, setLiveState] = useState('connecting');
+  const { tasks: liveTasks, state: liveState } = useLiveFeeds();
   const [open, setOpen] = useState<string | null>(null);
-
-  useEffect(() => {
-    const offs = [
-      live.on('connected', () => setLiveState('live')),
-      live.on('closed', () => setLiveState('reconnecting')),
-    ];
-    const stop = subscribeLive(
-      live,
-      TaskChangedDocument,
-      { after: null },
-      (d) => d.taskChanged.cursor,
-      (d) => {
-        const t = d.taskChanged.task;
-        setLiveTasks((m) => {
-          const prev = m.get(t.id);
-          if (prev && prev.version > t.version) return m;
-          return new Map(m).set(t.id, t);
-        });
-      },
-      () => setLiveState('reconnecting'),
-    );
-    return () => {
-      stop();
-      offs.forEach((off) => off());
-    };
-  }, [live]);
 
   const all = useMemo(() => {
     const byId = new Map<string, TaskCardFragment>();
@@ -130,7 +102,7 @@ export function BoardPage() {
             </option>
           ))}
         </select>
-        <button type="button" onClick={() => refetch({ requestPolicy: 'network-only' })}>
+        <button type="button" onClick={() => refetch(FRESH)}>
           Refresh
         </button>
       </div>
@@ -256,6 +228,11 @@ function TaskPanel({ id, onClose, members, agents }: { id: string; onClose: () =
   const [, changeStatus] = useMutation(ChangeTaskStatusDocument);
   const [, assign] = useMutation(AssignTaskDocument);
   const [, comment] = useMutation(AddCommentDocument);
+  // A live event newer than the fetched detail fetches it again.
+  const liveVersion = useLiveFeeds().tasks.get(id)?.version;
+  useEffect(() => {
+    if (liveVersion !== undefined && detail.data?.task && liveVersion > detail.data.task.version) refetch(FRESH);
+  }, [liveVersion, detail.data, refetch]);
   const t = detail.data?.task;
   const [draft, setDraft] = useState<Draft | null>(null);
   const [baseVersion, setBaseVersion] = useState<number | null>(null);
@@ -278,7 +255,7 @@ function TaskPanel({ id, onClose, members, agents }: { id: string; onClose: () =
     if (errorCode(r.error) === 'CONFLICT') {
       const currentVersion = Number(r.error!.graphQLErrors[0]!.extensions?.currentVersion);
       setConflict({ currentVersion });
-      refetch({ requestPolicy: 'network-only' });
+      refetch(FRESH);
       return;
     }
     if (r.error) return setError(errorText(r.error) ?? 'failed');
@@ -288,7 +265,7 @@ function TaskPanel({ id, onClose, members, agents }: { id: string; onClose: () =
 
   const setStatus = async (status: TaskStatus) => {
     const r = await changeStatus({ id, expectedVersion: t.version, status });
-    if (errorCode(r.error) === 'CONFLICT') refetch({ requestPolicy: 'network-only' });
+    if (errorCode(r.error) === 'CONFLICT') refetch(FRESH);
     setError(errorText(r.error) ?? null);
   };
 
@@ -324,7 +301,7 @@ function TaskPanel({ id, onClose, members, agents }: { id: string; onClose: () =
       {conflict && (
         <div className="conflict" role="alert" data-testid="conflict">
           <strong>Someone changed this task while you edited it</strong> (you started from version {baseVersion}, it is now version{' '}
-          {conflict.currentVersion}). Now: “{t.title}” · {t.priority}
+          {conflict.currentVersion}). Now: “{t.title}” · {t.status} · {t.priority}
           {t.description ? ` · ${t.description}` : ''}.
           <button type="button" onClick={() => void save(conflict.currentVersion)}>
             Apply my changes to version {conflict.currentVersion}
@@ -398,7 +375,7 @@ function TaskPanel({ id, onClose, members, agents }: { id: string; onClose: () =
             setError(errorText(r.error) ?? null);
             if (!r.error) {
               setBody('');
-              refetch({ requestPolicy: 'network-only' });
+              refetch(FRESH);
             }
           }}
         >
