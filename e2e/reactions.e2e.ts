@@ -24,7 +24,7 @@ let agentIds: Record<string, string>;
 const WAIT = 20_000;
 
 beforeAll(async () => {
-  t = await startTestStack({ extraEnv: { LOG_LEVEL: 'info', AGENTS_POLL_MS: '200', AGENTS_SUPERVISOR_MS: '1000' } });
+  t = await startTestStack({ extraEnv: { LOG_LEVEL: 'info', AGENTS_SUPERVISOR_MS: '1000' } });
   admin = new pg.Client({ connectionString: t.db.adminUrl });
   await admin.connect();
   bus = await connectBus({
@@ -46,6 +46,8 @@ beforeAll(async () => {
     const a = await ok<{ agents: { id: string; kind: string }[] }>(`{ agents { id kind } }`);
     return a.agents.length === 7 ? Object.fromEntries(a.agents.map((x) => [x.kind, x.id])) : null;
   }, WAIT);
+  // The agents work in an external worker, through the graph (the default deterministic model).
+  await t.startWorker({ adminToken: token });
 }, 120_000);
 
 afterAll(async () => {
@@ -242,6 +244,13 @@ describe('reactions 3-5: agents work on tasks, ask people for approval, and resu
     }, WAIT);
     expect(run.error).toBeNull();
     expect((await ok(`{ pendingApprovals { id } }`)).pendingApprovals.map((a: { id: string }) => a.id)).not.toContain(approval.id);
+    // Approving support.sendReply posted the agent's draft on the task, once, authored by the person who approved it.
+    const posted = await ok(
+      `query($id: ID!, $run: ID!) { task(id: $id) { comments { id body author { id } draftedBy { id kind } } } agentRun(id: $run) { result } }`,
+      { id, run: run.id },
+    );
+    expect(posted.task.comments).toEqual([{ id: approval.id, body: expect.stringContaining('Customer asks about the refund'), author: { id: ownerId }, draftedBy: { id: agentIds.SUPPORT, kind: 'SUPPORT' } }]);
+    expect(posted.agentRun.result).toMatchObject({ posted: true, commentId: approval.id });
 
     const [asked] = await events('agents', `type = 'AgentRunApprovalRequested' AND data->>'taskId' = $2`, [id]);
     const [requested] = await events('tasks', `type = 'ApprovalRequested' AND data->>'taskId' = $2`, [id]);

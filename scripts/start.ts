@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ensureWorkerKeyFile, workerProcess } from './lib/agent-worker';
 import { ensureDatabase, migrateAll } from './lib/database';
 import { repoRoot } from './lib/paths';
 import { startStack } from './lib/stack';
@@ -76,9 +77,22 @@ try {
   console.error(`seeding failed: ${(err as Error).message}`);
 }
 
+// The seven agents work in a worker process of their own, through the graph, with a service account of the demo
+// organization (MODEL_PROVIDER=openai and MODEL_* put a real model behind them; the default needs no key).
+const workerMetricsPort = Number(process.env.WORKER_METRICS_PORT ?? 9464);
+try {
+  const keyFile = path.join(dataDir, 'agent-worker.key');
+  const how = await ensureWorkerKeyFile(stack.gatewayUrl, keyFile, DEMO.owner);
+  await stack.startProcess(workerProcess({ gatewayUrl: stack.gatewayUrl, apiKeyFile: keyFile, metricsPort: workerMetricsPort }));
+  console.log(`» agent worker started (${how === 'created' ? 'new' : 'existing'} service account; model: ${process.env.MODEL_PROVIDER ?? 'rules'})`);
+} catch (err) {
+  console.error(`the agent worker did not start: ${(err as Error).message} (see .data/logs/agent-worker.log)`);
+}
+
 console.log(`
 Company OS graph is up.
   GraphQL (HTTP, GraphiQL):  http://localhost:${env.gatewayPort}/graphql
+  Agent worker metrics:      http://localhost:${workerMetricsPort}/metrics
   Logs:                      .data/logs/<service>.log
 
 Log in:

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase, testSubjectPrefix } from '@cos/testing';
 import { migrateAll } from '../../scripts/lib/database';
-import { startStack, type Stack, type StackOptions } from '../../scripts/lib/stack';
+import { createWorkerKey, workerProcess } from '../../scripts/lib/agent-worker';
+import { startStack, type RunningProcess, type Stack, type StackOptions } from '../../scripts/lib/stack';
 import { SERVICES, type ServiceName } from '../../scripts/lib/paths';
 
 export interface TestStack {
@@ -17,6 +18,14 @@ export interface TestStack {
   stop(): Promise<void>;
   /** Last lines of every process log (printed when a test fails). */
   logs(lines?: number): string;
+  /**
+   * Starts the reference agent worker as a process for the organization of `adminToken` (a service account is
+   * created for it through the gateway). `env` sets the model provider, timings, ...
+   */
+  startWorker(opts: { adminToken: string; name?: string; kinds?: string[]; env?: Record<string, string>; apiKey?: string }): Promise<{
+    process: RunningProcess;
+    apiKey: string;
+  }>;
 }
 
 export async function freePort(): Promise<number> {
@@ -60,7 +69,15 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
     db,
     prefix,
     logDir,
-    logs: (n = 30) => tailLogs(logDir, n),
+    logs: (n = 30) => tailLogs(logDir, n, stack.processes.map((p) => p.name)),
+    async startWorker(w) {
+      const apiKey = w.apiKey ?? (await createWorkerKey(stack.gatewayUrl, w.adminToken, w.name ?? 'agent-worker'));
+      const port = await freePort();
+      const p = await stack.startProcess(
+        workerProcess({ name: w.name, gatewayUrl: stack.gatewayUrl, apiKey, kinds: w.kinds, metricsPort: port, env: { WORKER_POLL_MS: '2000', ...(w.name ? { WORKER_NAME: w.name } : {}), ...w.env } }),
+      );
+      return { process: p, apiKey };
+    },
     async stop() {
       await stack.stop();
       await db.drop().catch(() => {});
@@ -68,8 +85,8 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
   };
 }
 
-function tailLogs(dir: string, n: number): string {
-  return [...SERVICES, 'gateway']
+function tailLogs(dir: string, n: number, names: string[] = [...SERVICES, 'gateway']): string {
+  return names
     .map((name) => {
       try {
         const lines = readFileSync(path.join(dir, `${name}.log`), 'utf8').trim().split('\n');

@@ -1,6 +1,7 @@
 import { ApolloGateway } from '@apollo/gateway';
 import { useApolloFederation } from '@envelop/apollo-federation';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { DocumentNode, GraphQLError } from 'graphql';
 import type { Redis } from 'ioredis';
 import type { Principal } from '@cos/auth';
 import type { Logger } from '@cos/logger';
@@ -12,6 +13,8 @@ import type { GatewayEnv } from './env';
 import { createErrorMasker } from './errors';
 import { createSubgraphHttp, withCircuitBreaker } from './http';
 import { createOrgMemberLookup } from './authz/org-members';
+import { subscriptionRootDenials } from './authz/engine';
+import { DEFAULT_POLICIES } from './authz/policies';
 import { requirementsFromSupergraph, type RequirementMap } from './authz/requirements';
 import { useAuth } from './plugins/useAuth';
 import { useAuthorization } from './plugins/useAuthorization';
@@ -108,6 +111,8 @@ export interface Gateway {
    * subscribe requests with them, so a partner subscribes to its registered documents only.
    */
   resolvePersisted(principal: Principal, req: { id?: string; query?: string; viaApq: boolean }): Promise<string | undefined>;
+  /** Root fields of a subscription the caller may not subscribe to (their @authenticated / @requiresScopes), as errors. */
+  subscriptionDenials(principal: Principal, document: DocumentNode, operationName?: string | null): GraphQLError[];
   /** The verifiers useAuth uses; the subscription bridge authenticates connections with the same ones. */
   verifiers: { verifyAccessToken: (token: string) => Promise<Principal>; verifyApiKey: (secret: string) => Promise<Principal | null> };
   /** /readyz answers 503 from now on, so load balancers stop routing here before we stop accepting. */
@@ -271,6 +276,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     },
     verifiers: { verifyAccessToken, verifyApiKey },
     resolvePersisted: (principal, req) => resolvePersisted(persisted, principal, req),
+    subscriptionDenials: (principal, document, operationName) =>
+      subscriptionRootDenials(document, operationName, principal, requirements, DEFAULT_POLICIES),
     drain() {
       draining = true;
     },

@@ -10,7 +10,8 @@ SERVICE="${COS_SERVICE:-gateway}"
 case "$SERVICE" in
   gateway) cd "$APP/gateway"; SEMI="${COS_SEMI_SPACE_MB:-64}" ;;
   identity|tasks|customers|agents) cd "$APP/services/$SERVICE"; SEMI="${COS_SEMI_SPACE_MB:-32}" ;;
+  agent-worker) cd "$APP/agent-worker"; SEMI="${COS_SEMI_SPACE_MB:-16}" ;;
   migrate) cd "$APP" && exec pnpm migrate ;;
-  *) echo "COS_SERVICE must be gateway, identity, tasks, customers, agents or migrate (got '$SERVICE')" >&2; exit 64 ;;
+  *) echo "COS_SERVICE must be gateway, identity, tasks, customers, agents, agent-worker or migrate (got '$SERVICE')" >&2; exit 64 ;;
 esac
 exec node --max-semi-space-size="$SEMI" --import tsx src/index.ts

@@ -21,7 +21,15 @@ for (const f of files) {
     if (!o.apiVersion || !o.kind || !o.metadata?.name) { bad++; console.log('missing apiVersion/kind/name', f); }
     if (!kust.resources.includes(path.basename(f))) { bad++; console.log('not in kustomization', f); }
     kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
-    if (o.kind === 'Deployment') {
+    if (o.kind === 'Deployment' && o.metadata.labels?.['app.kubernetes.io/component'] === 'worker') {
+      // Workers reach the graph through the gateway only: a key file, no database URL, never the internal secret.
+      const c = o.spec.template.spec.containers[0];
+      const names = (c.env ?? []).map((e) => e.name);
+      const ok = c.livenessProbe?.httpGet?.path === '/healthz' && names.includes('COS_API_KEY_FILE') && names.includes('COS_GATEWAY_URL') &&
+        !names.includes('INTERNAL_SECRET') && !names.some((n) => n.includes('DATABASE_URL')) && c.resources?.requests;
+      console.log('Deployment', o.metadata.name, '(worker)', ok ? 'ok' : 'BAD');
+      if (!ok) bad++;
+    } else if (o.kind === 'Deployment') {
       const c = o.spec.template.spec.containers[0];
       const names = (c.env ?? []).map((e) => e.name);
       const port = c.ports[0].containerPort;

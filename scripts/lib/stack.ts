@@ -31,10 +31,22 @@ export interface RunningProcess {
   logFile: string;
 }
 
+/** A process started next to the stack once it is up (an agent worker, a tool server): same common env. */
+export interface ExtraProcessSpec {
+  name: string;
+  entry: string;
+  env: Record<string, string>;
+  args?: string[];
+  /** Port and path to wait for (200) before the start resolves; none: started as soon as spawned. */
+  health?: { port: number; path: string };
+}
+
 export interface Stack {
   processes: RunningProcess[];
   gatewayUrl: string;
   serviceUrl(name: ServiceName): string;
+  /** Starts an extra process; it is stopped first when the stack stops (before the gateway). */
+  startProcess(spec: ExtraProcessSpec): Promise<RunningProcess>;
   /** Stops one process (SIGTERM, then SIGKILL after `graceMs`). */
   stopProcess(name: string, graceMs?: number): Promise<void>;
   /** Starts a stopped process again with the same env. */
@@ -42,7 +54,11 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-const tsxBin = path.join(repoRoot, 'node_modules/.bin/tsx');
+/**
+ * Node itself with tsx's loader (not the tsx CLI, which runs the program in a child process of its own): a signal
+ * sent to a RunningProcess reaches the program, so SIGKILL in a test really kills it and SIGTERM drains it.
+ */
+const nodeArgs = (entry: string, args: string[] = []) => ['--import', 'tsx', entry, ...args];
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   mkdirSync(opts.logDir, { recursive: true });
@@ -57,7 +73,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     INTERNAL_SECRET: opts.internalSecret,
     ...opts.extraEnv,
   };
-  const specs: Array<{ name: ServiceName | 'gateway'; entry: string; port: number; env: Record<string, string> }> = [
+  const specs: Array<{ name: string; entry: string; port: number; env: Record<string, string>; args?: string[]; health?: ExtraProcessSpec['health'] }> = [
     ...SERVICES.map((name) => ({
       name,
       entry: path.join(repoRoot, 'services', name, 'src/index.ts'),
@@ -77,13 +93,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   ];
 
   const processes: RunningProcess[] = [];
+  const extras = new Set<string>();
   const launch = (spec: (typeof specs)[number]): RunningProcess => {
     const logFile = path.join(opts.logDir, `${spec.name}.log`);
     const out = createWriteStream(logFile, { flags: 'a' });
-    const child = spawn(tsxBin, [spec.entry], {
+    const child = spawn(process.execPath, nodeArgs(spec.entry, spec.args), {
       cwd: repoRoot,
       env: (() => {
-        const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name] ?? {}) };
+        const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name as ServiceName | 'gateway'] ?? {}) };
         return { ...env, NODE_OPTIONS: nodeOptionsFor(spec.name === 'gateway' ? 'gateway' : 'subgraph', env.NODE_OPTIONS) };
       })(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -106,6 +123,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     processes,
     gatewayUrl: `http://127.0.0.1:${opts.gatewayPort}/graphql`,
     serviceUrl: (name) => `http://127.0.0.1:${ports[name]}/graphql`,
+    async startProcess(spec) {
+      const full = { ...spec, port: spec.health?.port ?? 0 };
+      specs.push(full);
+      extras.add(spec.name);
+      const p = launch(full);
+      processes.push(p);
+      if (spec.health) await waitHealthy(p, spec.health.path, 60_000);
+      return p;
+    },
     async stopProcess(name, graceMs) {
       const p = processes.find((x) => x.name === name);
       if (p) await stopOne(p, graceMs);
@@ -116,13 +142,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       if (i < 0 || !spec) throw new Error(`unknown process ${name}`);
       await stopOne(processes[i]!);
       processes[i] = launch(spec);
-      await waitHealthy(processes[i]!, '/healthz', 60_000);
+      if (!extras.has(name)) await waitHealthy(processes[i]!, '/healthz', 60_000);
+      else if (spec.health) await waitHealthy(processes[i]!, spec.health.path, 60_000);
     },
     async stop() {
-      // Gateway first so no new requests reach the subgraphs, then the subgraphs.
+      // Extra processes first (a worker hands its runs back through the gateway), then the gateway so no new
+      // requests reach the subgraphs, then the subgraphs.
+      await Promise.all(processes.filter((p) => extras.has(p.name)).map((p) => stopOne(p)));
       const gw = processes.find((p) => p.name === 'gateway');
       if (gw) await stopOne(gw);
-      await Promise.all(processes.filter((p) => p.name !== 'gateway').map((p) => stopOne(p)));
+      await Promise.all(processes.filter((p) => p.name !== 'gateway' && !extras.has(p.name)).map((p) => stopOne(p)));
     },
   };
 

@@ -20,7 +20,7 @@ import { createServer as createIdentityServer } from '../../services/identity/sr
 import { ensureActiveSigningKey, KeyRing } from '../../services/identity/src/auth/keyring';
 import { createIdentityReactor } from '../../services/agents/src/events/reactors/identity';
 import { createTasksReactor } from '../../services/agents/src/events/reactors/tasks';
-import { createRunner } from '../../services/agents/src/runner/runner';
+import { workQueuedRuns } from '../../services/agents/test/drive';
 
 /** A stored event as the bus delivers it (the type lives in @cos/event-store, not a root dependency). */
 type StoredEvent = Parameters<ReturnType<typeof createAgentsReactor>>[1];
@@ -83,7 +83,7 @@ async function adminSql(svc: ServiceName, sql: string, params: unknown[] = []) {
 /**
  * Snapshot, tamper, rebuild, compare. `populated` tables must have rows (so the comparison means something);
  * `operational` tables are compared too but must come through untouched; `ignore` drops columns the projector
- * does not own (e.g. agents' heartbeat timestamps, written by the runner as operational state).
+ * does not own (e.g. agents' heartbeat and lease columns, written by the worker protocol as operational state).
  */
 async function expectRebuildRestores(
   svc: ServiceName,
@@ -173,7 +173,7 @@ describe('pnpm run rebuild <service>', () => {
     });
   });
 
-  it('agents: agents, runs and checkpoints (fed by reactions and the runner) are rebuilt identically', async () => {
+  it('agents: agents, runs and checkpoints (fed by reactions and workers) are rebuilt identically', async () => {
     const { systemDb } = dbs.agents;
     const identity = createIdentityReactor({ log });
     const tasks = createTasksReactor({ log, maxAttempts: 3 });
@@ -188,11 +188,11 @@ describe('pnpm run rebuild <service>', () => {
     await systemDb.tx({ orgId }, (tx) =>
       tasks(tx, ev('TaskCreated', { taskId, title: 'Outage in EU', description: null, priority: 'MEDIUM', status: 'TODO', customerId: null, assignee: { id: triage, kind: 'Agent' }, createdBy: randomUUID(), dueAt: null }, `Task-${taskId}`)),
     );
-    await createRunner({ db: systemDb, log, leaseMs: 5_000, heartbeatMs: 1_000, pollMs: 10, supervisorMs: 10 }).drain();
+    expect(await workQueuedRuns(systemDb, orgId)).toEqual(['succeeded']);
     await expectRebuildRestores('agents', {
       populated: ['agents', 'agent_runs', 'checkpoints'],
       operational: ['inbox', 'known_tasks'],
-      ignore: { agent_runs: ['last_heartbeat_at'] },
+      ignore: { agent_runs: ['last_heartbeat_at', 'lease_until', 'lease_ms'] },
       tamper: [`DELETE FROM checkpoints`, `UPDATE agent_runs SET status = 'FAILED'`],
     });
   });

@@ -5,6 +5,10 @@ export default {
     Agent: '../store/agent-store#AgentRow',
     AgentRun: '../store/run-store#RunRow',
     Checkpoint: '../store/run-store#CheckpointRow',
+    AgentStep: '../store/run-store#CheckpointRow',
+    AgentUsage: '../store/run-store#RunRow',
+    AgentRunClaim: '../domain/worker-protocol#Claim',
+    AgentTaskSnapshot: '../store/known-task-store#KnownTaskRow',
     Task: '../resolvers/Task#TaskRef',
   },
 };

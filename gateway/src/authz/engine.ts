@@ -351,3 +351,31 @@ export interface PolicyObject {
   fields: Record<string, unknown>;
   via: Via;
 }
+
+/**
+ * The root fields of a subscription operation the caller may not subscribe to (their own @authenticated /
+ * @requiresScopes; a per-object policy on a root field is refused too, there is no object yet). The subscription
+ * bridge refuses the whole subscribe request with these errors: events are then never resolved for the caller.
+ */
+export function subscriptionRootDenials(
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  principal: Principal,
+  requirements: RequirementMap,
+  policies: PolicyRegistry,
+): GraphQLError[] {
+  const op = document.definitions.find(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName),
+  );
+  if (!op || op.operation !== 'subscription') return [];
+  const decide = createDecider(requirements, principal, policies);
+  const errors: GraphQLError[] = [];
+  for (const sel of op.selectionSet.selections) {
+    if (sel.kind !== Kind.FIELD) continue;
+    const d = decide('Subscription', sel.name.value);
+    if (d.kind === 'allow') continue;
+    const denied = d.kind === 'deny' ? d.denial : denial(principal);
+    errors.push(new GraphQLError(denied.message.replace('read this field', `subscribe to ${sel.name.value}`), { nodes: [sel], extensions: { code: denied.code } }));
+  }
+  return errors;
+}

@@ -15,7 +15,12 @@ import { principalOf } from './useAuth';
  * - ApiKey.lastUsedAt: touched by key verification, not by a command.
  * A test checks each coordinate exists in the supergraph, so a rename cannot silently make it cacheable.
  */
-export const UNCACHEABLE_FIELDS: readonly string[] = ['Query.auditLog', 'AgentRun.lastHeartbeatAt', 'ApiKey.lastUsedAt'];
+export const UNCACHEABLE_FIELDS: readonly string[] = [
+  'Query.auditLog',
+  'AgentRun.lastHeartbeatAt',
+  'AgentRun.leaseExpiresAt',
+  'ApiKey.lastUsedAt',
+];
 
 /**
  * Response header saying what the cache did: `hit`, `miss` (computed, stored if it could be), `bypass` (the client

@@ -69,16 +69,20 @@ export function kindOf(eventType: string): string {
     .toUpperCase();
 }
 
+/** Event types after which a run can be claimed (agentRunQueued). */
+const CLAIMABLE = new Set(['AgentRunQueued', 'AgentRunRequeued', 'AgentRunResumed']);
+
 export const SUBSCRIPTION_FIELDS: Readonly<Record<string, SubscriptionFieldSpec>> = {
+  // Every tasks event about a task — the Task stream's and the Approval stream's (approvals are their own aggregate,
+  // published on `tasks.Approval.*`, and carry their taskId) — so APPROVAL_REQUESTED / APPROVAL_DECIDED reach it.
   taskChanged: {
-    subject: 'tasks.Task.>',
+    subject: 'tasks.>',
     entityId: (e) => str(dataOf(e).taskId),
     matches: (e, args) => args.taskId == null || dataOf(e).taskId === args.taskId,
     lookup: 'task',
     wrapper: { typename: 'TaskEvent', entityField: 'task' },
   },
   approvalRequested: {
-    // Approvals are their own aggregate in tasks (stream type `Approval`, services/tasks/src/domain/approval.ts).
     subject: 'tasks.Approval.ApprovalRequested',
     entityId: (e) => str(dataOf(e).taskId),
     matches: (e) => e.type === 'ApprovalRequested',
@@ -95,6 +99,19 @@ export const SUBSCRIPTION_FIELDS: Readonly<Record<string, SubscriptionFieldSpec>
     subject: 'agents.AgentRun.>',
     entityId: (e) => str(dataOf(e).runId),
     matches: (e, args) => args.runId == null || dataOf(e).runId === args.runId,
+    lookup: 'agentRun',
+  },
+  // Wakes workers: a run of their kinds became claimable. Events of earlier versions carry no agentKind: every
+  // worker is woken (its claim filters by kind anyway).
+  agentRunQueued: {
+    subject: 'agents.AgentRun.>',
+    entityId: (e) => str(dataOf(e).runId),
+    matches: (e, args) => {
+      if (!CLAIMABLE.has(e.type)) return false;
+      const kinds = Array.isArray(args.kinds) ? (args.kinds as unknown[]) : null;
+      const kind = dataOf(e).agentKind;
+      return kinds === null || kinds.length === 0 || kind === undefined || kinds.includes(kind);
+    },
     lookup: 'agentRun',
   },
 };

@@ -31,7 +31,7 @@ export const CloseCode = {
 } as const;
 
 export interface SubscriptionBridgeOptions {
-  gateway: Pick<Gateway, 'yoga' | 'apollo' | 'verifiers' | 'resolvePersisted'>;
+  gateway: Pick<Gateway, 'yoga' | 'apollo' | 'verifiers' | 'resolvePersisted' | 'subscriptionDenials'>;
   bus: Bus;
   log: Logger;
   limits?: Partial<EngineLimits>;
@@ -230,6 +230,8 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
         const schema = apollo.schema;
         const doc = prepare(text, schema);
         if (Array.isArray(doc)) return doc;
+        const denied = gateway.subscriptionDenials(state.conn.principal, doc, payload.operationName);
+        if (denied.length) return denied;
         const args: ExecutionArgs = {
           schema: schema!,
           document: doc,
@@ -282,6 +284,10 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
       }
       const doc = prepare(text, apollo.schema);
       if (Array.isArray(doc)) return { errors: doc };
+      const denied = gateway.subscriptionDenials(auth.principal, doc, params.operationName);
+      if (denied.length) {
+        return [JSON.stringify({ errors: denied.map((e) => ({ message: e.message, extensions: { code: e.extensions?.code } })) }), { status: 403, statusText: 'Forbidden' }];
+      }
       let ended = false;
       let iterator: AsyncIterableIterator<unknown> | null = null;
       const conn: Connection = {

@@ -17,7 +17,7 @@ export const SCOPES = {
   'customers:finance': 'Read financial fields (Customer.mrr)',
   'agents:read': 'Read agents and their runs',
   'agents:run': 'Start and cancel agent runs',
-  'agents:work': 'Act as an agent worker: heartbeat, checkpoint, request approval',
+  'agents:work': 'Act as an agent worker (service accounts only): claim runs, heartbeat, checkpoint, request approval, complete',
 } as const;
 export type Scope = keyof typeof SCOPES;
 

@@ -7,6 +7,12 @@ export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   NOT_FOUND: 'NOT_FOUND',
   CONFLICT: 'CONFLICT',
+  /**
+   * An agent worker's fencing token no longer holds the run: its lease lapsed and the run was re-queued or claimed by
+   * another worker, or the run moved on (waiting for approval, cancelled, finished). Nothing was written; stop working
+   * on the run.
+   */
+  LEASE_LOST: 'LEASE_LOST',
   RATE_LIMITED: 'RATE_LIMITED',
   PERSISTED_QUERY_NOT_FOUND: 'PERSISTED_QUERY_NOT_FOUND',
   PERSISTED_QUERY_NOT_SUPPORTED: 'PERSISTED_QUERY_NOT_SUPPORTED',
@@ -22,6 +28,7 @@ const httpStatus: Record<ErrorCode, number> = {
   BAD_USER_INPUT: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  LEASE_LOST: 409,
   RATE_LIMITED: 429,
   PERSISTED_QUERY_NOT_FOUND: 200,
   PERSISTED_QUERY_NOT_SUPPORTED: 200,
@@ -55,6 +62,8 @@ export const unauthenticated = (message = 'Authentication required') =>
   appError(ErrorCode.UNAUTHENTICATED, message);
 export const conflict = (message: string, currentVersion: number) =>
   appError(ErrorCode.CONFLICT, message, { currentVersion });
+export const leaseLost = (runId: string, why: string) =>
+  appError(ErrorCode.LEASE_LOST, `This worker no longer holds run ${runId}: ${why}`, { runId });
 
 /** True when the error is one we raised on purpose (safe to show to a client). */
 export function isAppError(err: unknown): err is GraphQLError {

@@ -66,7 +66,11 @@ export type TaskEvent =
   | DomainEvent<'TaskUpdated', { taskId: string; changes: { title?: string; description?: string | null; priority?: TaskPriority; customerId?: string | null; dueAt?: string | null } }>
   | DomainEvent<'TaskStatusChanged', { taskId: string; from: TaskStatus; to: TaskStatus }>
   | DomainEvent<'TaskAssigned', { taskId: string; assignee: AssigneeRef | null; previous: AssigneeRef | null }>
-  | DomainEvent<'CommentAdded', { taskId: string; commentId: string; body: string; authorId: string }>
+  /**
+   * `draftedBy`: the comment is an agent's draft that a person approved (the approver is the author); absent for
+   * comments people write themselves.
+   */
+  | DomainEvent<'CommentAdded', { taskId: string; commentId: string; body: string; authorId: string; draftedBy?: { agentId: string; approvalId: string } | null }>
   | DomainEvent<'ApprovalRequested', { approvalId: string; taskId: string; runId: string; agentId: string; action: string; payload: unknown }>
   | DomainEvent<'ApprovalDecided', { approvalId: string; taskId: string; runId: string; agentId: string; approved: boolean; reason: string | null; decidedBy: string }>;
 
@@ -86,14 +90,60 @@ export type CustomerEvent =
 
 // ---------- agents (aggregates: Agent, AgentRun) ----------
 export type AgentKind = 'TRIAGE' | 'RESEARCH' | 'SUPPORT' | 'SUCCESS' | 'SALES' | 'ENGINEERING' | 'OPERATIONS';
+export const AGENT_KINDS: readonly AgentKind[] = ['TRIAGE', 'RESEARCH', 'SUPPORT', 'SUCCESS', 'SALES', 'ENGINEERING', 'OPERATIONS'];
+
+/** A tool a model called during a step, as the worker reports it (arguments and result as JSON, both size-bounded). */
+export interface AgentToolCallRecord {
+  name: string;
+  arguments: unknown;
+  result?: unknown;
+  error?: string | null;
+  durationMs?: number | null;
+}
+
+/** What a worker reports about one step it completed (recorded on the checkpoint that ends the step). */
+export interface AgentStepRecord {
+  name: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** `provider:model`, e.g. `openai:gpt-4o-mini` or `rules`. */
+  model: string | null;
+  /** The versioned prompt the step used, e.g. `support/draft-reply@v1`. */
+  prompt: string | null;
+  modelCalls: number;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+  toolCalls: AgentToolCallRecord[];
+}
+
 export type AgentEvent =
   | DomainEvent<'AgentCreated', { agentId: string; name: string; kind: AgentKind }>
-  | DomainEvent<'AgentRunQueued', { runId: string; agentId: string; taskId: string; attempt: number; /** Attempts before the run is dead-lettered (absent: 3). */ maxAttempts?: number }>
-  | DomainEvent<'AgentRunStarted', { runId: string; attempt: number; workerId: string }>
-  | DomainEvent<'AgentRunCheckpointed', { runId: string; seq: number; state: unknown }>
+  | DomainEvent<
+      'AgentRunQueued',
+      {
+        runId: string;
+        agentId: string;
+        taskId: string;
+        attempt: number;
+        /** Attempts before the run is dead-lettered (absent: 3). */
+        maxAttempts?: number;
+        /** The agent's kind, so workers waiting for their kinds are woken by subject filters alone (absent before v2). */
+        agentKind?: AgentKind;
+      }
+    >
+  /**
+   * A worker claimed the run. `lease` counts the claims of this run (the fencing sequence); `tokenHash` is the sha256
+   * of the fencing token handed to that worker (the token itself never leaves the claim's answer). Events written by
+   * the in-process runner of earlier versions have neither.
+   */
+  | DomainEvent<'AgentRunStarted', { runId: string; attempt: number; workerId: string; lease?: number; tokenHash?: string }>
+  /** `step`: what the worker reports about the step this checkpoint ends (absent in events of earlier versions). */
+  | DomainEvent<'AgentRunCheckpointed', { runId: string; seq: number; state: unknown; step?: AgentStepRecord }>
   | DomainEvent<'AgentRunApprovalRequested', { runId: string; agentId: string; taskId: string; action: string; payload: unknown }>
-  | DomainEvent<'AgentRunResumed', { runId: string; approvalId: string; reason: string | null }>
-  | DomainEvent<'AgentRunRequeued', { runId: string; attempt: number; reason: string }>
+  | DomainEvent<'AgentRunResumed', { runId: string; approvalId: string; reason: string | null; agentKind?: AgentKind }>
+  /** `retryAt`: not claimable before this instant (backoff with jitter after a failed or lapsed attempt). */
+  | DomainEvent<'AgentRunRequeued', { runId: string; attempt: number; reason: string; agentKind?: AgentKind; retryAt?: string }>
   | DomainEvent<'AgentRunSucceeded', { runId: string; result: unknown }>
   | DomainEvent<'AgentRunFailed', { runId: string; error: string; deadLettered: boolean }>
   | DomainEvent<'AgentRunCancelled', { runId: string; reason: string | null }>;

@@ -1,5 +1,6 @@
 export { createMetrics, observePool, busMetrics, metricsResponse, observePlanCache, observeResponseCache, type ResponseCacheStats, observeSubgraphTransport, subgraphFetchObserver, type Metrics } from './metrics';
 export { useOperationMetrics } from './yoga';
+export { createAgentMetrics, type AgentMetrics } from './agent-metrics';
 export {
   initTracing,
   useTracing,

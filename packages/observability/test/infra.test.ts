@@ -3,16 +3,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Gauge } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createMetrics, observeResponseCache, observeSubgraphTransport } from '../src';
+import { createAgentMetrics, createMetrics, observeResponseCache, observeSubgraphTransport } from '../src';
 
 const infra = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../infra');
 const read = (p: string) => readFileSync(path.join(infra, p), 'utf8');
 
-/** Every metric name the processes export (observePool adds the pool gauges by pool name; the gateway its cache and transport counters). */
+/** Every metric name the processes export (observePool adds the pool gauges by pool name; the gateway its cache and transport counters; agents its worker-protocol counters). */
 function exportedNames(): Set<string> {
   const m = createMetrics('test');
   observeResponseCache(m, () => ({ hits: 0, misses: 0, stores: 0, subgraphHits: 0, subgraphMisses: 0, subgraphStores: 0, raced: 0, invalidations: 0, entries: 0, bytes: 0 }));
   observeSubgraphTransport(m, () => ({ entityFetches: 0, entityRequests: 0, representationsDeduplicated: 0, inflightJoined: 0 }));
+  createAgentMetrics(m.registry);
   for (const pool of ['runtime', 'system']) {
     new Gauge({ name: `cos_pg_pool_${pool}_connections`, help: 'x', registers: [m.registry] });
   }

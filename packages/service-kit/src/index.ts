@@ -4,6 +4,7 @@ export { baseServiceEnv, type BaseServiceEnv } from './env';
 export { encodeCursor, decodeCursor } from './cursor';
 export { startSubgraphProcess, exitOnStartupError, type ProcessDeps, type ProcessServer, type SubgraphProcessOptions, type Stoppable } from './process';
 export { groupBy, type BatchObserver } from './loaders';
+export { DateTimeScalar, JSONScalar } from './scalars';
 export {
   SEARCH_TYPES,
   SEARCH_QUERY_MAX,

@@ -1,5 +1,7 @@
 import type { Db } from '@cos/db';
 import type { BaseContext, BatchObserver } from '@cos/service-kit';
+import type { RetryPolicy } from './domain/worker-protocol';
+import type { AgentMetrics } from '@cos/observability';
 import { createLoaders, type Loaders } from './store/loaders';
 
 /** Per-request context: the verified principal, the runtime-role Db and this request's DataLoaders. */
@@ -8,15 +10,32 @@ export interface Context extends BaseContext {
   loaders: Loaders;
   /** Attempts a new run gets before it is dead-lettered. */
   maxAttempts: number;
+  /** Backoff of runs re-queued by a worker's retryable failure. */
+  retry: RetryPolicy;
+  agentMetrics: AgentMetrics | null;
 }
 
-export function createContextFactory(deps: { db: Db; maxAttempts: number; onLoaderBatch?: BatchObserver }) {
+export interface ContextDeps {
+  db: Db;
+  maxAttempts: number;
+  retry: RetryPolicy;
+  agentMetrics?: AgentMetrics;
+  onLoaderBatch?: BatchObserver;
+}
+
+export function createContextFactory(deps: ContextDeps) {
   return (base: BaseContext): Context => {
     const p = base.principal;
     const scope = () => ({
       orgId: p.kind === 'anonymous' ? null : p.orgId,
       userId: p.kind === 'user' ? p.userId : null,
     });
-    return Object.assign(base, { db: deps.db, maxAttempts: deps.maxAttempts, loaders: createLoaders(deps.db, scope, deps.onLoaderBatch) });
+    return Object.assign(base, {
+      db: deps.db,
+      maxAttempts: deps.maxAttempts,
+      retry: deps.retry,
+      agentMetrics: deps.agentMetrics ?? null,
+      loaders: createLoaders(deps.db, scope, deps.onLoaderBatch),
+    });
   };
 }

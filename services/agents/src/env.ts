@@ -1,21 +1,18 @@
 import { envFields, parseEnv, z } from '@cos/config';
 import { baseServiceEnv } from '@cos/service-kit';
 
-/** The agents service's environment (read nowhere else). Runner intervals are configurable for ops and tests. */
+/** The agents service's environment (read nowhere else). Supervisor and retry timings are configurable for ops and tests. */
 export const agentsEnvSchema = baseServiceEnv.extend({
   PORT: envFields.port(4004),
-  /** Run the agent runner (claim/execute/supervise) in this process. */
-  AGENTS_RUNNER_ENABLED: envFields.bool(true),
-  /** Runs executed in parallel per process. */
-  AGENTS_RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
-  /** A claim lapses this long after the last heartbeat; the supervisor then re-queues the run. */
-  AGENTS_LEASE_MS: envFields.ms(30_000),
-  /** Heartbeat period (keep at most a third of the lease so one missed beat does not lose it). */
-  AGENTS_HEARTBEAT_MS: envFields.ms(10_000),
-  AGENTS_POLL_MS: envFields.ms(1_000),
+  /** Run the lease supervisor in this process (one per deployment is enough; several are safe: SKIP LOCKED). */
+  AGENTS_SUPERVISOR_ENABLED: envFields.bool(true),
+  /** How often the supervisor looks for runs whose worker's lease lapsed. */
   AGENTS_SUPERVISOR_MS: envFields.ms(5_000),
-  /** Attempts (crashes or failed steps) before a run is dead-lettered as FAILED. */
+  /** Attempts (lapsed leases or retryable failures) before a run is dead-lettered as FAILED. */
   AGENTS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  /** Backoff before a re-queued run can be claimed again: full jitter up to base·2^(attempt-2), capped. */
+  AGENTS_RETRY_BASE_MS: envFields.ms(2_000),
+  AGENTS_RETRY_MAX_MS: envFields.ms(60_000),
 });
 export type AgentsEnv = z.infer<typeof agentsEnvSchema>;
 

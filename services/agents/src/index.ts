@@ -1,40 +1,52 @@
 /**
  * agents service main (shared bootstrap: @cos/service-kit startSubgraphProcess — migrations, pools, metrics,
- * tracing, bus, outbox relay, consumers, graceful shutdown) + the agent runner. Consumes identity
+ * tracing, bus, outbox relay, consumers, graceful shutdown) + the lease supervisor. Consumes identity
  * (OrganizationCreated -> the seven agents) and tasks (known tasks, assignment -> queued run, approval decisions ->
- * resume/cancel); publishes its AgentEvent union through the outbox relay.
+ * resume/cancel); publishes its AgentEvent union through the outbox relay. The agents themselves run in workers
+ * (agent-worker/) that work through the graph with the worker protocol.
  */
 import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
 import { loadEnv } from './env';
 import { startAgentsConsumers } from './events/consumers';
 import { SERVICE } from './events/subjects';
+import { createAgentMetrics } from '@cos/observability';
 import { NOTIFY_CHANNEL } from './projections';
-import { createRunner } from './runner/runner';
 import { createServer } from './server';
+import { createSupervisor } from './supervisor';
 
 const env = loadEnv();
+const retry = { baseMs: env.AGENTS_RETRY_BASE_MS, maxMs: env.AGENTS_RETRY_MAX_MS };
+let agentMetrics: ReturnType<typeof createAgentMetrics> | undefined;
 
 startSubgraphProcess({
   service: SERVICE,
   env,
   notifyChannel: NOTIFY_CHANNEL,
-  // System pool: relay, consumers and the runner (heartbeats included) share it, so it needs room for all of them.
-  systemPoolExtra: env.AGENTS_RUNNER_ENABLED ? env.AGENTS_RUNNER_CONCURRENCY : 0,
+  // The supervisor takes one system connection per pass.
+  systemPoolExtra: env.AGENTS_SUPERVISOR_ENABLED ? 1 : 0,
   consumers: ({ bus, systemDb, log }) => startAgentsConsumers({ bus, systemDb, log, maxAttempts: env.AGENTS_MAX_ATTEMPTS }),
-  // Stopped first at shutdown: stop claiming and let in-flight steps checkpoint, then consumers and the relay stop.
-  runner: ({ systemDb, log }) => {
-    const runner = createRunner({
+  // Stopped first at shutdown, before the consumers and the relay.
+  runner: ({ systemDb, log, metrics }) => {
+    agentMetrics = createAgentMetrics(metrics.registry);
+    const supervisor = createSupervisor({
       db: systemDb,
       log,
-      leaseMs: env.AGENTS_LEASE_MS,
-      heartbeatMs: env.AGENTS_HEARTBEAT_MS,
-      pollMs: env.AGENTS_POLL_MS,
-      supervisorMs: env.AGENTS_SUPERVISOR_MS,
-      concurrency: env.AGENTS_RUNNER_CONCURRENCY,
+      intervalMs: env.AGENTS_SUPERVISOR_MS,
+      retry,
+      onExpired: (outcome) => agentMetrics?.leasesExpired.inc({ outcome }),
     });
-    if (env.AGENTS_RUNNER_ENABLED) runner.start();
-    return runner;
+    if (env.AGENTS_SUPERVISOR_ENABLED) supervisor.start();
+    return supervisor;
   },
   createServer: ({ db, log, readiness, onLoaderBatch }) =>
-    createServer({ db, log, internalSecret: env.INTERNAL_SECRET, maxAttempts: env.AGENTS_MAX_ATTEMPTS, readiness, onLoaderBatch }),
+    createServer({
+      db,
+      log,
+      internalSecret: env.INTERNAL_SECRET,
+      maxAttempts: env.AGENTS_MAX_ATTEMPTS,
+      retry,
+      agentMetrics,
+      readiness,
+      onLoaderBatch,
+    }),
 }).catch(exitOnStartupError(SERVICE));

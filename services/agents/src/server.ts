@@ -3,6 +3,8 @@ import type { Db } from '@cos/db';
 import type { Logger } from '@cos/logger';
 import { createSubgraphServer, type ReadinessCheck, type BatchObserver } from '@cos/service-kit';
 import { createContextFactory, type Context } from './context';
+import type { RetryPolicy } from './domain/worker-protocol';
+import type { AgentMetrics } from '@cos/observability';
 import { resolvers } from './resolvers';
 
 export const typeDefs = readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8');
@@ -13,6 +15,9 @@ export interface ServerDeps {
   log: Logger;
   internalSecret: string;
   maxAttempts: number;
+  /** Backoff of re-queued runs (default 2 s doubling, at most 60 s). */
+  retry?: RetryPolicy;
+  agentMetrics?: AgentMetrics;
   readiness?: Record<string, ReadinessCheck>;
   /** DataLoader batch sizes (cos_dataloader_batch_size{loader}); from startSubgraphProcess. */
   onLoaderBatch?: BatchObserver;
@@ -24,7 +29,13 @@ export function createServer(deps: ServerDeps) {
     name: 'agents',
     typeDefs,
     resolvers: resolvers as never,
-    createContext: createContextFactory({ db: deps.db, maxAttempts: deps.maxAttempts, onLoaderBatch: deps.onLoaderBatch }),
+    createContext: createContextFactory({
+      db: deps.db,
+      maxAttempts: deps.maxAttempts,
+      retry: deps.retry ?? { baseMs: 2_000, maxMs: 60_000 },
+      agentMetrics: deps.agentMetrics,
+      onLoaderBatch: deps.onLoaderBatch,
+    }),
     internalSecret: deps.internalSecret,
     log: deps.log,
     readiness: deps.readiness,

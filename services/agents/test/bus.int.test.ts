@@ -4,27 +4,23 @@ import { connectBus, startOutboxRelay, subjectFor, type Bus, type OutboxRelay, t
 import type { StoredEvent } from '@cos/event-store';
 import { startAgentsConsumers } from '../src/events/consumers';
 import { NOTIFY_CHANNEL } from '../src/projections';
-import { createRunner, type Runner } from '../src/runner/runner';
+import { workQueuedRuns } from './drive';
 import { log, setupAgents, type AgentsHarness } from './harness';
 import { testSubjectPrefix } from '@cos/testing';
 
-/** The service wired as in index.ts (consumers, relay, runner) against real NATS JetStream and Postgres. */
+/** The service wired as in index.ts (consumers, relay) against real NATS JetStream and Postgres; a worker's protocol calls in-process. */
 let h: AgentsHarness;
 let bus: Bus;
 let consumers: RunningConsumer[];
 let relay: OutboxRelay;
-let runner: Runner;
 
 beforeAll(async () => {
   h = await setupAgents();
   bus = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: testSubjectPrefix(), name: 'agents-test', log });
   consumers = await startAgentsConsumers({ bus, systemDb: h.systemDb, log, maxAttempts: 3 });
   relay = startOutboxRelay({ bus, db: h.systemDb, service: 'agents', notifyChannel: NOTIFY_CHANNEL, log, pollIntervalMs: 100 });
-  runner = createRunner({ db: h.systemDb, log, leaseMs: 5_000, heartbeatMs: 1_000, pollMs: 50, supervisorMs: 200 });
-  runner.start();
 });
 afterAll(async () => {
-  await runner?.stop();
   await Promise.allSettled((consumers ?? []).map((c) => c.stop()));
   await relay?.stop();
   if (bus) {
@@ -65,7 +61,7 @@ async function publish(service: string, orgId: string, streamId: string, type: s
 }
 
 describe('agents over the bus', () => {
-  it('organization created -> agents; task assigned -> run -> succeeded; our events are published', async () => {
+  it('organization created -> agents; task assigned -> run queued -> worked -> succeeded; our events are published', async () => {
     const orgId = randomUUID();
     const published: string[] = [];
     const sub = bus.nc.subscribe(`${bus.prefix}.${orgId}.agents.>`, {
@@ -86,6 +82,8 @@ describe('agents over the bus', () => {
       taskId, title: 'Site is down', description: null, priority: 'LOW', status: 'TODO', customerId: null, assignee: null, createdBy: randomUUID(), dueAt: null,
     });
     await publish('tasks', orgId, `Task-${taskId}`, 'TaskAssigned', { taskId, assignee: { id: triage, kind: 'Agent' }, previous: null });
+    await waitFor(() => h.runs(orgId, taskId), (rows) => rows[0]?.status === 'QUEUED');
+    expect(await workQueuedRuns(h.db, orgId)).toEqual(['succeeded']);
     const [run] = await waitFor(() => h.runs(orgId, taskId), (rows) => rows[0]?.status === 'SUCCEEDED');
     expect(run!.attempt).toBe(1);
     await waitFor(async () => published, (p) => p.includes('AgentRunSucceeded'));

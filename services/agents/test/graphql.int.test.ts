@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execSubgraph, userPrincipal } from '@cos/testing';
-import { createRunner } from '../src/runner/runner';
+import { workQueuedRuns } from './drive';
 import { log, setupAgents, type AgentsHarness } from './harness';
 
 let h: AgentsHarness;
@@ -110,7 +110,7 @@ describe('agents subgraph', () => {
       const taskId = await h.createTask(orgA.orgId, `Batch ${i} bug`, { id: orgA.agents.TRIAGE!, kind: 'Agent' });
       tasks.push(taskId);
     }
-    await createRunner({ db: h.systemDb, log, leaseMs: 5_000, heartbeatMs: 1_000, pollMs: 10, supervisorMs: 10 }).drain();
+    await workQueuedRuns(h.systemDb, orgA.orgId);
 
     const statementsFor = async (query: string, variables: Record<string, unknown>) => {
       const statements: string[] = [];

@@ -11,7 +11,7 @@ import { createServer } from '../src/server';
 export const log = createLogger('agents-test', 'silent');
 
 /** A fresh database with the agents schema, both role pools, the reactors and an in-process server. */
-export async function setupAgents(opts: { maxAttempts?: number } = {}) {
+export async function setupAgents(opts: { maxAttempts?: number; retry?: { baseMs: number; maxMs: number } } = {}) {
   const tdb = await createTestDatabase();
   const cfg = await migrateService(tdb, 'agents');
   const base = { schema: cfg.schema, statementTimeoutMs: 5_000 };
@@ -20,7 +20,7 @@ export async function setupAgents(opts: { maxAttempts?: number } = {}) {
   const maxAttempts = opts.maxAttempts ?? 3;
   const identity = createIdentityReactor({ log });
   const tasks = createTasksReactor({ log, maxAttempts });
-  const server = createServer({ db, log, internalSecret: TEST_INTERNAL_SECRET, maxAttempts });
+  const server = createServer({ db, log, internalSecret: TEST_INTERNAL_SECRET, maxAttempts, retry: opts.retry });
   // yoga's overloaded fetch does not match @cos/testing's narrow signature; adapt it.
   const subgraph = { fetch: (input: string, init?: RequestInit) => server.yoga.fetch(input, init ?? {}) };
 

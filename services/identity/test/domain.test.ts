@@ -137,6 +137,14 @@ describe('ApiKey aggregate', () => {
     expect(code(() => decideApiKey(sa, created))).toMatchObject({ field: 'id' });
     expect(decideApiKey({ type: 'RevokeApiKey', apiKeyId: 's1' }, created)).toHaveLength(1);
   });
+  it('a service account may add read scopes for its tools, never a write or admin scope', () => {
+    const sa = { type: 'CreateServiceAccount' as const, apiKeyId: 's2', name: 'worker', prefix: 'ffff0001' };
+    const [e] = decideApiKey({ ...sa, readScopes: ['tasks:read', 'customers:read', 'tasks:read'] }, initialApiKey);
+    expect(e!.data).toMatchObject({ scopes: ['agents:work', 'customers:read', 'tasks:read'], kind: 'service' });
+    for (const bad of ['tasks:write', 'approvals:decide', 'members:manage', 'customers:finance', 'nope']) {
+      expect(code(() => decideApiKey({ ...sa, readScopes: [bad] }, initialApiKey))).toMatchObject({ code: 'BAD_USER_INPUT', field: 'scopes' });
+    }
+  });
 });
 
 describe('User aggregate and password policy', () => {

@@ -89,8 +89,8 @@ export async function project(tx: Tx, e: StoredOf<TaskEvent>): Promise<void> {
     case 'CommentAdded':
       await tx.query(
         /* projectCommentAdded */ `WITH c AS (
-           INSERT INTO comments (id, org_id, task_id, body, author_id, author_actor, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7))
+           INSERT INTO comments (id, org_id, task_id, body, author_id, author_actor, created_at, drafted_by_agent_id, drafted_by_approval_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10))
          UPDATE tasks SET version = $8, updated_at = $7 WHERE id = $3 AND org_id = $2`,
         [
           e.data.commentId,
@@ -101,6 +101,8 @@ export async function project(tx: Tx, e: StoredOf<TaskEvent>): Promise<void> {
           e.data.authorId,
           e.occurredAt,
           e.version,
+          e.data.draftedBy?.agentId ?? null,
+          e.data.draftedBy?.approvalId ?? null,
         ],
       );
       return;

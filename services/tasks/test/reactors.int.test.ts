@@ -124,6 +124,38 @@ describe('agents reactor (reaction 4) and decideApproval', () => {
     void owner;
   });
 
+  it('approving an action the platform applies applies it in the same transaction, exactly once; rejecting applies nothing', async () => {
+    const { org, p } = await newOrg();
+    const agentId = randomUUID();
+    await h.react(agentsReactor, foreignEvent(org, 'Agent', 'AgentCreated', { agentId, name: 'Support', kind: 'SUPPORT' }));
+    const taskId = (await h.exec(p, `mutation { createTask(input: { title: "Refund asked twice" }) { id } }`)).data!.createTask.id as string;
+    const ask = (action: string, payload: unknown) => foreignEvent(org, 'AgentRun', 'AgentRunApprovalRequested', { runId: randomUUID(), agentId, taskId, action, payload });
+    const reply = ask('support.sendReply', { taskId, draft: 'Hello, your refund is on its way.' });
+    const priority = ask('task.setPriority', { priority: 'URGENT' });
+    const rejected = ask('task.comment', { body: 'Not this one' });
+    const plain = ask('crm.updateDeal', { stage: 'won' });
+    for (const e of [reply, priority, rejected, plain]) await h.react(agentsReactor, e);
+
+    const member = userPrincipal(randomUUID(), org, 'MEMBER');
+    const approver = member.kind === 'user' ? member.userId : '';
+    for (const [e, ok] of [[reply, true], [priority, true], [rejected, false], [plain, true]] as const) {
+      const d = await h.exec(member, DECIDE, { id: e.id, ok });
+      expect(d.errors, String((e.data as { action: string }).action)).toBeUndefined();
+    }
+    // A second decision is a CONFLICT and applies nothing again.
+    expect((await h.exec(p, DECIDE, { id: reply.id, ok: true })).errors![0]!.extensions!.code).toBe('CONFLICT');
+
+    const t = (await h.exec(p, `query($id: ID!) { task(id: $id) { priority status comments { id body author { id } draftedBy { id } } } }`, { id: taskId })).data!.task;
+    expect(t.priority).toBe('URGENT');
+    expect(t.status).toBe('IN_PROGRESS');
+    expect(t.comments).toEqual([{ id: reply.id, body: 'Hello, your refund is on its way.', author: { id: approver }, draftedBy: { id: agentId } }]);
+    const types = (await taskEvents(taskId)).map((e) => e.type);
+    expect(types.filter((x) => x === 'CommentAdded')).toHaveLength(1);
+    expect(types.filter((x) => x === 'TaskUpdated')).toHaveLength(1);
+    const [comment] = (await taskEvents(taskId)).filter((e) => e.type === 'CommentAdded');
+    expect(comment!.data).toMatchObject({ authorId: approver, draftedBy: { agentId, approvalId: reply.id } });
+  });
+
   it('the task stays parked until its last pending approval is decided', async () => {
     const { org, p } = await newOrg();
     const agentId = randomUUID();

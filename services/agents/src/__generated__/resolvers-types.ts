@@ -3,6 +3,8 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { AgentRow } from '../store/agent-store';
 import { RunRow, CheckpointRow } from '../store/run-store';
+import { Claim } from '../domain/worker-protocol';
+import { KnownTaskRow } from '../store/known-task-store';
 import { TaskRef } from '../resolvers/Task';
 import { Context } from '../context';
 export type Maybe<T> = T | null;
@@ -49,12 +51,52 @@ export type AgentRun = {
   agent: Agent;
   attempt: Scalars['Int']['output'];
   checkpoints: Array<Checkpoint>;
+  /** For a QUEUED run: from when a worker may claim it (a re-queued run waits out its retry backoff); null otherwise. */
+  claimableAt: Maybe<Scalars['DateTime']['output']>;
   createdAt: Scalars['DateTime']['output'];
   error: Maybe<Scalars['String']['output']>;
   id: Scalars['ID']['output'];
   lastHeartbeatAt: Maybe<Scalars['DateTime']['output']>;
+  /** Until when the worker holding the run may work on it without a heartbeat (null when nobody holds it). */
+  leaseExpiresAt: Maybe<Scalars['DateTime']['output']>;
+  /** What the run produced (set when it SUCCEEDED). */
+  result: Maybe<Scalars['JSON']['output']>;
   status: AgentRunStatus;
+  /** What the worker did, step by step (one per checkpoint): model, tokens, cost and tool calls. */
+  steps: Array<AgentStep>;
   task: Task;
+  /** Totals over the steps. */
+  usage: AgentUsage;
+  /** Who holds the run (the worker's service account and its label), null when nobody does. */
+  workerId: Maybe<Scalars['String']['output']>;
+};
+
+export type AgentRunApproval = {
+  __typename?: 'AgentRunApproval';
+  approvalId: Scalars['ID']['output'];
+  reason: Maybe<Scalars['String']['output']>;
+};
+
+/** What a claim hands the worker: the run, the fencing token for every later write, and where to resume. */
+export type AgentRunClaim = {
+  __typename?: 'AgentRunClaim';
+  /** The decision that resumed this run after it asked for approval. */
+  approval: Maybe<AgentRunApproval>;
+  attempt: Scalars['Int']['output'];
+  leaseExpiresAt: Scalars['DateTime']['output'];
+  /** The last checkpoint: continue after it (null on a fresh run). */
+  resumeFrom: Maybe<Checkpoint>;
+  run: AgentRun;
+  /** What the agents service knows of the task (null when the task has not reached it yet: fail the attempt, retryable). */
+  task: Maybe<AgentTaskSnapshot>;
+  /** Pass it to every heartbeat, checkpoint, approval request, completion or failure of this run. Shown once. */
+  token: Scalars['String']['output'];
+};
+
+export type AgentRunLease = {
+  __typename?: 'AgentRunLease';
+  leaseExpiresAt: Scalars['DateTime']['output'];
+  runId: Scalars['ID']['output'];
 };
 
 export type AgentRunStatus =
@@ -65,22 +107,163 @@ export type AgentRunStatus =
   | 'SUCCEEDED'
   | 'WAITING_FOR_APPROVAL';
 
+/** One step of a run, as its worker recorded it with the checkpoint that ended it. */
+export type AgentStep = {
+  __typename?: 'AgentStep';
+  completionTokens: Scalars['Int']['output'];
+  costUsd: Scalars['Float']['output'];
+  finishedAt: Maybe<Scalars['DateTime']['output']>;
+  /** provider:model, e.g. openai:gpt-4o-mini, or rules for the deterministic specialists. */
+  model: Maybe<Scalars['String']['output']>;
+  modelCalls: Scalars['Int']['output'];
+  name: Scalars['String']['output'];
+  /** The versioned prompt the step used, e.g. support/draft-reply@v1. */
+  prompt: Maybe<Scalars['String']['output']>;
+  promptTokens: Scalars['Int']['output'];
+  seq: Scalars['Int']['output'];
+  startedAt: Maybe<Scalars['DateTime']['output']>;
+  /** promptTokens + completionTokens. */
+  tokens: Scalars['Int']['output'];
+  toolCalls: Array<AgentToolCall>;
+};
+
+/** What a worker reports about a step it completed. */
+export type AgentStepInput = {
+  completionTokens?: InputMaybe<Scalars['Int']['input']>;
+  costUsd?: InputMaybe<Scalars['Float']['input']>;
+  finishedAt?: InputMaybe<Scalars['DateTime']['input']>;
+  model?: InputMaybe<Scalars['String']['input']>;
+  modelCalls?: InputMaybe<Scalars['Int']['input']>;
+  /** 1..100 characters. */
+  name: Scalars['String']['input'];
+  prompt?: InputMaybe<Scalars['String']['input']>;
+  promptTokens?: InputMaybe<Scalars['Int']['input']>;
+  startedAt?: InputMaybe<Scalars['DateTime']['input']>;
+  /** At most 50. */
+  toolCalls?: InputMaybe<Array<AgentToolCallInput>>;
+};
+
+export type AgentTaskSnapshot = {
+  __typename?: 'AgentTaskSnapshot';
+  customerId: Maybe<Scalars['ID']['output']>;
+  description: Maybe<Scalars['String']['output']>;
+  id: Scalars['ID']['output'];
+  priority: Maybe<Scalars['String']['output']>;
+  title: Scalars['String']['output'];
+};
+
+export type AgentToolCall = {
+  __typename?: 'AgentToolCall';
+  arguments: Maybe<Scalars['JSON']['output']>;
+  durationMs: Maybe<Scalars['Int']['output']>;
+  error: Maybe<Scalars['String']['output']>;
+  name: Scalars['String']['output'];
+  result: Maybe<Scalars['JSON']['output']>;
+};
+
+export type AgentToolCallInput = {
+  arguments?: InputMaybe<Scalars['JSON']['input']>;
+  durationMs?: InputMaybe<Scalars['Int']['input']>;
+  error?: InputMaybe<Scalars['String']['input']>;
+  name: Scalars['String']['input'];
+  result?: InputMaybe<Scalars['JSON']['input']>;
+};
+
+export type AgentUsage = {
+  __typename?: 'AgentUsage';
+  completionTokens: Scalars['Int']['output'];
+  costUsd: Scalars['Float']['output'];
+  modelCalls: Scalars['Int']['output'];
+  promptTokens: Scalars['Int']['output'];
+  toolCalls: Scalars['Int']['output'];
+  totalTokens: Scalars['Int']['output'];
+};
+
 export type Checkpoint = {
   __typename?: 'Checkpoint';
   createdAt: Scalars['DateTime']['output'];
   seq: Scalars['Int']['output'];
+  /** The state the worker resumes from after a crash or an approval. */
   state: Scalars['JSON']['output'];
 };
 
 export type Mutation = {
   __typename?: 'Mutation';
   cancelAgentRun: AgentRun;
+  /**
+   * Records a completed step and the state to resume from (data, JSON, at most 256 KB). seq (optional) is the
+   * checkpoint's number: sending one already recorded writes nothing (a safe retry).
+   */
+  checkpointAgentRun: Checkpoint;
+  /**
+   * Worker protocol (service accounts holding agents:work). Takes the oldest claimable QUEUED run of these kinds in the
+   * worker's organization and holds it for leaseSeconds (5..900) unless renewed. Null when nothing is queued.
+   * worker: a label for people reading the run (host, process), at most 100 characters.
+   */
+  claimAgentRun: Maybe<AgentRunClaim>;
+  /** Ends the run SUCCEEDED with its result (JSON, at most 64 KB). */
+  completeAgentRun: AgentRun;
+  /** Gives the attempt up: retryable re-queues it with backoff (FAILED once the attempts are used up); otherwise FAILED now. */
+  failAgentRun: AgentRun;
+  /** Renews the lease the token holds. LEASE_LOST once it holds nothing (stop working on the run). */
+  heartbeatAgentRun: AgentRunLease;
+  /**
+   * Pauses the run until a person decides (Approval on the task, approvalRequested). Actions the platform applies itself
+   * when approved: support.sendReply {draft}, task.comment {body}, task.setPriority {priority}; any other domain.action
+   * name only resumes the run. The decision re-queues the run; the next claim resumes after the last checkpoint.
+   */
+  requestApproval: AgentRun;
   startAgentRun: AgentRun;
 };
 
 
 export type MutationCancelAgentRunArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationCheckpointAgentRunArgs = {
+  data: Scalars['JSON']['input'];
+  id: Scalars['ID']['input'];
+  seq?: InputMaybe<Scalars['Int']['input']>;
+  step: AgentStepInput;
+  token: Scalars['String']['input'];
+};
+
+
+export type MutationClaimAgentRunArgs = {
+  kinds: Array<AgentKind>;
+  leaseSeconds?: InputMaybe<Scalars['Int']['input']>;
+  worker?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationCompleteAgentRunArgs = {
+  id: Scalars['ID']['input'];
+  result?: InputMaybe<Scalars['JSON']['input']>;
+  token: Scalars['String']['input'];
+};
+
+
+export type MutationFailAgentRunArgs = {
+  id: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+  retryable?: InputMaybe<Scalars['Boolean']['input']>;
+  token: Scalars['String']['input'];
+};
+
+
+export type MutationHeartbeatAgentRunArgs = {
+  id: Scalars['ID']['input'];
+  token: Scalars['String']['input'];
+};
+
+
+export type MutationRequestApprovalArgs = {
+  action: Scalars['String']['input'];
+  payload?: InputMaybe<Scalars['JSON']['input']>;
+  runId: Scalars['ID']['input'];
+  token: Scalars['String']['input'];
 };
 
 
@@ -109,7 +292,15 @@ export type QueryAgentRunArgs = {
 /** Executed by the gateway from the event stream (agents.AgentRun.* of the caller's org). */
 export type Subscription = {
   __typename?: 'Subscription';
+  /** For workers: a run of one of these kinds (all kinds when omitted) became claimable (queued, re-queued, resumed). */
+  agentRunQueued: AgentRun;
   agentRunUpdated: AgentRun;
+};
+
+
+/** Executed by the gateway from the event stream (agents.AgentRun.* of the caller's org). */
+export type SubscriptionAgentRunQueuedArgs = {
+  kinds?: InputMaybe<Array<AgentKind>>;
 };
 
 
@@ -233,15 +424,25 @@ export type ResolversTypes = ResolversObject<{
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   AgentKind: AgentKind;
   AgentRun: ResolverTypeWrapper<RunRow>;
+  AgentRunApproval: ResolverTypeWrapper<AgentRunApproval>;
+  AgentRunClaim: ResolverTypeWrapper<Claim>;
+  AgentRunLease: ResolverTypeWrapper<AgentRunLease>;
   AgentRunStatus: AgentRunStatus;
+  AgentStep: ResolverTypeWrapper<CheckpointRow>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  AgentStepInput: AgentStepInput;
+  AgentTaskSnapshot: ResolverTypeWrapper<KnownTaskRow>;
+  AgentToolCall: ResolverTypeWrapper<AgentToolCall>;
+  AgentToolCallInput: AgentToolCallInput;
+  AgentUsage: ResolverTypeWrapper<RunRow>;
   Checkpoint: ResolverTypeWrapper<CheckpointRow>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Task: ResolverTypeWrapper<TaskRef>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -251,14 +452,24 @@ export type ResolversParentTypes = ResolversObject<{
   String: Scalars['String']['output'];
   Int: Scalars['Int']['output'];
   AgentRun: RunRow;
+  AgentRunApproval: AgentRunApproval;
+  AgentRunClaim: Claim;
+  AgentRunLease: AgentRunLease;
+  AgentStep: CheckpointRow;
+  Float: Scalars['Float']['output'];
+  AgentStepInput: AgentStepInput;
+  AgentTaskSnapshot: KnownTaskRow;
+  AgentToolCall: AgentToolCall;
+  AgentToolCallInput: AgentToolCallInput;
+  AgentUsage: RunRow;
   Checkpoint: CheckpointRow;
   DateTime: Scalars['DateTime']['output'];
   JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
+  Boolean: Scalars['Boolean']['output'];
   Query: Record<PropertyKey, never>;
   Subscription: Record<PropertyKey, never>;
   Task: TaskRef;
-  Boolean: Scalars['Boolean']['output'];
 }>;
 
 export type AgentResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Agent'] = ResolversParentTypes['Agent'], FederationReferenceType extends FederationReferenceTypes['Agent'] = FederationReferenceTypes['Agent']> = ResolversObject<{
@@ -274,12 +485,78 @@ export type AgentRunResolvers<ContextType = Context, ParentType extends Resolver
   agent?: Resolver<ResolversTypes['Agent'], ParentType, ContextType>;
   attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   checkpoints?: Resolver<Array<ResolversTypes['Checkpoint']>, ParentType, ContextType>;
+  claimableAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lastHeartbeatAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  leaseExpiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  result?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['AgentRunStatus'], ParentType, ContextType>;
+  steps?: Resolver<Array<ResolversTypes['AgentStep']>, ParentType, ContextType>;
   task?: Resolver<ResolversTypes['Task'], ParentType, ContextType>;
+  usage?: Resolver<ResolversTypes['AgentUsage'], ParentType, ContextType>;
+  workerId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type AgentRunApprovalResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AgentRunApproval'] = ResolversParentTypes['AgentRunApproval']> = ResolversObject<{
+  approvalId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type AgentRunClaimResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AgentRunClaim'] = ResolversParentTypes['AgentRunClaim']> = ResolversObject<{
+  approval?: Resolver<Maybe<ResolversTypes['AgentRunApproval']>, ParentType, ContextType>;
+  attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  leaseExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  resumeFrom?: Resolver<Maybe<ResolversTypes['Checkpoint']>, ParentType, ContextType>;
+  run?: Resolver<ResolversTypes['AgentRun'], ParentType, ContextType>;
+  task?: Resolver<Maybe<ResolversTypes['AgentTaskSnapshot']>, ParentType, ContextType>;
+  token?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type AgentRunLeaseResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AgentRunLease'] = ResolversParentTypes['AgentRunLease']> = ResolversObject<{
+  leaseExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  runId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
+export type AgentStepResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AgentStep'] = ResolversParentTypes['AgentStep']> = ResolversObject<{
+  completionTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  costUsd?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  finishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  model?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  modelCalls?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  prompt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  promptTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  seq?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  startedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  tokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  toolCalls?: Resolver<Array<ResolversTypes['AgentToolCall']>, ParentType, ContextType>;
+}>;
+
+export type AgentTaskSnapshotResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AgentTaskSnapshot'] = ResolversParentTypes['AgentTaskSnapshot']> = ResolversObject<{
+  customerId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  priority?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type AgentToolCallResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AgentToolCall'] = ResolversParentTypes['AgentToolCall']> = ResolversObject<{
+  arguments?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  durationMs?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  result?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+}>;
+
+export type AgentUsageResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AgentUsage'] = ResolversParentTypes['AgentUsage']> = ResolversObject<{
+  completionTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  costUsd?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  modelCalls?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  promptTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  toolCalls?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  totalTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type CheckpointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Checkpoint'] = ResolversParentTypes['Checkpoint']> = ResolversObject<{
@@ -298,6 +575,12 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   cancelAgentRun?: Resolver<ResolversTypes['AgentRun'], ParentType, ContextType, RequireFields<MutationCancelAgentRunArgs, 'id'>>;
+  checkpointAgentRun?: Resolver<ResolversTypes['Checkpoint'], ParentType, ContextType, RequireFields<MutationCheckpointAgentRunArgs, 'data' | 'id' | 'step' | 'token'>>;
+  claimAgentRun?: Resolver<Maybe<ResolversTypes['AgentRunClaim']>, ParentType, ContextType, RequireFields<MutationClaimAgentRunArgs, 'kinds' | 'leaseSeconds'>>;
+  completeAgentRun?: Resolver<ResolversTypes['AgentRun'], ParentType, ContextType, RequireFields<MutationCompleteAgentRunArgs, 'id' | 'token'>>;
+  failAgentRun?: Resolver<ResolversTypes['AgentRun'], ParentType, ContextType, RequireFields<MutationFailAgentRunArgs, 'id' | 'reason' | 'retryable' | 'token'>>;
+  heartbeatAgentRun?: Resolver<ResolversTypes['AgentRunLease'], ParentType, ContextType, RequireFields<MutationHeartbeatAgentRunArgs, 'id' | 'token'>>;
+  requestApproval?: Resolver<ResolversTypes['AgentRun'], ParentType, ContextType, RequireFields<MutationRequestApprovalArgs, 'action' | 'runId' | 'token'>>;
   startAgentRun?: Resolver<ResolversTypes['AgentRun'], ParentType, ContextType, RequireFields<MutationStartAgentRunArgs, 'agentId' | 'taskId'>>;
 }>;
 
@@ -308,6 +591,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
 }>;
 
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  agentRunQueued?: SubscriptionResolver<ResolversTypes['AgentRun'], "agentRunQueued", ParentType, ContextType, Partial<SubscriptionAgentRunQueuedArgs>>;
   agentRunUpdated?: SubscriptionResolver<ResolversTypes['AgentRun'], "agentRunUpdated", ParentType, ContextType, Partial<SubscriptionAgentRunUpdatedArgs>>;
 }>;
 
@@ -320,6 +604,13 @@ export type TaskResolvers<ContextType = Context, ParentType extends ResolversPar
 export type Resolvers<ContextType = Context> = ResolversObject<{
   Agent?: AgentResolvers<ContextType>;
   AgentRun?: AgentRunResolvers<ContextType>;
+  AgentRunApproval?: AgentRunApprovalResolvers<ContextType>;
+  AgentRunClaim?: AgentRunClaimResolvers<ContextType>;
+  AgentRunLease?: AgentRunLeaseResolvers<ContextType>;
+  AgentStep?: AgentStepResolvers<ContextType>;
+  AgentTaskSnapshot?: AgentTaskSnapshotResolvers<ContextType>;
+  AgentToolCall?: AgentToolCallResolvers<ContextType>;
+  AgentUsage?: AgentUsageResolvers<ContextType>;
   Checkpoint?: CheckpointResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   JSON?: GraphQLScalarType;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '@cos/db';
 import type { EventMetadata, StoredOf } from '@cos/event-store';
-import type { AgentEvent } from '@cos/events';
+import type { AgentEvent, AgentKind } from '@cos/events';
 import { eventStore } from '../projections';
 import { agentKindsOfOrg } from '../store/agent-store';
 import { decideMissingAgents, agentStreamId } from './agent';
@@ -28,13 +28,23 @@ export async function loadRun(tx: Tx, runId: string): Promise<{ state: RunState;
   });
 }
 
-/** Loads the run, decides `command` and appends; throws RunRejected when the command does not fit the state. */
+/**
+ * Loads the run, decides `command` and appends; throws RunRejected when the command does not fit the state.
+ * `command` may be a function of the loaded state; returning null writes nothing.
+ */
 export async function executeRunCommand(
   tx: Tx,
-  args: { orgId: string; runId: string; command: RunCommand; metadata: EventMetadata | ((state: RunState) => EventMetadata) },
+  args: {
+    orgId: string;
+    runId: string;
+    command: RunCommand | ((state: RunState) => RunCommand | null);
+    metadata: EventMetadata | ((state: RunState) => EventMetadata);
+  },
 ): Promise<{ state: RunState; events: StoredOf<AgentEvent>[] }> {
   const { state, version } = await loadRun(tx, args.runId);
-  const events = decideRun(args.command, state);
+  const command = typeof args.command === 'function' ? args.command(state) : args.command;
+  if (command === null) return { state, events: [] };
+  const events = decideRun(command, state);
   const metadata = typeof args.metadata === 'function' ? args.metadata(state) : args.metadata;
   const stored = await eventStore.append(tx, {
     orgId: args.orgId,
@@ -49,16 +59,16 @@ export async function executeRunCommand(
   return { state: next, events: stored };
 }
 
-/** Queues a new run of `agentId` on `taskId`; returns its id. */
+/** Queues a new run of `agent` on `taskId`; returns its id. */
 export async function queueRun(
   tx: Tx,
-  args: { orgId: string; agentId: string; taskId: string; maxAttempts: number; metadata: EventMetadata },
+  args: { orgId: string; agent: { id: string; kind: AgentKind }; taskId: string; maxAttempts: number; metadata: EventMetadata },
 ): Promise<string> {
   const runId = randomUUID();
   await executeRunCommand(tx, {
     orgId: args.orgId,
     runId,
-    command: { type: 'Queue', runId, agentId: args.agentId, taskId: args.taskId, maxAttempts: args.maxAttempts },
+    command: { type: 'Queue', runId, agentId: args.agent.id, agentKind: args.agent.kind, taskId: args.taskId, maxAttempts: args.maxAttempts },
     metadata: args.metadata,
   });
   return runId;

@@ -76,7 +76,8 @@ export type Mutation = {
   createApiKey: ApiKeyCreated;
   /**
    * ADMIN/OWNER only. A service account for agent workers: an API key (revoked with revokeApiKey) that the gateway
-   * verifies as a service principal holding only agents:work. The secret is shown once.
+   * verifies as a service principal holding agents:work (the worker protocol) and, when scopes name them, read scopes for
+   * the tools its model calls (org:read, tasks:read, customers:read, agents:read); no other scope. The secret is shown once.
    */
   createServiceAccount: ApiKeyCreated;
   /** ADMIN/OWNER only. An existing user joins at once; a new email gets a pending invitation. */
@@ -124,6 +125,7 @@ export type MutationCreateApiKeyArgs = {
 
 export type MutationCreateServiceAccountArgs = {
   name: Scalars['String']['input'];
+  scopes?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
 

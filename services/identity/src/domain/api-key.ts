@@ -13,11 +13,19 @@ export const initialApiKey: ApiKeyState = { exists: false, revoked: false };
 export type ApiKeyCommand =
   | { type: 'CreateApiKey'; apiKeyId: string; name: string; scopes: string[]; prefix: string; callerScopes: readonly string[] }
   | { type: 'RevokeApiKey'; apiKeyId: string }
-  /** A service account for agent workers: exactly SERVICE_ACCOUNT_SCOPES, whatever its creator holds. */
-  | { type: 'CreateServiceAccount'; apiKeyId: string; name: string; prefix: string };
+  /**
+   * A service account for agent workers: agents:work plus, optionally, read scopes for the tools its model calls
+   * through the graph (SERVICE_ACCOUNT_READ_SCOPES), whatever its creator holds; never a write scope a member holds.
+   */
+  | { type: 'CreateServiceAccount'; apiKeyId: string; name: string; prefix: string; readScopes?: readonly string[] };
 
 /** What a service account may do: act as an agent worker, nothing a member does. */
 export const SERVICE_ACCOUNT_SCOPES = ['agents:work'] as const;
+/**
+ * Read scopes a service account may also hold, so its model's tools can read the task, the customer and earlier
+ * runs. Writes go through the worker protocol (checkpoints, approvals), never through member mutations.
+ */
+export const SERVICE_ACCOUNT_READ_SCOPES = ['org:read', 'tasks:read', 'customers:read', 'agents:read'] as const;
 
 export function decideApiKey(cmd: ApiKeyCommand, state: ApiKeyState): IdentityEvent[] {
   switch (cmd.type) {
@@ -31,14 +39,16 @@ export function decideApiKey(cmd: ApiKeyCommand, state: ApiKeyState): IdentityEv
       const scopes = [...new Set(cmd.scopes)].sort();
       return [{ type: 'ApiKeyCreated', data: { apiKeyId: cmd.apiKeyId, name: cmd.name, scopes, prefix: cmd.prefix } }];
     }
-    case 'CreateServiceAccount':
+    case 'CreateServiceAccount': {
       if (state.exists) throw badInput('id', 'API key already exists');
-      return [
-        {
-          type: 'ApiKeyCreated',
-          data: { apiKeyId: cmd.apiKeyId, name: cmd.name, scopes: [...SERVICE_ACCOUNT_SCOPES], prefix: cmd.prefix, kind: 'service' },
-        },
-      ];
+      const extra = cmd.readScopes ?? [];
+      const refused = extra.filter((s) => !(SERVICE_ACCOUNT_READ_SCOPES as readonly string[]).includes(s));
+      if (refused.length) {
+        throw badInput('scopes', `A service account holds agents:work and may add only ${SERVICE_ACCOUNT_READ_SCOPES.join(', ')}; not ${refused.join(', ')}`);
+      }
+      const scopes = [...new Set([...SERVICE_ACCOUNT_SCOPES, ...extra])].sort();
+      return [{ type: 'ApiKeyCreated', data: { apiKeyId: cmd.apiKeyId, name: cmd.name, scopes, prefix: cmd.prefix, kind: 'service' } }];
+    }
     case 'RevokeApiKey':
       if (!state.exists) throw notFound('ApiKey', cmd.apiKeyId);
       if (state.revoked) return [];

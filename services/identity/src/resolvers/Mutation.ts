@@ -17,7 +17,7 @@ export const Mutation: MutationResolvers = {
   removeMember: (_, { userId }, ctx) => removeMember(ctx, userId),
   createApiKey: (_, args, ctx) => createApiKey(ctx, args),
   revokeApiKey: (_, { id }, ctx) => revokeApiKey(ctx, id),
-  createServiceAccount: (_, { name }, ctx) => createServiceAccount(ctx, name),
+  createServiceAccount: (_, { name, scopes }, ctx) => createServiceAccount(ctx, { name, scopes }),
   publishPersistedOperations: (_, args, ctx) => publishPersistedOperations(ctx, args),
   revokePersistedOperation: (_, args, ctx) => revokePersistedOperation(ctx, args),
 };

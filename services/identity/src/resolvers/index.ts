@@ -4,7 +4,8 @@ import { Membership } from './Membership';
 import { Mutation } from './Mutation';
 import { Organization } from './Organization';
 import { Query } from './Query';
-import { DateTime, JSONScalar } from './scalars';
+import { JSONScalar } from '@cos/service-kit';
+import { DateTime } from './scalars';
 import { User } from './User';
 
 export const resolvers: Resolvers = { DateTime, JSON: JSONScalar, Query, Mutation, User, Organization, Membership, AuthPayload };

@@ -18,31 +18,3 @@ export const DateTime = new GraphQLScalarType({
     return new Date(ast.value);
   },
 });
-
-/** Arbitrary JSON, passed through as is. */
-export const JSONScalar = new GraphQLScalarType({
-  name: 'JSON',
-  serialize: (v) => v,
-  parseValue: (v) => v,
-  parseLiteral(ast) {
-    const walk = (node: typeof ast): unknown => {
-      switch (node.kind) {
-        case Kind.STRING:
-        case Kind.BOOLEAN:
-          return node.value;
-        case Kind.INT:
-        case Kind.FLOAT:
-          return Number(node.value);
-        case Kind.NULL:
-          return null;
-        case Kind.LIST:
-          return node.values.map(walk);
-        case Kind.OBJECT:
-          return Object.fromEntries(node.fields.map((f) => [f.name.value, walk(f.value)]));
-        default:
-          throw new GraphQLError('JSON literals cannot contain variables');
-      }
-    };
-    return walk(ast);
-  },
-});

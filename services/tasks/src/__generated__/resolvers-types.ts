@@ -59,6 +59,8 @@ export type Comment = {
   author: User;
   body: Scalars['String']['output'];
   createdAt: Scalars['DateTime']['output'];
+  /** The agent that drafted this comment, when a person approved the agent's draft (the person is the author). */
+  draftedBy: Maybe<Agent>;
   id: Scalars['ID']['output'];
 };
 
@@ -577,6 +579,7 @@ export type CommentResolvers<ContextType = Context, ParentType extends Resolvers
   author?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
   body?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  draftedBy?: Resolver<Maybe<ResolversTypes['Agent']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 

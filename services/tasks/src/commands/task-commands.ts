@@ -6,8 +6,9 @@ import type { Tx } from '@cos/db';
 import type { EventMetadata, StoredOf } from '@cos/event-store';
 import { conflict, notFound } from '@cos/errors';
 import type { TaskEvent } from '@cos/events';
+import { appliedAction } from '@cos/events/approval-actions';
 import { decideTask, TASK_STREAM_TYPE, taskAggregate, taskStreamId, type TaskCommand, type TaskAggregateState } from '../domain/task';
-import { approvalAggregate, approvalStreamId, APPROVAL_STREAM_TYPE, decideApproval } from '../domain/approval';
+import { approvalAggregate, approvalStreamId, APPROVAL_STREAM_TYPE, decideApproval, type ApprovalState } from '../domain/approval';
 import { eventStore } from '../projections';
 import { countPendingApprovalsForTask, lockTask } from '../store/task-store';
 
@@ -102,8 +103,36 @@ export async function requestApproval(
 }
 
 /**
+ * Applies what an approved request asked for, when the platform applies that action (`appliedAction`): in the
+ * decision's transaction, so the effect is committed together with ApprovalDecided — exactly once, whatever the
+ * worker does. Comments are authored by the approver and marked as drafted by the agent (the comment id derives from
+ * the approval, so it is stable and visible to the worker that asked).
+ */
+async function applyApprovedAction(
+  tx: Tx,
+  args: { orgId: string; approvalId: string; decidedBy: string; metadata: EventMetadata },
+  approval: ApprovalState,
+): Promise<void> {
+  const applied = appliedAction(approval.action, approval.payload);
+  if (!applied) return;
+  const draftedBy = { agentId: approval.agentId, approvalId: approval.id };
+  const command: TaskCommand =
+    applied.action === 'task.setPriority'
+      ? { type: 'UpdateTask', changes: { priority: applied.payload.priority } }
+      : {
+          type: 'AddComment',
+          commentId: approval.id,
+          body: applied.action === 'support.sendReply' ? applied.payload.draft : applied.payload.body,
+          authorId: args.decidedBy,
+          draftedBy,
+        };
+  await executeTask(tx, { orgId: args.orgId, taskId: approval.taskId, command, metadata: args.metadata });
+}
+
+/**
  * A person approves or rejects. Either way the task goes back to IN_PROGRESS once none of its approvals is pending
- * (a rejection's reason stays on the Approval). Deciding twice is a CONFLICT.
+ * (a rejection's reason stays on the Approval). Deciding twice is a CONFLICT. Approving applies the action when the
+ * platform applies it (applyApprovedAction).
  */
 export async function decideApprovalCommand(
   tx: Tx,
@@ -130,6 +159,7 @@ export async function decideApprovalCommand(
     metadata: args.metadata,
   });
   const taskId = state!.taskId;
+  if (args.approved) await applyApprovedAction(tx, args, state!);
   const pending = await countPendingApprovalsForTask(tx, args.orgId, taskId);
   if (pending === 0) {
     await lockTask(tx, args.orgId, taskId);

@@ -2,10 +2,11 @@
  * The Approval aggregate (human in the loop): an agent run asks to do `action`; a MEMBER or above approves or
  * rejects it once. Deciding twice is a CONFLICT (carrying the approval stream's version).
  *
- * Effect on the task (see approval-service.ts): requesting moves an open task to AWAITING_APPROVAL; a decision
- * (approved OR rejected) moves it back to IN_PROGRESS once no other approval of that task is pending. A rejection's
- * reason is kept on the Approval (`reason`), not copied into a comment; the agents service reacts to
- * ApprovalDecided (reaction 5).
+ * Effect on the task (see commands/task-commands.ts): requesting moves an open task to AWAITING_APPROVAL; a decision
+ * (approved OR rejected) moves it back to IN_PROGRESS once no other approval of that task is pending. An approved
+ * action the platform applies (`@cos/events/approval-actions`: a drafted reply or comment, a priority) is applied to
+ * the task in the decision's transaction, so it happens exactly once. A rejection's reason is kept on the Approval
+ * (`reason`), not copied into a comment; the agents service reacts to ApprovalDecided (reaction 5).
  */
 import type { TaskEvent } from '@cos/events';
 import type { StoredOf } from '@cos/event-store';
@@ -22,6 +23,7 @@ export interface ApprovalState {
   runId: string;
   agentId: string;
   action: string;
+  payload: unknown;
   status: ApprovalStatus;
 }
 
@@ -79,6 +81,7 @@ export function evolveApproval(state: ApprovalState | null, event: TaskEventLike
         runId: e.data.runId,
         agentId: e.data.agentId,
         action: e.data.action,
+        payload: e.data.payload ?? null,
         status: 'PENDING',
       };
     case 'ApprovalDecided':

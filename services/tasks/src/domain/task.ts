@@ -57,7 +57,8 @@ export type TaskCommand =
   /** `system` marks transitions made by the service itself (approval flow), which may enter/leave AWAITING_APPROVAL. */
   | { type: 'ChangeTaskStatus'; to: TaskStatus; system?: boolean }
   | { type: 'AssignTask'; assignee: AssigneeRef | null }
-  | { type: 'AddComment'; commentId: string; body: string; authorId: string };
+  /** `draftedBy`: an agent's draft that a person approved (the approver is the author). */
+  | { type: 'AddComment'; commentId: string; body: string; authorId: string; draftedBy?: { agentId: string; approvalId: string } };
 
 export const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
   TODO: ['IN_PROGRESS', 'DONE', 'CANCELLED'],
@@ -142,7 +143,13 @@ export function decideTask(command: TaskCommand, state: TaskAggregateState): Tas
       return [
         {
           type: 'CommentAdded',
-          data: { taskId: state.id, commentId: command.commentId, body: command.body, authorId: command.authorId },
+          data: {
+            taskId: state.id,
+            commentId: command.commentId,
+            body: command.body,
+            authorId: command.authorId,
+            ...(command.draftedBy ? { draftedBy: command.draftedBy } : {}),
+          },
         },
       ];
     }

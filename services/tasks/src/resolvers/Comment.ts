@@ -1,8 +1,9 @@
 import type { CommentResolvers } from '../__generated__/resolvers-types';
-import { userRef } from './refs';
+import { agentRef, userRef } from './refs';
 
 export const Comment: CommentResolvers = {
   // Comments by an API key or a service have no person as author (author_id null).
   author: (c) => (c.author_id ? userRef(c.author_id) : null!),
+  draftedBy: (c) => (c.drafted_by_agent_id ? agentRef(c.drafted_by_agent_id) : null),
   createdAt: (c) => c.created_at,
 };

@@ -5,7 +5,7 @@ import { Mutation } from './Mutation';
 import { Agent, Customer, User } from './parents';
 import { Query } from './Query';
 import { SearchEdge, SearchHit, SearchResults } from './Search';
-import { DateTime, JSONScalar } from './scalars';
+import { DateTimeScalar as DateTime, JSONScalar } from '@cos/service-kit';
 import { Task } from './Task';
 import { TaskConnection, TaskEdge } from './TaskConnection';
 

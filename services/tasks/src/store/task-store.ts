@@ -32,6 +32,7 @@ export interface CommentRow {
   task_id: string;
   body: string;
   author_id: string | null;
+  drafted_by_agent_id: string | null;
   created_at: Date;
 }
 
@@ -191,7 +192,7 @@ export async function listTasksForParents(
 
 export async function getCommentsForTasks(tx: Tx, orgId: string, taskIds: readonly string[]): Promise<CommentRow[]> {
   return tx.query<CommentRow>(
-    /* getCommentsForTasks */ `SELECT id, org_id, task_id, body, author_id, created_at FROM comments
+    /* getCommentsForTasks */ `SELECT id, org_id, task_id, body, author_id, drafted_by_agent_id, created_at FROM comments
      WHERE org_id = $1 AND task_id = ANY($2::uuid[]) ORDER BY created_at, id`,
     [orgId, taskIds],
   );
@@ -251,7 +252,7 @@ export async function findTaskIdByOriginKey(tx: Tx, orgId: string, originKey: st
 
 export async function getCommentById(tx: Tx, orgId: string, id: string): Promise<CommentRow | undefined> {
   return tx.one<CommentRow>(
-    /* getCommentById */ `SELECT id, org_id, task_id, body, author_id, created_at FROM comments WHERE org_id = $1 AND id = $2`,
+    /* getCommentById */ `SELECT id, org_id, task_id, body, author_id, drafted_by_agent_id, created_at FROM comments WHERE org_id = $1 AND id = $2`,
     [orgId, id],
   );
 }

@@ -29,7 +29,7 @@ export function createTasksReactor(deps: { log: Logger; maxAttempts: number }) {
     if (await findActiveRun(tx, event.orgId, taskId, agent.id)) return;
     const runId = await queueRun(tx, {
       orgId: event.orgId,
-      agentId: agent.id,
+      agent,
       taskId,
       maxAttempts: deps.maxAttempts,
       metadata: reactionMetadata(event),
@@ -47,6 +47,7 @@ export function createTasksReactor(deps: { log: Logger; maxAttempts: number }) {
           title: event.data.title,
           description: event.data.description,
           priority: event.data.priority,
+          customerId: event.data.customerId,
         });
         await queueForAssignment(tx, event, event.data.taskId, event.data.assignee);
         return;
