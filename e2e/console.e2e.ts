@@ -13,6 +13,7 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scopesForRole, signPrincipal, type Principal } from '@cos/auth';
+import { WORKER_TOOL_SCOPES } from '../scripts/lib/agent-worker';
 import { eventually } from '../scripts/lib/graphql-client';
 import { repoRoot } from '../scripts/lib/paths';
 import { startConsoleServer } from '../apps/console/server';
@@ -140,6 +141,10 @@ beforeAll(async () => {
     }
     // The seven specialists are created by a reaction to OrganizationCreated.
     await eventually(async () => ((await persisted('AgentsOverview', {}, owner.token)).data?.agents?.length ?? 0) >= 7, 30_000);
+    // The specialists work in an external worker; its service account is made the way the console's admin page does.
+    const account = await persisted('CreateServiceAccount', { name: 'agent-worker', scopes: WORKER_TOOL_SCOPES }, owner.token);
+    expect(account.errors, JSON.stringify(account.errors)).toBeUndefined();
+    await t.startWorker({ adminToken: owner.token, apiKey: account.data!.createServiceAccount.secret });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,

@@ -43,7 +43,7 @@ export function AdminPage() {
     const name = String(f.get('name'));
     const r =
       f.get('kind') === 'service'
-        ? await createService({ name }).then((x) => ({ error: x.error, created: x.data?.createServiceAccount }))
+        ? await createService({ name, scopes: f.getAll('scopes').map(String) }).then((x) => ({ error: x.error, created: x.data?.createServiceAccount }))
         : await createKey({ name, scopes: f.getAll('scopes').map(String) }).then((x) => ({ error: x.error, created: x.data?.createApiKey }));
     setError(errorText(r.error) ?? null);
     if (r.created) {
