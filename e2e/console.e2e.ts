@@ -7,7 +7,6 @@
  * principal, as tenant-isolation.e2e.ts does; everything else goes through the gateway by persisted id.
  */
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -16,8 +15,8 @@ import { scopesForRole, signPrincipal, type Principal } from '@cos/auth';
 import { WORKER_TOOL_SCOPES } from '../scripts/lib/agent-worker';
 import { eventually } from '../scripts/lib/graphql-client';
 import { repoRoot } from '../scripts/lib/paths';
-import { startConsoleServer } from '../apps/console/server';
-import { startTestStack, type TestStack } from './support/test-stack';
+import { buildConsole, consoleProcess } from '../scripts/lib/console';
+import { freePort, startTestStack, type TestStack } from './support/test-stack';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(repoRoot, '.data/e2e-artifacts/console');
@@ -29,7 +28,8 @@ const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'schema/persisted/w
 const idOf = (name: string) => manifest.operations.find((o) => o.name === name)!.id;
 
 let t: TestStack;
-let consoleServer: Awaited<ReturnType<typeof startConsoleServer>>;
+/** The console as `pnpm start` serves it: its own static server process. */
+let consoleUrl: string;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 /** What the pages received over WebSockets and logged (printed when a step fails). */
@@ -103,7 +103,7 @@ async function newPage(): Promise<Page> {
 }
 
 async function signIn(page: Page, who: Person) {
-  await page.goto(consoleServer.url);
+  await page.goto(consoleUrl);
   await page.getByLabel('Email').fill(who.email);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -114,12 +114,13 @@ const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ART
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run bash infra/local/ensure-chromium.sh`);
-  const build = spawnSync('pnpm', ['--filter', '@cos/console', 'exec', 'vite', 'build', '--logLevel', 'warn'], { cwd: repoRoot, encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`console build failed:\n${build.stdout}\n${build.stderr}`);
+  buildConsole();
   mkdirSync(ARTIFACTS, { recursive: true });
   t = await startTestStack({ internalSecret, extraEnv: { PERSISTED_FIRST_PARTY: 'safelist' } });
   try {
-    consoleServer = await startConsoleServer({ port: 0, gatewayUrl: t.gatewayUrl });
+    const port = await freePort();
+    await t.stack.startProcess(consoleProcess({ port, gatewayUrl: t.gatewayUrl }));
+    consoleUrl = `http://127.0.0.1:${port}/`;
     [owner, viewer] = await Promise.all([signUp('owner'), signUp('viewer')]);
     const invited = await persisted('InviteMember', { email: viewer.email, name: viewer.name, role: 'VIEWER' }, owner.token);
     expect(invited.errors, JSON.stringify(invited.errors)).toBeUndefined();
@@ -161,7 +162,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of contexts) await c.close().catch(() => {});
   await browser?.close().catch(() => {});
-  await consoleServer?.close();
   await t?.stop();
 });
 

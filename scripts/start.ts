@@ -13,6 +13,7 @@ import path from 'node:path';
 import { ensureWorkerKeyFile, workerProcess } from './lib/agent-worker';
 import { ensureDatabase, migrateAll } from './lib/database';
 import { repoRoot } from './lib/paths';
+import { buildConsole, consoleProcess } from './lib/console';
 import { startStack } from './lib/stack';
 import { DEMO, seed } from './seed';
 
@@ -89,8 +90,18 @@ try {
   console.error(`the agent worker did not start: ${(err as Error).message} (see .data/logs/agent-worker.log)`);
 }
 
+// The web console: built on each start (Vite, a few seconds) and served by a static server process of its own.
+const consolePort = Number(process.env.CONSOLE_PORT ?? 4005);
+try {
+  buildConsole();
+  await stack.startProcess(consoleProcess({ port: consolePort, gatewayUrl: `http://localhost:${env.gatewayPort}/graphql` }));
+} catch (err) {
+  console.error(`the console did not start: ${(err as Error).message} (see .data/logs/console.log)`);
+}
+
 console.log(`
 Company OS graph is up.
+  Console (web app):         http://localhost:${consolePort}/   (${DEMO.owner.email} / ${DEMO.owner.password})
   GraphQL (HTTP, GraphiQL):  http://localhost:${env.gatewayPort}/graphql
   Agent worker metrics:      http://localhost:${workerMetricsPort}/metrics
   Logs:                      .data/logs/<service>.log

@@ -7,7 +7,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,7 +42,13 @@ export async function startConsoleServer(opts: ConsoleServerOptions): Promise<{ 
     "img-src 'self' data:",
     "frame-ancestors 'none'",
   ].join('; ');
-  const server = createServer(async (req, res) => {
+  const server = createServer((req, res) => {
+    serve(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  });
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const headers = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'content-security-policy': csp };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, headers).end();
@@ -57,7 +63,14 @@ export async function startConsoleServer(opts: ConsoleServerOptions): Promise<{ 
       res.writeHead(200, { ...headers, 'content-type': 'text/plain' }).end('ok');
       return;
     }
-    let file = path.join(dist, path.normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.(\/|\\|$))+/, ''));
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(url.pathname);
+    } catch {
+      res.writeHead(400, headers).end();
+      return;
+    }
+    let file = path.join(dist, path.normalize(pathname));
     if (!file.startsWith(dist + path.sep)) file = path.join(dist, 'index.html');
     let info = await stat(file).catch(() => null);
     if (!info?.isFile()) {
@@ -74,7 +87,7 @@ export async function startConsoleServer(opts: ConsoleServerOptions): Promise<{ 
     });
     if (req.method === 'HEAD') res.end();
     else createReadStream(file).pipe(res);
-  });
+  }
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
