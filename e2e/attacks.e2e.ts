@@ -81,6 +81,8 @@ beforeAll(async () => {
     }, 20_000);
     ctx.agentId = agents.find((a: { kind: string }) => a.kind === 'SUPPORT').id;
     const supportTask = (await ok(ctx.owner, `mutation { createTask(input: { title: "Answer the ticket" }) { id } }`)).createTask.id;
+    // The SUPPORT agent runs in a worker (through the graph); its request for approval gives an Approval to attack.
+    await t.startWorker({ adminToken: ctx.owner, kinds: ['SUPPORT'] });
     ctx.runId = await eventually(async () => {
       const r = await as(ctx.owner, `mutation($t: ID!, $a: ID!) { startAgentRun(taskId: $t, agentId: $a) { id } }`, { t: supportTask, a: ctx.agentId });
       return r.data?.startAgentRun?.id as string | undefined;

@@ -64,7 +64,9 @@ async function setUpOrg(tag: string): Promise<Org> {
     return r.agents.length >= 7 && r.agents;
   }, 20_000);
   o.agentId = agents.find((a: { kind: string }) => a.kind === 'SUPPORT').id;
-  // A SUPPORT run asks for approval before sending: that gives an Approval (tasks) and a waiting AgentRun.
+  // A SUPPORT run (worked by the organization's own worker, through the graph) asks for approval before sending:
+  // that gives an Approval (tasks) and a waiting AgentRun.
+  await t.startWorker({ adminToken: o.token, name: `worker-${tag}`, kinds: ['SUPPORT'] });
   const supportTask = (await ok(o, `mutation { createTask(input: { title: "Reply to the ticket" }) { id } }`)).createTask.id;
   o.supportTaskId = supportTask;
   // agents learns about tasks from their events: retry until it knows this one.
