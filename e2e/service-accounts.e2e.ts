@@ -43,9 +43,12 @@ describe('service accounts through the gateway', () => {
     expect(me.status).toBe(200);
     expect(me.errors, t.logs()).toBeUndefined();
     expect(me.data!.me).toBeNull();
-    // The gateway only requires @authenticated here; the agents subgraph's own scope check answers.
+    // A worker reads the agents it works for (agents:work covers it, services/agents/src/resolvers/guards.ts) ...
     const agents = await gql(t.gatewayUrl, `{ agents { id } }`, {}, { apiKey: secret });
-    expect(agents.errors?.map((e) => [e.extensions?.code, e.message])).toEqual([['FORBIDDEN', 'Missing permission: agents:read']]);
+    expect(agents.errors).toBeUndefined();
+    // ... but not customers: the gateway only requires @authenticated there; the customers subgraph's own check answers.
+    const customers = await gql(t.gatewayUrl, `{ customers(first: 1) { totalCount } }`, {}, { apiKey: secret });
+    expect(customers.errors?.map((e) => [e.extensions?.code, e.message])).toEqual([['FORBIDDEN', 'Missing permission: customers:read']]);
     const wrong = await gql(t.gatewayUrl, `{ me { id } }`, {}, { apiKey: `${secret}x` });
     expect(wrong.status).toBe(401);
   });
