@@ -94,11 +94,13 @@ async function newPage(): Promise<Page> {
     ws.on('framesent', (f) => {
       const msg = JSON.parse(String(f.payload)) as { type: string; payload?: Record<string, any> };
       if (msg.type === 'subscribe') sent.push({ kind: 'ws', body: msg.payload! });
+      if (msg.type === 'connection_init') received.push(`init ${String(msg.payload?.authorization).slice(0, 20)}`);
     });
     ws.on('framereceived', (f) => void received.push(String(f.payload).slice(0, 500)));
     ws.on('close', () => void received.push('ws closed'));
   });
   page.on('console', (m) => void received.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => void received.push(`pageerror: ${e.message}`));
   return page;
 }
 
@@ -178,6 +180,23 @@ describe('the console in Chromium (gateway in safelist mode)', () => {
     await shot(a, '01-board');
   }, 60_000);
 
+  it('an expired access token is refreshed by the client (the refresh token rotates) without the user noticing', async () => {
+    const before = await a.evaluate(() => JSON.parse(localStorage.getItem('cos.console.session')!) as { refreshToken: string; accessToken: string });
+    // As if 15 minutes had passed: the stored access token is expired (and no longer valid at all).
+    await a.evaluate(() => {
+      const s = JSON.parse(localStorage.getItem('cos.console.session')!) as Record<string, string>;
+      localStorage.setItem('cos.console.session', JSON.stringify({ ...s, accessToken: 'expired', expiresAt: new Date(Date.now() - 1_000).toISOString() }));
+    });
+    await a.reload();
+    await expect.poll(() => a.getByTestId('role').textContent(), { timeout: 15_000 }).toBe('OWNER');
+    await a.getByTestId('live-state').filter({ hasText: 'live' }).waitFor({ timeout: 15_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${received.slice(-20).join('\n')}\n${JSON.stringify(sent.filter((x) => x.kind === 'ws').slice(-6))}`);
+    });
+    const after = await a.evaluate(() => JSON.parse(localStorage.getItem('cos.console.session')!) as { refreshToken: string; accessToken: string });
+    expect(after.refreshToken).not.toBe(before.refreshToken);
+    expect(after.accessToken).not.toBe('expired');
+  }, 60_000);
+
   it('a task created in one browser arrives on another browser’s board by subscription', async () => {
     b = await newPage();
     await signIn(b, owner);
@@ -188,6 +207,10 @@ describe('the console in Chromium (gateway in safelist mode)', () => {
     // B never refetches: the card can only come from the taskChanged feed.
     await b.getByTestId('column-TODO').getByText(title).waitFor({ timeout: 15_000 });
     await shot(b, '02-second-browser-live');
+    await a.getByTestId('column-TODO').getByText(title).waitFor({ timeout: 15_000 }).catch(async (err: Error) => {
+      await shot(a, '02b-first-browser');
+      throw new Error(`${err.message}\n${received.filter((r) => !r.includes('taskChanged')).slice(-20).join('\n')}`);
+    });
   }, 60_000);
 
   it('a stale edit shows the CONFLICT with the newer version, and retrying applies it', async () => {
@@ -315,6 +338,23 @@ describe('the console in Chromium (gateway in safelist mode)', () => {
     const found = await persisted('BoardTasks', { filter: { search: 'forced viewer' }, first: 5 }, owner.token);
     expect(found.data!.tasks.totalCount).toBe(0);
   }, 90_000);
+
+  it('admin: an API key’s secret is shown once, and the key is listed without it', async () => {
+    await a.getByRole('link', { name: 'Admin' }).click();
+    await a.getByLabel('Key name').fill('browser-partner');
+    await a.getByRole('button', { name: 'Create', exact: true }).click();
+    const secret = a.getByTestId('secret');
+    await secret.waitFor({ timeout: 10_000 }).catch(async (err: Error) => {
+      await shot(a, '08-admin-failed');
+      throw err;
+    });
+    const value = await secret.locator('code').textContent();
+    expect(value).toMatch(/^cos_/);
+    await shot(a, '08-admin-secret-once');
+    await secret.getByRole('button', { name: 'I have copied it' }).click();
+    await a.getByRole('cell', { name: 'browser-partner', exact: true }).waitFor({ timeout: 10_000 });
+    expect(await a.content()).not.toContain(value!);
+  }, 30_000);
 
   it('safelist mode: the console sent only trusted-document ids, and a raw query from the page is refused', async () => {
     expect(sent.filter((s) => s.kind === 'http').length).toBeGreaterThan(10);

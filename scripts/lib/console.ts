@@ -6,7 +6,13 @@ import type { ExtraProcessSpec } from './stack';
 
 /** Builds the console (Vite) into apps/console/dist; throws with the build's output when it fails. */
 export function buildConsole(): void {
-  const r = spawnSync('pnpm', ['--filter', '@cos/console', 'exec', 'vite', 'build', '--logLevel', 'warn'], { cwd: repoRoot, encoding: 'utf8' });
+  // NODE_ENV=production whatever the caller runs under (vitest sets `test`, which would bundle React's development
+  // build): the browser tests test what ships.
+  const r = spawnSync('pnpm', ['--filter', '@cos/console', 'exec', 'vite', 'build', '--logLevel', 'warn'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
   if (r.status !== 0) throw new Error(`the console build failed:\n${r.stdout}\n${r.stderr}`);
 }
 

@@ -43,6 +43,9 @@ export function createLiveClient(wsUrl: string, session: SessionStore): WsClient
   return createWsClient({
     url: wsUrl,
     lazy: true,
+    // Keep the socket a moment after the last subscription ends: a page (or React's StrictMode in development)
+    // that unsubscribes and subscribes again in one go reuses it instead of racing a close against a reconnect.
+    lazyCloseTimeout: 3_000,
     // Evaluated at every (re)connect, so a reconnect after the access token expired presents a fresh one.
     connectionParams: async () => {
       const s = await session.fresh();
@@ -59,7 +62,9 @@ export interface LiveEvent {
 
 /**
  * Subscribes to a persisted subscription and keeps `variables.after` at the last event's cursor. graphql-ws re-sends
- * the same payload object when it reconnects, so the server replays what was missed since that cursor.
+ * the same payload object when it reconnects, so the server replays what was missed since that cursor. A subscription
+ * graphql-ws ends with an error (a fatal close, a refused connection while the token was being refreshed) is started
+ * again with the same payload after a bounded, growing delay: a live feed never silently stops.
  */
 export function subscribeLive<TData, TVars extends { after?: string | null }>(
   ws: WsClient,
@@ -70,17 +75,35 @@ export function subscribeLive<TData, TVars extends { after?: string | null }>(
   onError?: (message: string) => void,
 ): () => void {
   const payload = { query: '', variables: { ...variables } as TVars, extensions: persistedExtensions(doc) };
-  return ws.subscribe<TData>(payload, {
-    next: (r) => {
-      if (r.errors?.length) onError?.(r.errors.map((e) => e.message).join('; '));
-      if (!r.data) return;
-      const cursor = cursorOf(r.data);
-      if (cursor) payload.variables.after = cursor;
-      onData(r.data);
-    },
-    error: (err) => onError?.(err instanceof Error ? err.message : 'live updates interrupted'),
-    complete: () => undefined,
-  });
+  let stopped = false;
+  let failures = 0;
+  let unsubscribe: () => void = () => undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const start = () => {
+    unsubscribe = ws.subscribe<TData>(payload, {
+      next: (r) => {
+        if (r.errors?.length) onError?.(r.errors.map((e) => e.message).join('; '));
+        if (!r.data) return;
+        failures = 0;
+        const cursor = cursorOf(r.data);
+        if (cursor) payload.variables.after = cursor;
+        onData(r.data);
+      },
+      error: (err) => {
+        onError?.(err instanceof Error ? err.message : 'live updates interrupted');
+        if (stopped) return;
+        failures += 1;
+        timer = setTimeout(start, Math.min(30_000, 500 * 2 ** failures));
+      },
+      complete: () => undefined,
+    });
+  };
+  start();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    unsubscribe();
+  };
 }
 
 /**

@@ -32,6 +32,7 @@ export function LiveFeedsProvider({ children }: { children: ReactNode }) {
       { after: null },
       (d) => d.taskChanged.cursor,
       (d) => {
+        setState('live');
         const { kind, task } = d.taskChanged;
         if (kind.startsWith('APPROVAL')) setApprovalsChanged((n) => n + 1);
         setTasks((m) => {

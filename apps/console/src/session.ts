@@ -76,8 +76,10 @@ export class SessionStore {
     try {
       const r = await this.post<RefreshSessionMutation>(RefreshSessionDocument, { refreshToken: s.refreshToken });
       if (!r.data) {
-        // A spent, revoked or expired refresh token: sign out. Anything else (rate limit, outage): try later.
-        if (r.codes.some((c) => c === 'UNAUTHENTICATED' || c === 'BAD_USER_INPUT')) this.set(null);
+        // A spent, revoked or expired refresh token: sign out (unless a newer session replaced it meanwhile).
+        // Anything else (rate limit, outage): keep the session, the next call tries again.
+        const spent = r.codes.some((c) => c === 'UNAUTHENTICATED' || c === 'BAD_USER_INPUT');
+        if (spent && this.current?.refreshToken === s.refreshToken) this.set(null);
         return this.current;
       }
       const next = r.data.refreshToken;

@@ -10,7 +10,7 @@ import {
   type Role,
 } from '../__generated__/graphql';
 import { useSession } from '../app-context';
-import { errorText } from '../client';
+import { errorText, FRESH } from '../client';
 
 const ROLES: Role[] = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'];
 const READ_SCOPES = ['tasks:read', 'customers:read', 'agents:read', 'org:read'];
@@ -25,7 +25,7 @@ export function AdminPage() {
   const [, revoke] = useMutation(RevokeApiKeyDocument);
   const [secret, setSecret] = useState<{ name: string; secret: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const again = () => refetch({ requestPolicy: 'network-only' });
+  const again = () => refetch(FRESH);
   const org = q.data?.organization;
 
   const onInvite = async (e: FormEvent<HTMLFormElement>) => {
