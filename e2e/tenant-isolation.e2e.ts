@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scopesForRole, signPrincipal, type Principal } from '@cos/auth';
+import { parseSearchArgs, searchKey } from '@cos/service-kit';
 import { eventually, gql, gqlOk, type GraphQLResponse } from '../scripts/lib/graphql-client';
 import { startTestStack, type TestStack } from './support/test-stack';
 
@@ -15,6 +16,8 @@ const internalSecret = randomBytes(32).toString('hex');
 let t: TestStack;
 
 interface Org {
+  /** A word only this org's task title, task description and customer name contain. */
+  marker: string;
   token: string;
   userId: string;
   orgId: string;
@@ -43,7 +46,7 @@ async function setUpOrg(tag: string): Promise<Org> {
   const s = await gqlOk(t.gatewayUrl, `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken user { id } organization { id } } }`, {
     i: { email, password: 'isolation-pass-42', name: `Person ${marker}`, organizationName: `Org ${marker}` },
   });
-  const o = { token: s.signUp.accessToken, userId: s.signUp.user.id, orgId: s.signUp.organization.id, email } as Org;
+  const o = { marker, token: s.signUp.accessToken, userId: s.signUp.user.id, orgId: s.signUp.organization.id, email } as Org;
   o.customerName = `Customer ${marker}`;
   o.customerId = (await ok(o, `mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }`, { i: { name: o.customerName, mrr: 1234 } }))
     .createCustomer.id;
@@ -159,6 +162,46 @@ describe('reads: every Query field with B’s ids answers null, and B’s rows a
     expect(own.data!.tasks.edges.map((e: any) => e.node.id)).toContain(B.taskId);
   });
 
+  const SEARCH = `query($q: String!, $first: Int, $after: String) { search(query: $q, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } edges { cursor node { type id rank title highlight task { id title } customer { id name } } } } }`;
+
+  it('search: one list merged by rank from tasks and customers, only the caller’s organization', async () => {
+    // A's marker is in A's task (title + description) and A's customer name: one hit from each subgraph.
+    const own = await ok(A, SEARCH, { q: A.marker });
+    expect(own.search.totalCount).toBe(2);
+    const nodes = own.search.edges.map((e: any) => e.node);
+    expect(nodes.map((n: any) => n.type).sort()).toEqual(['CUSTOMER', 'TASK']);
+    expect(nodes.find((n: any) => n.type === 'TASK')).toMatchObject({ id: A.taskId, task: { id: A.taskId, title: A.taskTitle }, customer: { id: A.customerId, name: A.customerName } });
+    expect(nodes.find((n: any) => n.type === 'CUSTOMER')).toMatchObject({ id: A.customerId, title: A.customerName, customer: { name: A.customerName } });
+    expect(nodes[0].rank).toBeGreaterThanOrEqual(nodes[1].rank);
+    for (const n of nodes) expect(n.highlight).toContain(`<mark>${A.marker}</mark>`);
+    // Paged one at a time across the two subgraphs: the same two, in the same order, no overlap.
+    const p1 = await ok(A, SEARCH, { q: A.marker, first: 1 });
+    expect(p1.search.pageInfo.hasNextPage).toBe(true);
+    const p2 = await ok(A, SEARCH, { q: A.marker, first: 1, after: p1.search.pageInfo.endCursor });
+    expect(p2.search.pageInfo.hasNextPage).toBe(false);
+    expect([p1.search.edges[0].node.id, p2.search.edges[0].node.id]).toEqual(nodes.map((n: any) => n.id));
+    // B's marker, B's title words and B's customer name find nothing for A; the same searches work for B.
+    for (const q of [B.marker, B.taskTitle, B.customerName, `${B.marker} OR ${A.marker}`]) {
+      const r = await as(A, SEARCH, { q, first: 50 });
+      expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+      expectNoLeak(r, { q });
+      for (const e of r.data!.search.edges) expect([A.taskId, A.customerId]).toContain(e.node.id);
+    }
+    expect((await ok(B, SEARCH, { q: B.marker })).search.totalCount).toBe(2);
+  });
+
+  it('search: bad input is BAD_USER_INPUT through the gateway, with no SQL in the message', async () => {
+    for (const q of ['', '   ', 'x'.repeat(201)]) {
+      const r = await as(A, SEARCH, { q });
+      expect(codes(r)).toEqual(['BAD_USER_INPUT']);
+      expect(r.errors![0]!.extensions?.field).toBe('query');
+      expectNoLeak(r);
+    }
+    const bad = await as(A, SEARCH, { q: A.marker, after: 'garbage' });
+    expect(codes(bad)).toEqual(['BAD_USER_INPUT']);
+  });
+
   it('a task of A that points at B’s customer does not reveal it', async () => {
     const created = await as(A, `mutation($i: CreateTaskInput!) { createTask(input: $i) { id customer { id name } } }`, {
       i: { title: 'Cross-tenant reference', customerId: B.customerId },
@@ -252,6 +295,9 @@ describe('entity references: _entities with B’s ids, signed with A’s princip
     ['Agent (agents)', 'agents', (o) => ({ __typename: 'Agent', id: o.agentId }), '... on Agent { id name }', (e) => !!e.name],
     ['User (identity)', 'identity', (o) => ({ __typename: 'User', id: o.userId }), '... on User { id name email }', (e) => !!e.name],
     ['Organization (identity)', 'identity', (o) => ({ __typename: 'Organization', id: o.orgId }), '... on Organization { id name }', (e) => !!e.name],
+    // A search key names the search, never the org: answered with A's principal it searches A's rows.
+    ['SearchResults (tasks)', 'tasks', (o) => ({ __typename: 'SearchResults', id: searchKey(parseSearchArgs({ query: o.marker })), customerMatches: { totalCount: 0, matches: [] } }), '... on SearchResults { totalCount edges { node { id title } } }', (e) => e.totalCount > 0],
+    ['SearchResults (customers)', 'customers', (o) => ({ __typename: 'SearchResults', id: searchKey(parseSearchArgs({ query: o.marker })) }), '... on SearchResults { customerMatches { totalCount matches { id title } } }', (e) => e.customerMatches.totalCount > 0],
   ];
   for (const [name, service, rep, selection, populated] of cases) {
     it(name, async () => {

@@ -23,6 +23,7 @@ import { ensureDatabase } from '@cos/db';
 import { migrateAll } from './lib/database';
 import { mcpProcess } from './lib/mcp';
 import { repoRoot, servicePortsAfter } from './lib/paths';
+import { buildConsole, consoleProcess } from './lib/console';
 import { startStack } from './lib/stack';
 import { DEMO, describeDemo, seed } from './seed';
 
@@ -31,7 +32,8 @@ const env = {
   natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
   redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   gatewayPort: Number(process.env.PORT ?? 4000),
-  mcpPort: Number(process.env.MCP_PORT ?? 4010),
+  // With PORT moved (a second stack) the extra processes move with it.
+  mcpPort: Number(process.env.MCP_PORT ?? Number(process.env.PORT ?? 4000) + 10),
   prefix: process.env.COS_SUBJECT_PREFIX ?? 'cos',
   nodeEnv: (process.env.NODE_ENV as 'development' | 'production' | undefined) ?? 'development',
 };
@@ -94,7 +96,7 @@ const logDir = path.relative(process.cwd(), path.join(dataDir, 'logs')) || '.';
 
 // The seven agents work in a worker process of their own, through the graph, with a service account of the demo
 // organization (MODEL_PROVIDER=openai and MODEL_* put a real model behind them; the default needs no key).
-const workerMetricsPort = Number(process.env.WORKER_METRICS_PORT ?? 9464);
+const workerMetricsPort = Number(process.env.WORKER_METRICS_PORT ?? env.gatewayPort + 5464);
 try {
   const keyFile = path.join(dataDir, 'agent-worker.key');
   const how = await ensureWorkerKeyFile(stack.gatewayUrl, keyFile, DEMO.owner);
@@ -109,11 +111,21 @@ try {
   await stack.startProcess(mcpProcess({ gatewayUrl: stack.gatewayUrl, port: env.mcpPort }));
   console.log(`» MCP server started on :${env.mcpPort}`);
 } catch (err) {
-  console.error(`the MCP server did not start: ${(err as Error).message} (see .data/logs/mcp.log)`);
+  console.error(`the MCP server did not start: ${(err as Error).message} (see ${logDir}/mcp.log)`);
+}
+
+// The web console: built on each start (Vite, a few seconds) and served by a static server process of its own.
+const consolePort = Number(process.env.CONSOLE_PORT ?? env.gatewayPort + 5);
+try {
+  buildConsole();
+  await stack.startProcess(consoleProcess({ port: consolePort, gatewayUrl: `http://localhost:${env.gatewayPort}/graphql` }));
+} catch (err) {
+  console.error(`the console did not start: ${(err as Error).message} (see ${logDir}/console.log)`);
 }
 
 console.log(`
 Company OS graph is up.
+  Console:    http://localhost:${consolePort}/  (${DEMO.owner.email} / ${DEMO.owner.password})
   GraphQL:    http://localhost:${env.gatewayPort}/graphql${env.nodeEnv === 'development' ? '  (open it in a browser for GraphiQL)' : ''}
   Agents:     worker metrics at http://localhost:${workerMetricsPort}/metrics
   MCP:        http://localhost:${env.mcpPort}/mcp  (tools for AI assistants; README "MCP server")

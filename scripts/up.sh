@@ -11,4 +11,6 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$want" ]; then
 fi
 echo "» installing dependencies"
 pnpm install --frozen-lockfile
+# Chromium (Debian's) for the console's browser tests; the graph and the console run without it.
+bash infra/local/ensure-chromium.sh || echo "» chromium not installed: the browser tests (pnpm test) need it"
 exec pnpm start

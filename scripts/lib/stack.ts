@@ -103,6 +103,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const child = spawn(command, args, {
       cwd: repoRoot,
       env: (() => {
+        if (extras.has(spec.name)) {
+          // Extra processes (worker, MCP server, console) are clients of the gateway: they get neither the internal
+          // secret nor the database, only what their spec names.
+          const { INTERNAL_SECRET: _s, COS_PG_ADMIN_URL: _d, DATABASE_URL: _u, ...inherited } = process.env;
+          return { ...inherited, NODE_ENV: common.NODE_ENV!, LOG_LEVEL: common.LOG_LEVEL!, ...spec.env };
+        }
         const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name as ServiceName | 'gateway'] ?? {}) };
         return { ...env, NODE_OPTIONS: nodeOptionsFor(spec.name === 'gateway' ? 'gateway' : 'subgraph', env.NODE_OPTIONS) };
       })(),

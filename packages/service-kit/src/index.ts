@@ -5,3 +5,26 @@ export { encodeCursor, decodeCursor } from './cursor';
 export { startSubgraphProcess, exitOnStartupError, type ProcessDeps, type ProcessServer, type SubgraphProcessOptions, type Stoppable } from './process';
 export { groupBy, type BatchObserver } from './loaders';
 export { DateTimeScalar, JSONScalar } from './scalars';
+export {
+  SEARCH_TYPES,
+  SEARCH_QUERY_MAX,
+  SEARCH_FIRST_MAX,
+  LONE_SURROGATE,
+  assertSearchableText,
+  parseSearchArgs,
+  searchKey,
+  parseSearchKey,
+  searchCursor,
+  matchKey,
+  compareMatches,
+  mergeSearchMatches,
+  headlineToHtml,
+  searchSource,
+  searchSources,
+  type SearchType,
+  type SearchSpec,
+  type SearchAfter,
+  type SearchMatch,
+  type SearchMatches,
+  type SearchSource,
+} from './search';

@@ -250,6 +250,31 @@ describe('API keys', () => {
     expect(forbidden.errors![0]!.extensions!.code).toBe('FORBIDDEN');
   });
 
+  it('Organization.apiKeys lists this organization’s keys and service accounts (never secrets); ADMIN/OWNER only, own org only', async () => {
+    const LIST = `query($o: ID!) { organization(id: $o) { apiKeys { id name kind scopes revokedAt } } }`;
+    const made = await id.exec<{ createApiKey: { secret: string; apiKey: { id: string } } }>(ownerP, CREATE_KEY, { n: 'Listed partner', s: ['tasks:read'] });
+    const svc = await id.exec<{ createServiceAccount: { secret: string; apiKey: { id: string } } }>(
+      ownerP,
+      `mutation { createServiceAccount(name: "listed-worker") { secret apiKey { id } } }`,
+    );
+    expect(svc.errors).toBeUndefined();
+    const r = await id.exec<{ organization: { apiKeys: { id: string; name: string; kind: string; scopes: string[] }[] } }>(ownerP, LIST, { o: owner.organization.id });
+    expect(r.errors).toBeUndefined();
+    const keys = r.data!.organization.apiKeys;
+    expect(keys.find((k) => k.id === made.data!.createApiKey.apiKey.id)).toMatchObject({ name: 'Listed partner', kind: 'PARTNER', scopes: ['tasks:read'] });
+    expect(keys.find((k) => k.id === svc.data!.createServiceAccount.apiKey.id)).toMatchObject({ name: 'listed-worker', kind: 'SERVICE' });
+    expect(JSON.stringify(r.data)).not.toContain(made.data!.createApiKey.secret);
+    const member = await addMember('MEMBER');
+    const denied = await id.exec(member.principal, LIST, { o: owner.organization.id });
+    expect(denied.errors![0]!.extensions!.code).toBe('FORBIDDEN');
+    // Another organization's keys, even for its OWNER asking about this one: nothing.
+    const foreign = await signUp(id);
+    const foreignP = userPrincipal(foreign.user.id, foreign.organization.id, 'OWNER');
+    const cross = await id.exec<{ organization: { apiKeys: unknown[] } | null }>(foreignP, LIST, { o: owner.organization.id });
+    expect(cross.data?.organization?.apiKeys ?? null).toBeNull();
+    expect(JSON.stringify(cross)).not.toContain('Listed partner');
+  });
+
   it("cannot revoke another organization's key", async () => {
     const foreign = await signUp(id);
     const foreignP = userPrincipal(foreign.user.id, foreign.organization.id, 'OWNER');

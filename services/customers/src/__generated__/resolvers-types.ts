@@ -134,6 +134,38 @@ export type QueryCustomersArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+export type SearchMatch = {
+  __typename?: 'SearchMatch';
+  customerId: Maybe<Scalars['ID']['output']>;
+  highlight: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  rank: Scalars['Float']['output'];
+  title: Scalars['String']['output'];
+  type: SearchType;
+};
+
+export type SearchMatches = {
+  __typename?: 'SearchMatches';
+  matches: Array<SearchMatch>;
+  totalCount: Scalars['Int']['output'];
+};
+
+/**
+ * The merged answer of `search` (owned by tasks). This subgraph contributes the customers' and contacts' matches of
+ * the search the key names; tasks merges them by rank (see the tasks SDL).
+ */
+export type SearchResults = {
+  __typename?: 'SearchResults';
+  customerMatches: SearchMatches;
+  id: Scalars['ID']['output'];
+};
+
+export type SearchType =
+  | 'COMMENT'
+  | 'CONTACT'
+  | 'CUSTOMER'
+  | 'TASK';
+
 /**
  * value per kind: PRODUCT_USAGE 0..1 (share of seats active), SUPPORT_TICKET 1..4 (severity of a new ticket),
  * NPS 0..10 (one survey answer), PAYMENT_FAILED (amount, >= 0), LOGIN (count, >= 0).
@@ -251,6 +283,7 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 /** Mapping of federation types */
 export type FederationTypes = ResolversObject<{
   Customer: Customer;
+  SearchResults: SearchResults;
 }>;
 
 /** Mapping of federation reference types */
@@ -258,6 +291,9 @@ export type FederationReferenceTypes = ResolversObject<{
   Customer:
     ( { __typename: 'Customer' }
     & GraphQLRecursivePick<FederationTypes['Customer'], {"id":true}> );
+  SearchResults:
+    ( { __typename: 'SearchResults' }
+    & GraphQLRecursivePick<FederationTypes['SearchResults'], {"id":true}> );
 }>;
 
 
@@ -281,6 +317,10 @@ export type ResolversTypes = ResolversObject<{
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  SearchMatch: ResolverTypeWrapper<SearchMatch>;
+  SearchMatches: ResolverTypeWrapper<SearchMatches>;
+  SearchResults: ResolverTypeWrapper<SearchResults>;
+  SearchType: SearchType;
   SignalInput: SignalInput;
   SignalKind: SignalKind;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -306,6 +346,9 @@ export type ResolversParentTypes = ResolversObject<{
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
+  SearchMatch: SearchMatch;
+  SearchMatches: SearchMatches;
+  SearchResults: SearchResults | FederationReferenceTypes['SearchResults'];
   SignalInput: SignalInput;
   Subscription: Record<PropertyKey, never>;
   User: User;
@@ -374,6 +417,26 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   customers?: Resolver<ResolversTypes['CustomerConnection'], ParentType, ContextType, RequireFields<QueryCustomersArgs, 'first'>>;
 }>;
 
+export type SearchMatchResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SearchMatch'] = ResolversParentTypes['SearchMatch']> = ResolversObject<{
+  customerId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  highlight?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  rank?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['SearchType'], ParentType, ContextType>;
+}>;
+
+export type SearchMatchesResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SearchMatches'] = ResolversParentTypes['SearchMatches']> = ResolversObject<{
+  matches?: Resolver<Array<ResolversTypes['SearchMatch']>, ParentType, ContextType>;
+  totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type SearchResultsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SearchResults'] = ResolversParentTypes['SearchResults'], FederationReferenceType extends FederationReferenceTypes['SearchResults'] = FederationReferenceTypes['SearchResults']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['SearchResults']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  customerMatches?: Resolver<ResolversTypes['SearchMatches'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
   customerHealthChanged?: SubscriptionResolver<ResolversTypes['Customer'], "customerHealthChanged", ParentType, ContextType, Partial<SubscriptionCustomerHealthChangedArgs>>;
 }>;
@@ -393,6 +456,9 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  SearchMatch?: SearchMatchResolvers<ContextType>;
+  SearchMatches?: SearchMatchesResolvers<ContextType>;
+  SearchResults?: SearchResultsResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 }>;

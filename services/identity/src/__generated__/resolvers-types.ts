@@ -24,6 +24,8 @@ export type ApiKey = {
   __typename?: 'ApiKey';
   createdAt: Scalars['DateTime']['output'];
   id: Scalars['ID']['output'];
+  /** PARTNER (a partner's key: its client's trusted documents) or SERVICE (a service account for agent workers). */
+  kind: ApiKeyKind;
   lastUsedAt: Maybe<Scalars['DateTime']['output']>;
   name: Scalars['String']['output'];
   revokedAt: Maybe<Scalars['DateTime']['output']>;
@@ -36,6 +38,10 @@ export type ApiKeyCreated = {
   apiKey: ApiKey;
   secret: Scalars['String']['output'];
 };
+
+export type ApiKeyKind =
+  | 'PARTNER'
+  | 'SERVICE';
 
 export type AuditEntry = {
   __typename?: 'AuditEntry';
@@ -180,6 +186,8 @@ export type MutationSignUpArgs = {
 
 export type Organization = {
   __typename?: 'Organization';
+  /** ADMIN/OWNER only: the organization's partner API keys and service accounts, newest first (never their secrets). */
+  apiKeys: Array<ApiKey>;
   id: Scalars['ID']['output'];
   members: Array<Membership>;
   name: Scalars['String']['output'];
@@ -337,6 +345,7 @@ export type ResolversTypes = ResolversObject<{
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   ApiKeyCreated: ResolverTypeWrapper<ApiKeyCreatedParent>;
+  ApiKeyKind: ApiKeyKind;
   AuditEntry: ResolverTypeWrapper<AuditRow>;
   AuthPayload: ResolverTypeWrapper<AuthPayloadParent>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
@@ -375,6 +384,7 @@ export type ResolversParentTypes = ResolversObject<{
 export type ApiKeyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ApiKey'] = ResolversParentTypes['ApiKey']> = ResolversObject<{
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['ApiKeyKind'], ParentType, ContextType>;
   lastUsedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
@@ -434,6 +444,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
 
 export type OrganizationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Organization'] = ResolversParentTypes['Organization'], FederationReferenceType extends FederationReferenceTypes['Organization'] = FederationReferenceTypes['Organization']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Organization']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  apiKeys?: Resolver<Array<ResolversTypes['ApiKey']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   members?: Resolver<Array<ResolversTypes['Membership']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;

@@ -19,6 +19,7 @@ export interface MembershipRow {
 export interface ApiKeyRow {
   id: string;
   name: string;
+  kind: 'PARTNER' | 'SERVICE';
   scopes: string[];
   createdAt: Date;
   lastUsedAt: Date | null;
@@ -104,9 +105,19 @@ export const insertOutboundEmail = (tx: Tx, e: { id: string; orgId: string; to: 
 
 export const apiKeyById = (tx: Tx, id: string) =>
   tx.one<ApiKeyRow>(
-    `/* apiKeyById */ SELECT k.id, k.name, k.scopes, k.created_at AS "createdAt", c.last_used_at AS "lastUsedAt", k.revoked_at AS "revokedAt"
+    `/* apiKeyById */ SELECT k.id, k.name, upper(k.kind) AS kind, k.scopes, k.created_at AS "createdAt", c.last_used_at AS "lastUsedAt", k.revoked_at AS "revokedAt"
      FROM api_keys k LEFT JOIN api_key_credentials c ON c.api_key_id = k.id WHERE k.id = $1`,
     [id],
+  );
+
+/** The current organization's keys (RLS on the runtime role), newest first. */
+export const apiKeysOfOrganization = (tx: Tx, orgId: string) =>
+  tx.query<ApiKeyRow>(
+    `/* apiKeysOfOrganization */ SELECT k.id, k.name, upper(k.kind) AS kind, k.scopes, k.created_at AS "createdAt",
+       c.last_used_at AS "lastUsedAt", k.revoked_at AS "revokedAt"
+     FROM api_keys k LEFT JOIN api_key_credentials c ON c.api_key_id = k.id WHERE k.org_id = $1
+     ORDER BY k.created_at DESC, k.id DESC LIMIT 500`,
+    [orgId],
   );
 
 export const insertApiKeyCredentials = (tx: Tx, c: { apiKeyId: string; orgId: string; prefix: string; secretHash: string }) =>

@@ -3,6 +3,7 @@ import type { QueryResolvers } from '../__generated__/resolvers-types';
 import { taskFilter } from '../domain/inputs';
 import { listPendingApprovals, listTasks } from '../store/task-store';
 import { pageArgs, reader, tenantOf } from './access';
+import { search } from './Search';
 
 export const Query: QueryResolvers = {
   task: async (_p, args, ctx) => {
@@ -18,6 +19,8 @@ export const Query: QueryResolvers = {
     for (const r of page.rows) a.loaders.taskById.prime(r.id, r);
     return page;
   },
+
+  search,
 
   pendingApprovals: async (_p, _args, ctx) => {
     const a = reader(ctx);

@@ -4,6 +4,7 @@ import { Comment } from './Comment';
 import { Mutation } from './Mutation';
 import { Agent, Customer, User } from './parents';
 import { Query } from './Query';
+import { SearchEdge, SearchHit, SearchResults } from './Search';
 import { DateTimeScalar as DateTime, JSONScalar } from '@cos/service-kit';
 import { Task } from './Task';
 import { TaskConnection, TaskEdge } from './TaskConnection';
@@ -18,6 +19,9 @@ export const resolvers: Resolvers = {
   Comment,
   TaskConnection,
   TaskEdge,
+  SearchResults,
+  SearchEdge,
+  SearchHit,
   User,
   Agent,
   Customer,

@@ -7,6 +7,7 @@ import type { Db } from '@cos/db';
 import {
   getApprovalsByIds,
   getApprovalsForTasks,
+  getCommentsByIds,
   getCommentsForTasks,
   getTasksByIds,
   listTasksForParents,
@@ -52,6 +53,13 @@ export function createLoaders(db: Db, tenant: Tenant, onBatch: BatchObserver = (
     return taskIds.map((id) => by.get(id) ?? []);
   });
 
+  const commentById = new DataLoader<string, CommentRow | null>(async (ids) => {
+    onBatch('commentById', ids.length);
+    const rows = await db.single(scope, (tx) => getCommentsByIds(tx, tenant.orgId, ids));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id) ?? null);
+  });
+
   const approvalsByTask = new DataLoader<string, ApprovalRow[]>(async (taskIds) => {
     onBatch('approvalsByTask', taskIds.length);
     const rows = await db.single(scope, (tx) => getApprovalsForTasks(tx, tenant.orgId, taskIds));
@@ -75,6 +83,7 @@ export function createLoaders(db: Db, tenant: Tenant, onBatch: BatchObserver = (
     taskById,
     approvalById,
     commentsByTask,
+    commentById,
     approvalsByTask,
     tasksOfUser: tasksOf('User'),
     tasksOfAgent: tasksOf('Agent'),

@@ -5,7 +5,7 @@
  */
 import type { Tx } from '@cos/db';
 import type { AssigneeRef, TaskPriority, TaskStatus } from '@cos/events';
-import { badInput } from '@cos/errors';
+import { assertSearchableText } from '@cos/service-kit';
 
 export interface TaskRow {
   id: string;
@@ -90,8 +90,6 @@ export interface TaskListFilter {
  * One page of the org's tasks, newest first (created_at desc, id desc), plus the total matching the filter.
  * `search` goes through websearch_to_tsquery as a bound parameter: any string is harmless.
  */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 export async function listTasks(
   tx: Tx,
   orgId: string,
@@ -109,10 +107,7 @@ export async function listTasks(
   if (filter.assigneeId) add((n) => `t.assignee_id = $${n}::uuid`, filter.assigneeId);
   if (filter.customerId) add((n) => `t.customer_id = $${n}::uuid`, filter.customerId);
   if (filter.search && filter.search.trim()) {
-    // Postgres text cannot hold NUL, and a lone UTF-16 surrogate is not text at all: refuse both as bad input.
-    if (filter.search.includes('\u0000') || LONE_SURROGATE.test(filter.search)) {
-      throw badInput('filter.search', 'Search text contains characters that are not allowed (NUL or invalid Unicode)');
-    }
+    assertSearchableText('filter.search', filter.search);
     add((n) => `t.search @@ websearch_to_tsquery('english'::regconfig, $${n})`, filter.search);
   }
   const filterSql = where.join(' AND ');
@@ -259,5 +254,13 @@ export async function getCommentById(tx: Tx, orgId: string, id: string): Promise
   return tx.one<CommentRow>(
     /* getCommentById */ `SELECT id, org_id, task_id, body, author_id, drafted_by_agent_id, created_at FROM comments WHERE org_id = $1 AND id = $2`,
     [orgId, id],
+  );
+}
+
+export async function getCommentsByIds(tx: Tx, orgId: string, ids: readonly string[]): Promise<CommentRow[]> {
+  return tx.query<CommentRow>(
+    /* getCommentsByIds */ `SELECT id, org_id, task_id, body, author_id, created_at FROM comments
+     WHERE org_id = $1 AND id = ANY($2::uuid[])`,
+    [orgId, ids],
   );
 }
