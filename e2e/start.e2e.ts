@@ -86,12 +86,21 @@ afterAll(async () => {
 const gatewayUrl = () => `http://127.0.0.1:${port}/graphql`;
 
 describe('pnpm start', () => {
-  it('puts the subgraphs on the four ports after PORT, and its logs under COS_DATA_DIR', async () => {
+  it('puts the subgraphs on the four ports after PORT, and every process’s log under COS_DATA_DIR', async () => {
     for (const [i, name] of ['identity', 'tasks', 'customers', 'agents'].entries()) {
       const res = await fetch(`http://127.0.0.1:${port + 1 + i}/healthz`);
       expect(await res.json()).toMatchObject({ status: 'ok', service: name });
     }
-    expect(readdirSync(path.join(dataDir, 'logs')).sort()).toEqual(['agents.log', 'customers.log', 'gateway.log', 'identity.log', 'tasks.log']);
+    expect(readdirSync(path.join(dataDir, 'logs')).sort()).toEqual([
+      'agent-worker.log',
+      'agents.log',
+      'console.log',
+      'customers.log',
+      'gateway.log',
+      'identity.log',
+      'mcp.log',
+      'tasks.log',
+    ]);
   });
 
   it('reports the demo data the README’s first query returns (the churn follow-up task included)', async () => {
@@ -173,7 +182,8 @@ describe('pnpm start', () => {
     expect({ code, signal }, output).toEqual({ code: 0, signal: null });
     expect(output).toMatch(/» stopping \(draining in-flight requests\)\nstopped/);
     expect(output).not.toMatch(/ELIFECYCLE|Command failed/);
-    for (let d = 0; d < 5; d++) expect(await portFree(port + d), `port ${port + d}`).toBe(true);
+    // The gateway, the four subgraphs, the console (+5), the MCP server (+10) and the worker's metrics (+5464).
+    for (const d of [0, 1, 2, 3, 4, 5, 10, 5464]) expect(await portFree(port + d), `port ${port + d}`).toBe(true);
     // Every process ran its own graceful shutdown to the end (none was killed on the way).
     for (const f of readdirSync(path.join(dataDir, 'logs'))) {
       const msgs = readFileSync(path.join(dataDir, 'logs', f), 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);

@@ -61,6 +61,7 @@ async function shutdown(signal: string) {
   await worker.stop(env.WORKER_DRAIN_MS);
   await graph.close();
   server?.close();
+  log.info('stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -110,7 +110,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(1);
   });
   console.log(JSON.stringify({ level: 'info', msg: 'console listening', url: s.url, gatewayUrl }));
-  const stop = () => void s.close().then(() => process.exit(0));
+  const stop = () =>
+    void s.close().then(() => {
+      console.log(JSON.stringify({ level: 'info', msg: 'stopped' }));
+      process.exit(0);
+    });
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
