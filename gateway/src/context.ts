@@ -1,5 +1,5 @@
 import type { Principal } from '@cos/auth';
-import type { ResponseCache } from './perf/response-cache';
+import type { ResponseCache } from './cache/response-cache';
 
 /** Per-request context of the gateway; the data source signs `principal` into every subgraph request. */
 export interface GatewayContext {

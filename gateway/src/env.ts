@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envFields, parseEnv, z } from '@cos/config';
-import { parseTrustedProxies } from './client-ip';
+import { parseTrustedProxies } from './auth/client-ip';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -26,7 +26,7 @@ export const gatewayEnvSchema = z.object({
    * this; past it the fields of that subgraph become errors instead of a hung client request.
    */
   SUBGRAPH_TIMEOUT_MS: envFields.ms(10_000),
-  /** One HTTP request per subgraph for the `_entities` fetches a plan issues together (perf/entity-batcher.ts). */
+  /** One HTTP request per subgraph for the `_entities` fetches a plan issues together (execution/entity-batcher.ts). */
   GATEWAY_BATCH_ENTITIES: envFields.bool(true),
   /** undici keep-alive pool size per subgraph origin. */
   SUBGRAPH_CONNECTIONS: z.coerce.number().int().positive().default(64),
@@ -82,7 +82,7 @@ export const gatewayEnvSchema = z.object({
         return z.NEVER;
       }
     }),
-  /** Refuse simple (preflight-less) cross-site requests; see plugins/useSecurityHeaders.ts. */
+  /** Refuse simple (preflight-less) cross-site requests; see transport/useSecurityHeaders.ts. */
   CSRF_PREVENTION: envFields.bool(true),
   /** Subscriptions: events come from NATS JetStream (stream `${PREFIX}_EVENTS`). */
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),

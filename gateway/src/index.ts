@@ -4,13 +4,14 @@ import { createMetrics, initTracing, instrumentFetch, observePlanCache, observeR
 import { runService } from '@cos/service-kit';
 import { loadEnv } from './env';
 import { createGateway } from './server';
-import { rateLimitConfigFromEnv } from './plugins/useRateLimit';
+import { rateLimitConfigFromEnv } from './limits/useRateLimit';
 import { connectBus } from '@cos/bus';
 import { createSubscriptionBridge } from './subscriptions';
 import { watchRevocations } from './auth/revocations';
-import { useObservability } from './plugins/useObservability';
-import { DEFAULT_RESPONSE_CACHE, ResponseCache } from './perf/response-cache';
-import { feedResponseCache } from './perf/response-cache-feed';
+import { createEventFeed } from './events/feed';
+import { useObservability } from './transport/useObservability';
+import { DEFAULT_RESPONSE_CACHE, ResponseCache } from './cache/response-cache';
+import { feedResponseCache } from './cache/feed';
 import { RedisQuota } from './subscriptions/quota';
 
 /**
@@ -65,9 +66,11 @@ async function main() {
   observeSubgraphTransport(metrics, () => gateway.transportStats());
   log.info({ subgraphs: gateway.subgraphs() }, 'supergraph loaded');
   const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: 'gateway', log });
-  const revocations = watchRevocations(bus, redis, env.REDIS_PREFIX, log);
+  // One reader of the domain events for the whole process (subscriptions have their own resumable JetStream consumers).
+  const feed = createEventFeed(bus, log);
+  const revocations = watchRevocations(feed, redis, env.REDIS_PREFIX, log);
   const cacheFeed = responseCache
-    ? feedResponseCache({ bus, cache: responseCache, subgraphs: () => gateway.subgraphs().map((s) => s.name.toLowerCase()), log })
+    ? feedResponseCache({ feed, cache: responseCache, subgraphs: () => gateway.subgraphs().map((s) => s.name.toLowerCase()) })
     : undefined;
   const subscriptions = createSubscriptionBridge({
     gateway,
@@ -96,6 +99,7 @@ async function main() {
       await subscriptions.close();
       revocations.stop();
       cacheFeed?.stop();
+      feed.stop();
       await bus.close();
       await gateway.close();
       redis.disconnect();

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { clientIpResolver, parseTrustedProxies } from '../src/client-ip';
+import { clientIpResolver, parseTrustedProxies } from '../src/auth/client-ip';
 import { gatewayEnvSchema } from '../src/env';
 
 const req = (peer: string | undefined, xff?: string) =>

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { PRINCIPAL_HEADER, SIGNATURE_HEADER, verifyPrincipal, type Principal } from '@cos/auth';
 import { createLogger } from '@cos/logger';
-import { CosDataSource } from '../src/datasource';
+import { CosDataSource } from '../src/execution/datasource';
 import type { GatewayContext } from '../src/context';
 import { BrokenCircuitError } from 'cockatiel';
-import { createSubgraphHttp, withCircuitBreaker, type SubgraphHttp } from '../src/http';
-import { isSharableOperation } from '../src/perf/inflight';
+import { createSubgraphHttp, withCircuitBreaker, type SubgraphHttp } from '../src/execution/http';
+import { isSharableOperation } from '../src/execution/inflight';
 import { listen, SECRET, type Listening } from './fixtures';
 
 /** A loopback "subgraph" that answers after 50 ms, echoes the verified principal and counts what it received. */

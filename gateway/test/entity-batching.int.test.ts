@@ -15,7 +15,7 @@ import { createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRINCIPAL_HEADER, SIGNATURE_HEADER, verifyPrincipal, type Principal } from '@cos/auth';
 import { createLogger } from '@cos/logger';
-import { CosDataSource } from '../src/datasource';
+import { CosDataSource } from '../src/execution/datasource';
 import { createGateway, type Gateway } from '../src/server';
 import { composeSupergraph, listen, SECRET, testGatewayEnv, startIssuer, type Listening, type TestIssuer } from './fixtures';
 

@@ -4,8 +4,8 @@ import { appError, conflict } from '@cos/errors';
 import { createLogger } from '@cos/logger';
 import { subgraphUrlOverrides } from '../src/env';
 import { createErrorHandling } from '../src/errors';
-import { isTimeoutError } from '../src/http';
-import { subgraphsOf } from '../src/supergraph';
+import { isTimeoutError } from '../src/execution/http';
+import { subgraphsOf } from '../src/execution/supergraph';
 import { ACCOUNTS_SDL, composeSupergraph, POSTS_SDL } from './fixtures';
 
 const mask = createErrorHandling(createLogger('gateway-unit', 'silent')).maskError;

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@cos/logger';
 import { createGateway, SSE_PATH, type Gateway } from '../src/server';
-import { PAGE_CSP } from '../src/plugins/useSecurityHeaders';
+import { PAGE_CSP } from '../src/transport/useSecurityHeaders';
 import { composeSupergraph, listen, startIssuer, startSubgraph, testGatewayEnv, type Listening, type TestIssuer } from './fixtures';
 
 /** GraphiQL in development: the page and everything it loads come from the gateway itself, none from the internet. */

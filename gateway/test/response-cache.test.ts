@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ResponseCache } from '../src/perf/response-cache';
-import { clientCacheDirective, UNCACHEABLE_FIELDS } from '../src/plugins/useResponseCache';
+import { ResponseCache } from '../src/cache/response-cache';
+import { clientCacheDirective, UNCACHEABLE_FIELDS } from '../src/cache/useResponseCache';
 import { readFileSync } from 'node:fs';
 import { buildASTSchema, isObjectType, parse } from 'graphql';
 import path from 'node:path';

@@ -2,7 +2,7 @@ import { GraphQLError, type ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Principal } from '@cos/auth';
 import { ErrorCode } from '@cos/errors';
-import { principalOf } from '../plugins/useAuth';
+import { principalOf } from '../auth/useAuth';
 
 /** Partners (API keys) never introspect; nobody does in production. `__typename` stays allowed. */
 export function introspectionAllowed(principal: Principal | undefined, production: boolean): boolean {

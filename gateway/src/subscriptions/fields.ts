@@ -1,3 +1,5 @@
+import { eventSubject } from '@cos/events';
+
 /** The body of a message on `${prefix}_EVENTS` (the event store's StoredEvent as JSON). */
 export interface StoredEvent {
   id: string;
@@ -25,7 +27,7 @@ export interface StoredEvent {
  * `${prefix}.${orgId}.` so the org of the subscriber always scopes the upstream subscription.
  */
 export interface SubscriptionFieldSpec {
-  /** Subject below `${prefix}.${orgId}.`, e.g. `tasks.Task.>` (one NATS 2.9 filter subject). */
+  /** Subject below `${prefix}.${orgId}.`, built with @cos/events' eventSubject (checked against the event catalog). */
   subject: string;
   /** The entity this event is about, from the event (null: not an event for this field). */
   entityId(event: StoredEvent): string | null;
@@ -76,27 +78,27 @@ export const SUBSCRIPTION_FIELDS: Readonly<Record<string, SubscriptionFieldSpec>
   // Every tasks event about a task — the Task stream's and the Approval stream's (approvals are their own aggregate,
   // published on `tasks.Approval.*`, and carry their taskId) — so APPROVAL_REQUESTED / APPROVAL_DECIDED reach it.
   taskChanged: {
-    subject: 'tasks.>',
+    subject: eventSubject('tasks'),
     entityId: (e) => str(dataOf(e).taskId),
     matches: (e, args) => args.taskId == null || dataOf(e).taskId === args.taskId,
     lookup: 'task',
     wrapper: { typename: 'TaskEvent', entityField: 'task' },
   },
   approvalRequested: {
-    subject: 'tasks.Approval.ApprovalRequested',
+    subject: eventSubject('tasks', 'Approval', 'ApprovalRequested'),
     entityId: (e) => str(dataOf(e).taskId),
     matches: (e) => e.type === 'ApprovalRequested',
     lookup: 'task',
     through: { list: 'approvals', childId: (e) => str(dataOf(e).approvalId) },
   },
   customerHealthChanged: {
-    subject: 'customers.Customer.HealthScoreChanged',
+    subject: eventSubject('customers', 'Customer', 'HealthScoreChanged'),
     entityId: (e) => str(dataOf(e).customerId),
     matches: (e, args) => args.customerId == null || dataOf(e).customerId === args.customerId,
     lookup: 'customer',
   },
   agentRunUpdated: {
-    subject: 'agents.AgentRun.>',
+    subject: eventSubject('agents', 'AgentRun'),
     entityId: (e) => str(dataOf(e).runId),
     matches: (e, args) => args.runId == null || dataOf(e).runId === args.runId,
     lookup: 'agentRun',
@@ -104,7 +106,7 @@ export const SUBSCRIPTION_FIELDS: Readonly<Record<string, SubscriptionFieldSpec>
   // Wakes workers: a run of their kinds became claimable. Events of earlier versions carry no agentKind: every
   // worker is woken (its claim filters by kind anyway).
   agentRunQueued: {
-    subject: 'agents.AgentRun.>',
+    subject: eventSubject('agents', 'AgentRun'),
     entityId: (e) => str(dataOf(e).runId),
     matches: (e, args) => {
       if (!CLAIMABLE.has(e.type)) return false;

@@ -14,7 +14,7 @@ import { SubscriptionEngine, type Connection, type EngineLimits, type LookupExec
 import type { SubscriptionQuota } from './quota';
 import { Upstream } from './upstream';
 import { internalLookupHeaders } from '../persisted/internal-lookup';
-import { persistedIdOf } from '../plugins/usePersisted';
+import { persistedIdOf } from '../persisted/usePersisted';
 
 export { SubscriptionEngine } from './engine';
 export { SUBSCRIPTION_FIELDS, kindOf } from './fields';

@@ -149,3 +149,15 @@ export type AgentEvent =
   | DomainEvent<'AgentRunCancelled', { runId: string; reason: string | null }>;
 
 export type AnyEvent = IdentityEvent | TaskEvent | CustomerEvent | AgentEvent;
+
+export {
+  EVENT_CATALOG,
+  eventSubject,
+  streamTypeOf,
+  streamOfEvent,
+  type ServiceEvents,
+  type ServiceName,
+  type EventTypeOf,
+  type StreamTypeOf,
+  type StreamEventType,
+} from './subjects';

@@ -3,9 +3,9 @@ import type { Plugin } from 'graphql-yoga';
 import type { Principal } from '@cos/auth';
 import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
-import { InvalidTokenError } from '../auth/jwt';
-import type { ClientIp } from '../client-ip';
-import { jsonError } from './responses';
+import { InvalidTokenError } from './jwt';
+import type { ClientIp } from './client-ip';
+import { jsonError } from '../transport/responses';
 
 export interface UseAuthOptions {
   verifyAccessToken: (token: string) => Promise<Principal>;

@@ -4,9 +4,9 @@ import type { Redis } from 'ioredis';
 import type { Principal } from '@cos/auth';
 import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
-import { principalOf } from './useAuth';
-import { jsonError } from './responses';
-import type { ClientIp } from '../client-ip';
+import { principalOf } from '../auth/useAuth';
+import { jsonError } from '../transport/responses';
+import type { ClientIp } from '../auth/client-ip';
 
 export interface RateLimitConfig {
   enabled: boolean;

@@ -3,8 +3,8 @@ import { getOperationAST, TypeInfo, visit, visitWithTypeInfo, type DocumentNode,
 import type { Plugin } from 'graphql-yoga';
 import type { Principal } from '@cos/auth';
 import type { GatewayContext } from '../context';
-import type { CacheTicket, ResponseCache } from '../perf/response-cache';
-import { principalOf } from './useAuth';
+import type { CacheTicket, ResponseCache } from './response-cache';
+import { principalOf } from '../auth/useAuth';
 
 /**
  * Fields whose data changes WITHOUT an event of the subgraph that serves them, so event invalidation cannot see the

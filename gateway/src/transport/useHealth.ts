@@ -1,5 +1,5 @@
 import type { Plugin } from 'graphql-yoga';
-import type { SubgraphInfo } from '../supergraph';
+import type { SubgraphInfo } from '../execution/supergraph';
 
 export interface UseHealthOptions {
   /** The subgraphs of the currently loaded supergraph; empty until it is loaded. */

@@ -11,9 +11,9 @@ import {
   type Decider,
   type Transformed,
   type Via,
-} from '../authz/engine';
-import { DEFAULT_POLICIES, type PolicyContext, type PolicyRegistry } from '../authz/policies';
-import type { RequirementMap } from '../authz/requirements';
+} from './engine';
+import { DEFAULT_POLICIES, type PolicyContext, type PolicyRegistry } from './policies';
+import type { RequirementMap } from './requirements';
 
 export interface UseAuthorizationOptions {
   /** The requirements of the supergraph currently served (swapped on reload). */

@@ -5,10 +5,10 @@ import type { GraphQLFormattedError } from 'graphql';
 import { PRINCIPAL_HEADER, signPrincipal, type Principal } from '@cos/auth';
 import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
-import type { GatewayContext } from './context';
+import type { GatewayContext } from '../context';
 import { isConnectionError, isTimeoutError, withCircuitBreaker, type CircuitStateName, type LeanResponse } from './http';
-import { EntityBatcher, type EntityBatchStats, type SubgraphAnswer, type SubgraphPayload } from './perf/entity-batcher';
-import { InFlight, isSharableOperation } from './perf/inflight';
+import { EntityBatcher, type EntityBatchStats, type SubgraphAnswer, type SubgraphPayload } from './entity-batcher';
+import { InFlight, isSharableOperation } from './inflight';
 
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
 type FetcherResponse = Awaited<ReturnType<Fetcher>>;
@@ -35,7 +35,7 @@ export interface CosDataSourceOptions {
   dedupe?: boolean;
   /**
    * One HTTP request for all `_entities` fetches of a client request issued in the same tick (a plan's Parallel
-   * node), representations de-duplicated (default on; perf/entity-batcher.ts).
+   * node), representations de-duplicated (default on; execution/entity-batcher.ts).
    */
   batchEntities?: boolean;
   /** Circuit breaker and read retries around every subgraph request (defaults: DEFAULT_RESILIENCE). */

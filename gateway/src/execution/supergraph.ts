@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { SupergraphManager } from '@apollo/gateway';
 import { Kind, parse, type ConstValueNode } from 'graphql';
 import type { Logger } from '@cos/logger';
-import { gatewayCompatibleSupergraph } from './authz/requirements';
+import { gatewayCompatibleSupergraph } from '../authz/requirements';
 
 export interface SubgraphInfo {
   /** Name as composed (`tasks`), the key of SUBGRAPH_<NAME>_URL. */

@@ -3,9 +3,9 @@ import type { Plugin } from 'graphql-yoga';
 import type { Principal } from '@cos/auth';
 import { appError, ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
-import type { DocumentStore } from '../persisted/documents';
-import { isInternalLookup } from '../persisted/internal-lookup';
-import { principalOf } from './useAuth';
+import type { DocumentStore } from './documents';
+import { isInternalLookup } from './internal-lookup';
+import { principalOf } from '../auth/useAuth';
 
 /**
  * - `open`: first-party callers (people, agent workers, anonymous) may send any operation and register APQ;
