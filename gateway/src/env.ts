@@ -4,6 +4,8 @@ import { envFields, parseEnv, z } from '@cos/config';
 import { parseTrustedProxies } from './auth/client-ip';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** Where attachments' blobs live unless FILES_DIR says otherwise (the tasks service has the same default). */
+export const DEFAULT_FILES_DIR = path.join(repoRoot, '.data/files');
 
 /** The gateway's environment. Read nowhere else: createGateway takes the parsed values as deps. */
 export const gatewayEnvSchema = z.object({
@@ -84,6 +86,13 @@ export const gatewayEnvSchema = z.object({
     }),
   /** Refuse simple (preflight-less) cross-site requests; see transport/useSecurityHeaders.ts. */
   CSRF_PREVENTION: envFields.bool(true),
+  /** Attachments: blob storage directory (shared with the tasks service), per-file limit, files per request, scanner. */
+  FILES_DIR: z.string().min(1).default(DEFAULT_FILES_DIR),
+  UPLOAD_MAX_BYTES: z.coerce.number().int().positive().default(10 * 1024 * 1024),
+  UPLOAD_MAX_FILES: z.coerce.number().int().positive().max(20).default(5),
+  /** `none`, `eicar` (refuses the EICAR test file only: demos and tests) or `clamd://host:port`. */
+  UPLOAD_SCANNER: z.string().regex(/^(none|eicar|clamd:\/\/[^:/]+:\d+)$/).default('none'),
+  UPLOAD_SCAN_TIMEOUT_MS: envFields.ms(30_000),
   /** Subscriptions: events come from NATS JetStream (stream `${PREFIX}_EVENTS`). */
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   COS_SUBJECT_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]*$/).default('cos'),

@@ -9,7 +9,7 @@ import { createApiKeyVerifier } from './auth/api-keys';
 import { createJwtVerifier } from './auth/jwt';
 import type { GatewayContext } from './context';
 import { CosDataSource } from './execution/datasource';
-import type { GatewayEnv } from './env';
+import { DEFAULT_FILES_DIR, type GatewayEnv } from './env';
 import { createErrorHandling } from './errors';
 import { createSubgraphHttp, withCircuitBreaker } from './execution/http';
 import { createOrgMemberLookup } from './authz/org-members';
@@ -33,6 +33,9 @@ import type { ResponseCache } from './cache/response-cache';
 import { useValidationErrors } from './transport/useValidationErrors';
 import { subgraphsOf, supergraphManager, type SubgraphInfo } from './execution/supergraph';
 import { clientIpResolver } from './auth/client-ip';
+import { FsBlobStore, scannerFromConfig } from '@cos/files';
+import { useUploads } from './uploads/useUploads';
+import { useFileDownloads } from './uploads/useFileDownloads';
 
 export const GRAPHQL_PATH = '/graphql';
 /** graphql-sse's endpoint (the subscriptions work mounts it; auth already covers it). */
@@ -76,6 +79,7 @@ export interface GatewayDeps {
     | 'subgraphUrls'
   > &
     /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
+    Partial<Pick<GatewayEnv, 'FILES_DIR' | 'UPLOAD_MAX_BYTES' | 'UPLOAD_MAX_FILES' | 'UPLOAD_SCANNER' | 'UPLOAD_SCAN_TIMEOUT_MS'>> &
     Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES'>>;
   log: Logger;
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
@@ -205,6 +209,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     firstParty: env.PERSISTED_FIRST_PARTY ?? 'open',
   } as const;
 
+  // Attachments: content-addressed blobs under FILES_DIR (shared with the tasks service, which deletes them on erasure).
+  const blobStore = new FsBlobStore(env.FILES_DIR ?? DEFAULT_FILES_DIR);
+  const uploadMaxBytes = env.UPLOAD_MAX_BYTES ?? 10 * 1024 * 1024;
+  const uploadMaxFiles = env.UPLOAD_MAX_FILES ?? 5;
+
   const slots = deps.plugins ?? {};
   // GraphiQL (development only) with its assets served from the installed package, never from a CDN.
   const graphiql = env.NODE_ENV === 'development' ? createGraphiQL({ title: 'Company OS graph', subscriptionsEndpoint: SSE_PATH }) : undefined;
@@ -217,7 +226,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       csrfPrevention: deps.csrfPrevention ?? false,
       paths: new Set([GRAPHQL_PATH]),
     }),
-    useBodyLimit(env.MAX_BODY_BYTES),
+    useFileDownloads({ store: blobStore, secret: env.INTERNAL_SECRET, log }),
+    // Multipart uploads may be as big as their files (each checked by useUploads), the JSON fields stay small.
+    useBodyLimit(env.MAX_BODY_BYTES, { multipartMaxBytes: uploadMaxFiles * uploadMaxBytes + env.MAX_BODY_BYTES, paths: new Set([GRAPHQL_PATH]) }),
     useAuth({ verifyAccessToken, verifyApiKey, paths: new Set([GRAPHQL_PATH, SSE_PATH]), log, clientIp }) as Plugin,
     useRateLimit({
       clientIp,
@@ -229,6 +240,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       log,
     }),
     ...(slots.afterAuth ?? []),
+    useUploads({
+      store: blobStore,
+      stagingDir: blobStore.stagingDir(),
+      scanner: scannerFromConfig(env.UPLOAD_SCANNER ?? 'none', env.UPLOAD_SCAN_TIMEOUT_MS),
+      secret: env.INTERNAL_SECRET,
+      maxFileBytes: uploadMaxBytes,
+      maxFiles: uploadMaxFiles,
+      path: GRAPHQL_PATH,
+      log,
+    }),
     useRequestContext() as Plugin,
     ...(slots.documents ?? []),
     usePersisted({ ...persisted, getMaxAgeS: env.PERSISTED_GET_MAX_AGE_S ?? 60, log }),

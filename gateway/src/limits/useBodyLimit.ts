@@ -6,21 +6,27 @@ import { ErrorCode } from '@cos/errors';
  * Refuses request bodies over `maxBytes` with HTTP 413 (BAD_USER_INPUT, field "body") before anything is parsed:
  * by Content-Length when present, otherwise (chunked uploads) by counting bytes while reading, stopping at the limit.
  */
-export function useBodyLimit(maxBytes: number): Plugin {
+export function useBodyLimit(maxBytes: number, uploads?: { multipartMaxBytes: number; paths: ReadonlySet<string> }): Plugin {
+  // Multipart uploads (useUploads) get their own, larger, cap; useUploads counts every file against its limit.
+  const limitFor = (request: Request, pathname: string) =>
+    uploads && uploads.paths.has(pathname) && (request.headers.get('content-type') ?? '').toLowerCase().startsWith('multipart/form-data')
+      ? uploads.multipartMaxBytes
+      : maxBytes;
   const tooLarge = () =>
     new GraphQLError(`Request body larger than ${maxBytes} bytes`, {
       extensions: { code: ErrorCode.BAD_USER_INPUT, field: 'body', http: { status: 413 } },
     });
   return {
-    onRequest({ request, endResponse, fetchAPI }) {
+    onRequest({ request, url, endResponse, fetchAPI }) {
       const length = request.headers.get('content-length');
-      if (length !== null && Number(length) > maxBytes) {
+      if (length !== null && Number(length) > limitFor(request, url.pathname)) {
         const err = tooLarge();
         endResponse(fetchAPI.Response.json({ errors: [{ message: err.message, extensions: { code: ErrorCode.BAD_USER_INPUT, field: 'body' } }] }, { status: 413 }));
       }
     },
     onRequestParse({ request, setRequestParser }) {
       if (request.method !== 'POST' || request.headers.get('content-length') !== null || !request.body) return;
+      if (limitFor(request, new URL(request.url).pathname) !== maxBytes) return;
       setRequestParser(async (req) => {
         const text = await readCapped(req, maxBytes);
         if (text === null) throw tooLarge();

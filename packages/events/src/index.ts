@@ -18,6 +18,13 @@ export type IdentityEvent =
   | DomainEvent<'InvitationCreated', { invitationId: string; email: string; name: string; role: Role; tokenHash: string; expiresAt: string; /** the (password-less) user the invitation is for */ userId?: string }>
   | DomainEvent<'InvitationAccepted', { invitationId: string; userId: string }>
   | DomainEvent<'UserLoggedIn', { userId: string }>
+  /**
+   * A person's data was erased (GDPR, on the User stream). Other services erase what they hold about `userId` in
+   * reaction (tasks: the attachments they uploaded, blobs included).
+   */
+  | DomainEvent<'UserErased', { userId: string }>
+  /** Which notification kinds a person receives by email (absent kinds: on). Set by them or by an unsubscribe link. */
+  | DomainEvent<'NotificationPreferencesChanged', { userId: string; preferences: Partial<Record<NotificationKind, boolean>> }>
   /** kind 'service' (absent = 'partner'): a service account for agent workers, verified as a service principal. */
   | DomainEvent<'ApiKeyCreated', { apiKeyId: string; name: string; scopes: string[]; prefix: string; kind?: 'partner' | 'service' }>
   | DomainEvent<'ApiKeyRevoked', { apiKeyId: string }>
@@ -39,6 +46,10 @@ export type IdentityEvent =
     >
   /** Trusted documents withdrawn from a client (same stream): the gateway refuses them from then on. */
   | DomainEvent<'PersistedOperationsRevoked', { client: string; ids: string[] }>;
+
+/** Notification kinds the mailer sends (per-user preferences and unsubscribe links name them). */
+export type NotificationKind = 'INVITATION' | 'APPROVAL_REQUESTED' | 'TASK_ASSIGNED' | 'CHURN_RISK';
+export const NOTIFICATION_KINDS: readonly NotificationKind[] = ['INVITATION', 'APPROVAL_REQUESTED', 'TASK_ASSIGNED', 'CHURN_RISK'];
 
 /** The organization id of records that belong to no tenant (failed sign-ins with an unknown email). */
 export const SYSTEM_ORG_ID = '00000000-0000-0000-0000-000000000000';
@@ -71,6 +82,16 @@ export type TaskEvent =
    * comments people write themselves.
    */
   | DomainEvent<'CommentAdded', { taskId: string; commentId: string; body: string; authorId: string; draftedBy?: { agentId: string; approvalId: string } | null }>
+  /**
+   * A file attached to the task (or to one of its comments). The blob lives in content-addressed storage under its
+   * sha256; `uploadedBy` is the person (or actor string) who uploaded it.
+   */
+  | DomainEvent<
+      'AttachmentAdded',
+      { taskId: string; attachmentId: string; commentId: string | null; sha256: string; size: number; contentType: string; name: string; uploadedBy: string }
+    >
+  /** `reason`: 'removed' (a person removed it) or 'erasure' (its uploader's data was erased). */
+  | DomainEvent<'AttachmentRemoved', { taskId: string; attachmentId: string; sha256: string; reason: 'removed' | 'erasure' }>
   | DomainEvent<'ApprovalRequested', { approvalId: string; taskId: string; runId: string; agentId: string; action: string; payload: unknown }>
   | DomainEvent<'ApprovalDecided', { approvalId: string; taskId: string; runId: string; agentId: string; approved: boolean; reason: string | null; decidedBy: string }>;
 

@@ -20,7 +20,7 @@ export type EventTypeOf<S extends ServiceName> = TypesOf<ServiceEvents[S]>;
 export const EVENT_CATALOG = {
   identity: {
     Organization: ['OrganizationCreated', 'MemberJoined', 'MemberRoleChanged', 'MemberRemoved'],
-    User: ['UserRegistered', 'UserLoggedIn'],
+    User: ['UserRegistered', 'UserLoggedIn', 'UserErased', 'NotificationPreferencesChanged'],
     Invitation: ['InvitationCreated', 'InvitationAccepted'],
     ApiKey: ['ApiKeyCreated', 'ApiKeyRevoked'],
     LoginAttempt: ['LoginFailed'],
@@ -28,7 +28,7 @@ export const EVENT_CATALOG = {
     PersistedClient: ['PersistedOperationsPublished', 'PersistedOperationsRevoked'],
   },
   tasks: {
-    Task: ['TaskCreated', 'TaskUpdated', 'TaskStatusChanged', 'TaskAssigned', 'CommentAdded'],
+    Task: ['TaskCreated', 'TaskUpdated', 'TaskStatusChanged', 'TaskAssigned', 'CommentAdded', 'AttachmentAdded', 'AttachmentRemoved'],
     Approval: ['ApprovalRequested', 'ApprovalDecided'],
   },
   customers: {

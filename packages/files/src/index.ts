@@ -1,0 +1,4 @@
+export * from './sniff';
+export * from './sign';
+export * from './storage';
+export * from './scan';
