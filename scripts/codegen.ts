@@ -29,7 +29,7 @@ export async function codegenOutputs(): Promise<Array<{ filename: string; conten
         avoidOptionals: { field: true, inputValue: false, object: false, defaultValue: false },
         maybeValue: 'T | null',
         inputMaybeValue: 'T | null | undefined',
-        scalars: { DateTime: 'string | Date', JSON: 'unknown', ID: 'string' },
+        scalars: { DateTime: 'string | Date', JSON: 'unknown', ID: 'string', Upload: 'string' },
         contextType: local.default.contextType ?? '../context#Context',
         mappers: local.default.mappers ?? {},
         resolverTypeWrapperSignature: 'Promise<T> | T',
@@ -51,7 +51,7 @@ export async function codegenOutputs(): Promise<Array<{ filename: string; conten
       avoidOptionals: { field: true, inputValue: false, object: false, defaultValue: false },
       maybeValue: 'T | null',
       inputMaybeValue: 'T | null | undefined',
-      scalars: { DateTime: 'string', JSON: 'unknown', ID: 'string' },
+      scalars: { DateTime: 'string', JSON: 'unknown', ID: 'string', Upload: 'File | Blob' },
       // The manifest's bodies are the files as written; the client sends their ids, not these printed documents.
       documentMode: 'documentNode',
     },

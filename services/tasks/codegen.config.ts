@@ -5,6 +5,7 @@ export default {
     Task: '../store/task-store#TaskRow',
     Approval: '../store/task-store#ApprovalRow',
     Comment: '../store/task-store#CommentRow',
+    Attachment: '../store/task-store#AttachmentRow',
     TaskConnection: '../store/task-store#TaskPage',
     TaskEdge: '../store/task-store#TaskRow',
     SearchResults: '../resolvers/Search#SearchResultsModel',

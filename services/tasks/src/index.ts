@@ -4,17 +4,21 @@
  * approval requests) and customers (churn risk) events; publishes its own TaskEvent union through the outbox relay.
  */
 import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
-import { loadEnv } from './env';
+import { loadEnv, type TasksEnv } from './env';
 import { startTasksConsumers } from './events/consumers';
 import { NOTIFY_CHANNEL } from './projections';
 import { createServer } from './server';
+import { filesConfig } from './files';
 
 const SERVICE = 'tasks';
+const filesOf = (env: TasksEnv) =>
+  filesConfig({ secret: env.INTERNAL_SECRET, dir: env.FILES_DIR, urlTtlS: env.FILES_URL_TTL_S, publicBaseUrl: env.FILES_PUBLIC_URL });
 
 startSubgraphProcess({
   service: SERVICE,
   env: loadEnv(),
   notifyChannel: NOTIFY_CHANNEL,
-  consumers: ({ bus, systemDb, log }) => startTasksConsumers({ bus, systemDb, log }),
-  createServer: ({ env, db, log, readiness, onLoaderBatch }) => createServer({ db, internalSecret: env.INTERNAL_SECRET, log, readiness, onLoaderBatch }),
+  consumers: ({ env, bus, systemDb, log }) => startTasksConsumers({ bus, systemDb, log, blobs: filesOf(env).store }),
+  createServer: ({ env, db, log, readiness, onLoaderBatch }) =>
+    createServer({ db, internalSecret: env.INTERNAL_SECRET, log, readiness, onLoaderBatch, files: filesOf(env) }),
 }).catch(exitOnStartupError(SERVICE));

@@ -11,7 +11,7 @@ import type { TaskEvent } from '@cos/events';
 export const NOTIFY_CHANNEL = 'tasks_events';
 
 /** Truncated (in this order, CASCADE) before a replay. */
-export const READ_MODEL_TABLES = ['approvals', 'comments', 'tasks'] as const;
+export const READ_MODEL_TABLES = ['attachments', 'approvals', 'comments', 'tasks'] as const;
 
 const userIdOrNull = (actorOrId: string) => (isUuid(actorOrId) ? actorOrId : null);
 
@@ -104,6 +104,24 @@ export async function project(tx: Tx, e: StoredOf<TaskEvent>): Promise<void> {
           e.data.draftedBy?.agentId ?? null,
           e.data.draftedBy?.approvalId ?? null,
         ],
+      );
+      return;
+    case 'AttachmentAdded': {
+      const d = e.data;
+      await tx.query(
+        /* projectAttachmentAdded */ `WITH a AS (
+           INSERT INTO attachments (id, org_id, task_id, comment_id, sha256, size, content_type, name, uploaded_by, uploaded_by_actor, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))
+         UPDATE tasks SET version = $12, updated_at = $11 WHERE id = $3 AND org_id = $2`,
+        [d.attachmentId, e.orgId, d.taskId, d.commentId, d.sha256, d.size, d.contentType, d.name, userIdOrNull(d.uploadedBy), d.uploadedBy, e.occurredAt, e.version],
+      );
+      return;
+    }
+    case 'AttachmentRemoved':
+      await tx.query(
+        /* projectAttachmentRemoved */ `WITH a AS (DELETE FROM attachments WHERE id = $1 AND org_id = $2)
+         UPDATE tasks SET version = $4, updated_at = $5 WHERE id = $3 AND org_id = $2`,
+        [e.data.attachmentId, e.orgId, e.data.taskId, e.version, e.occurredAt],
       );
       return;
     case 'ApprovalRequested':

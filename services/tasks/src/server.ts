@@ -7,6 +7,7 @@ import { createSubgraphServer, type ReadinessCheck, type BatchObserver } from '@
 import type { Context } from './context';
 import { resolvers } from './resolvers';
 import { createLoaders } from './store/loaders';
+import { filesConfig, type FilesConfig } from './files';
 
 export interface TasksServerDeps {
   /** Runtime-role Db (row-level security applies). */
@@ -16,12 +17,15 @@ export interface TasksServerDeps {
   readiness?: Record<string, ReadinessCheck>;
   /** DataLoader batch sizes (cos_dataloader_batch_size{loader}); from startSubgraphProcess. */
   onLoaderBatch?: BatchObserver;
+  /** Attachments (default: blobs under the default FILES_DIR, URLs valid 5 minutes, relative). */
+  files?: FilesConfig;
 }
 
 export const schemaPath = fileURLToPath(new URL('./schema.graphql', import.meta.url));
 
 /** Builds the tasks subgraph (no I/O but reading its SDL), so tests run it in-process. */
 export function createServer(deps: TasksServerDeps) {
+  const files = deps.files ?? filesConfig({ secret: deps.internalSecret });
   return createSubgraphServer<Context>({
     name: 'tasks',
     typeDefs: readFileSync(schemaPath, 'utf8'),
@@ -34,7 +38,7 @@ export function createServer(deps: TasksServerDeps) {
       const loaders = isAuthenticated(p)
         ? createLoaders(deps.db, { orgId: p.orgId, userId: p.kind === 'user' ? p.userId : null }, deps.onLoaderBatch)
         : null;
-      return Object.assign(base, { db: deps.db, loaders });
+      return Object.assign(base, { db: deps.db, loaders, files });
     },
   });
 }

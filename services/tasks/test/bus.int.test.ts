@@ -17,7 +17,7 @@ let relay: OutboxRelay;
 beforeAll(async () => {
   h = await startHarness();
   bus = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: testSubjectPrefix(), name: 'tasks-test', log });
-  consumers = await startTasksConsumers({ bus, systemDb: h.systemDb, log });
+  consumers = await startTasksConsumers({ bus, systemDb: h.systemDb, log, blobs: h.blobs });
   relay = startOutboxRelay({ bus, db: h.systemDb, service: 'tasks', notifyChannel: NOTIFY_CHANNEL, log, pollIntervalMs: 200 });
 });
 afterAll(async () => {

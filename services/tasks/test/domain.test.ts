@@ -108,11 +108,11 @@ describe('Task decide/evolve', () => {
     expect(s3!.assignee).toBeNull();
   });
 
-  it('adds comments (not blank) without changing the state', () => {
+  it('adds comments (not blank), remembering only their ids', () => {
     const s = created();
     const ev = decideTask({ type: 'AddComment', commentId: agentId, body: 'hi', authorId: userId }, s);
     expect(ev[0]!.type).toBe('CommentAdded');
-    expect(fold(ev, s)).toEqual(s);
+    expect(fold(ev, s)).toEqual({ ...s, commentIds: [agentId] });
     expect(codeOf(() => decideTask({ type: 'AddComment', commentId: agentId, body: ' ', authorId: userId }, s)).field).toBe('body');
   });
 });

@@ -27,7 +27,28 @@ export interface TaskState {
   customerId: string | null;
   assignee: AssigneeRef | null;
   dueAt: string | null;
+  /** Ids of the task's comments (attachments may target one). */
+  commentIds: string[];
+  /** Current attachments by id. */
+  attachments: Record<string, AttachmentState>;
 }
+
+export interface AttachmentState {
+  sha256: string;
+  commentId: string | null;
+  uploadedBy: string;
+}
+
+/** A blob the gateway stored (verified signed reference). */
+export interface AttachmentBlob {
+  sha256: string;
+  size: number;
+  contentType: string;
+  name: string;
+}
+
+/** At most this many attachments on one task (its comments included): bounds the stream and the projection. */
+export const MAX_ATTACHMENTS_PER_TASK = 100;
 
 /** null: the stream does not exist. */
 export type TaskAggregateState = TaskState | null;
@@ -58,7 +79,10 @@ export type TaskCommand =
   | { type: 'ChangeTaskStatus'; to: TaskStatus; system?: boolean }
   | { type: 'AssignTask'; assignee: AssigneeRef | null }
   /** `draftedBy`: an agent's draft that a person approved (the approver is the author). */
-  | { type: 'AddComment'; commentId: string; body: string; authorId: string; draftedBy?: { agentId: string; approvalId: string } };
+  | { type: 'AddComment'; commentId: string; body: string; authorId: string; draftedBy?: { agentId: string; approvalId: string } }
+  /** `commentId`: attach to one of the task's comments (null: to the task). */
+  | { type: 'AddAttachment'; attachmentId: string; commentId: string | null; blob: AttachmentBlob; uploadedBy: string }
+  | { type: 'RemoveAttachment'; attachmentId: string; reason: 'removed' | 'erasure' };
 
 export const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
   TODO: ['IN_PROGRESS', 'DONE', 'CANCELLED'],
@@ -153,6 +177,35 @@ export function decideTask(command: TaskCommand, state: TaskAggregateState): Tas
         },
       ];
     }
+    case 'AddAttachment': {
+      if (command.commentId !== null && !state.commentIds.includes(command.commentId)) {
+        throw badInput('commentId', 'commentId is not a comment of this task');
+      }
+      if (Object.keys(state.attachments).length >= MAX_ATTACHMENTS_PER_TASK) {
+        throw badInput('file', `A task has at most ${MAX_ATTACHMENTS_PER_TASK} attachments`);
+      }
+      if (state.attachments[command.attachmentId]) return [];
+      return [
+        {
+          type: 'AttachmentAdded',
+          data: {
+            taskId: state.id,
+            attachmentId: command.attachmentId,
+            commentId: command.commentId,
+            sha256: command.blob.sha256,
+            size: command.blob.size,
+            contentType: command.blob.contentType,
+            name: command.blob.name,
+            uploadedBy: command.uploadedBy,
+          },
+        },
+      ];
+    }
+    case 'RemoveAttachment': {
+      const existing = state.attachments[command.attachmentId];
+      if (!existing) throw notFound('Attachment', command.attachmentId);
+      return [{ type: 'AttachmentRemoved', data: { taskId: state.id, attachmentId: command.attachmentId, sha256: existing.sha256, reason: command.reason } }];
+    }
   }
 }
 
@@ -177,6 +230,8 @@ export function evolveTask(state: TaskAggregateState, event: TaskEventLike): Tas
         customerId: e.data.customerId,
         assignee: e.data.assignee,
         dueAt: e.data.dueAt,
+        commentIds: [],
+        attachments: {},
       };
     case 'TaskUpdated':
       return state && { ...state, ...e.data.changes };
@@ -184,6 +239,20 @@ export function evolveTask(state: TaskAggregateState, event: TaskEventLike): Tas
       return state && { ...state, status: e.data.to };
     case 'TaskAssigned':
       return state && { ...state, assignee: e.data.assignee };
+    case 'CommentAdded':
+      return state && { ...state, commentIds: [...state.commentIds, e.data.commentId] };
+    case 'AttachmentAdded':
+      return (
+        state && {
+          ...state,
+          attachments: { ...state.attachments, [e.data.attachmentId]: { sha256: e.data.sha256, commentId: e.data.commentId, uploadedBy: e.data.uploadedBy } },
+        }
+      );
+    case 'AttachmentRemoved': {
+      if (!state) return state;
+      const { [e.data.attachmentId]: _removed, ...rest } = state.attachments;
+      return { ...state, attachments: rest };
+    }
     default:
       return state;
   }

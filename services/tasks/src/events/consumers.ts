@@ -5,14 +5,17 @@ import type { Logger } from '@cos/logger';
 import { createAgentsReactor } from './reactors/agents';
 import { handleCustomersEvent } from './reactors/customers';
 import { handleIdentityEvent } from './reactors/identity';
+import { createBlobsReactor } from './reactors/blobs';
+import type { BlobStore } from '@cos/files';
 import { consumedSubjects } from './subjects';
 
-export async function startTasksConsumers(opts: { bus: Bus; systemDb: Db; log: Logger }): Promise<RunningConsumer[]> {
+export async function startTasksConsumers(opts: { bus: Bus; systemDb: Db; log: Logger; blobs: BlobStore }): Promise<RunningConsumer[]> {
   const subjects = consumedSubjects(opts.bus.prefix);
   const defs = [
     { name: 'identity', filterSubject: subjects.identity, handle: handleIdentityEvent },
     { name: 'agents', filterSubject: subjects.agents, handle: createAgentsReactor(opts.log) },
     { name: 'customers', filterSubject: subjects.customers, handle: handleCustomersEvent },
+    { name: 'blobs', filterSubject: subjects.attachmentRemoved, handle: createBlobsReactor(opts.blobs, opts.log) },
   ];
   const running: RunningConsumer[] = [];
   try {

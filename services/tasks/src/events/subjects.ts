@@ -1,3 +1,4 @@
+import { eventSubject } from '@cos/events';
 import type { EventMetadata, StoredEvent } from '@cos/event-store';
 
 /** What the tasks service consumes: one filter subject per consumer (NATS 2.9 has no multi-filter consumers). */
@@ -5,6 +6,8 @@ export const consumedSubjects = (prefix: string) => ({
   identity: `${prefix}.*.identity.>`,
   agents: `${prefix}.*.agents.>`,
   customers: `${prefix}.*.customers.>`,
+  /** Our own removals: blobs are deleted after the removal committed (reactors/blobs.ts). */
+  attachmentRemoved: `${prefix}.*.${eventSubject('tasks', 'Task', 'AttachmentRemoved')}`,
 });
 
 /** Metadata for an event the service appends in reaction to another (actor service:tasks, causation = incoming). */

@@ -8,7 +8,8 @@ import { commentBody, createTaskInput, decisionReason, expectedVersion, taskStat
 import type { TaskCommand } from '../domain/task';
 import { decideApprovalCommand, executeTask } from '../commands/task-commands';
 import { findAssignee } from '../store/directory-store';
-import { getApprovalsByIds, getCommentById, getTasksByIds, type TaskRow } from '../store/task-store';
+import { getApprovalsByIds, getAttachmentById, getCommentById, getTasksByIds, type TaskRow } from '../store/task-store';
+import { verifyBlobRef } from '@cos/files';
 import { approver, authorOf, requestMetadata, tenantOf, writer, type Access } from './access';
 import type { Context } from '../context';
 
@@ -102,6 +103,51 @@ export const Mutation: MutationResolvers = {
         metadata: requestMetadata(ctx, a),
       });
       return (await getCommentById(tx, a.orgId, commentId))!;
+    });
+  },
+
+  addAttachment: async (_p, args, ctx) => {
+    const a = writer(ctx);
+    const taskId = parseId('taskId', args.taskId);
+    const commentId = args.commentId == null ? null : parseId('commentId', args.commentId);
+    const verdict = verifyBlobRef(args.file, ctx.files.secret);
+    // Another organization's reference is refused like a forged one: it says nothing about the other tenant.
+    if (!verdict.ok || verdict.ref.orgId !== a.orgId) {
+      throw badInput('file', verdict.ok || verdict.reason === 'invalid' ? 'file must be a file uploaded with this request (multipart)' : 'The upload expired: send the file again');
+    }
+    const { ref } = verdict;
+    if (!(await ctx.files.store.has(ref.sha256))) throw badInput('file', 'The uploaded file is no longer stored: send it again');
+    const attachmentId = randomUUID();
+    return ctx.db.tx(tenantOf(a), async (tx) => {
+      await executeTask(tx, {
+        orgId: a.orgId,
+        taskId,
+        command: {
+          type: 'AddAttachment',
+          attachmentId,
+          commentId,
+          blob: { sha256: ref.sha256, size: ref.size, contentType: ref.type, name: ref.name },
+          uploadedBy: authorOf(a),
+        },
+        metadata: requestMetadata(ctx, a),
+      });
+      return (await getAttachmentById(tx, a.orgId, attachmentId))!;
+    });
+  },
+
+  removeAttachment: async (_p, args, ctx) => {
+    const a = writer(ctx);
+    const id = parseId('id', args.id);
+    return ctx.db.tx(tenantOf(a), async (tx) => {
+      const row = await getAttachmentById(tx, a.orgId, id);
+      if (!row) throw notFound('Attachment', id);
+      await executeTask(tx, {
+        orgId: a.orgId,
+        taskId: row.task_id,
+        command: { type: 'RemoveAttachment', attachmentId: id, reason: 'removed' },
+        metadata: requestMetadata(ctx, a),
+      });
+      return readTask(tx, a, row.task_id);
     });
   },
 

@@ -21,4 +21,5 @@ export const Task: TaskResolvers = {
   createdBy: (t) => (t.created_by ? userRef(t.created_by) : null!),
   comments: (t, _args, ctx) => reader(ctx).loaders.commentsByTask.load(t.id),
   approvals: (t, _args, ctx) => reader(ctx).loaders.approvalsByTask.load(t.id),
+  attachments: (t, _args, ctx) => reader(ctx).loaders.attachmentsByTask.load(t.id),
 };

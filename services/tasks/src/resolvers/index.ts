@@ -1,5 +1,6 @@
 import type { Resolvers } from '../__generated__/resolvers-types';
 import { Approval } from './Approval';
+import { Attachment, UploadScalar } from './Attachment';
 import { Comment } from './Comment';
 import { Mutation } from './Mutation';
 import { Agent, Customer, User } from './parents';
@@ -12,6 +13,8 @@ import { TaskConnection, TaskEdge } from './TaskConnection';
 export const resolvers: Resolvers = {
   DateTime,
   JSON: JSONScalar,
+  Upload: UploadScalar,
+  Attachment,
   Query,
   Mutation,
   Task,

@@ -6,6 +6,9 @@ import DataLoader from 'dataloader';
 import type { Db } from '@cos/db';
 import {
   getApprovalsByIds,
+  getAttachmentsForComments,
+  getAttachmentsForTasks,
+  type AttachmentRow,
   getApprovalsForTasks,
   getCommentsByIds,
   getCommentsForTasks,
@@ -68,6 +71,21 @@ export function createLoaders(db: Db, tenant: Tenant, onBatch: BatchObserver = (
     return taskIds.map((id) => by.get(id) ?? []);
   });
 
+  // Attachments of a task: its own (comment_id null); of a comment: those pointing at it.
+  const attachmentsByTask = new DataLoader<string, AttachmentRow[]>(async (taskIds) => {
+    onBatch('attachmentsByTask', taskIds.length);
+    const rows = await db.single(scope, (tx) => getAttachmentsForTasks(tx, tenant.orgId, taskIds));
+    const by = groupBy(rows.filter((r) => r.comment_id === null), (r) => r.task_id);
+    return taskIds.map((id) => by.get(id) ?? []);
+  });
+
+  const attachmentsByComment = new DataLoader<string, AttachmentRow[]>(async (commentIds) => {
+    onBatch('attachmentsByComment', commentIds.length);
+    const rows = await db.single(scope, (tx) => getAttachmentsForComments(tx, tenant.orgId, commentIds));
+    const by = groupBy(rows, (r) => r.comment_id!);
+    return commentIds.map((id) => by.get(id) ?? []);
+  });
+
   const tasksOf = (kind: TaskParentKind) =>
     new DataLoader<ParentPageKey, TaskPage, string>(
       async (keys) => {
@@ -85,6 +103,8 @@ export function createLoaders(db: Db, tenant: Tenant, onBatch: BatchObserver = (
     commentsByTask,
     commentById,
     approvalsByTask,
+    attachmentsByTask,
+    attachmentsByComment,
     tasksOfUser: tasksOf('User'),
     tasksOfAgent: tasksOf('Agent'),
     tasksOfCustomer: tasksOf('Customer'),

@@ -264,3 +264,53 @@ export async function getCommentsByIds(tx: Tx, orgId: string, ids: readonly stri
     [orgId, ids],
   );
 }
+
+export interface AttachmentRow {
+  id: string;
+  org_id: string;
+  task_id: string;
+  comment_id: string | null;
+  sha256: string;
+  size: string;
+  content_type: string;
+  name: string;
+  uploaded_by: string | null;
+  created_at: Date;
+}
+
+const ATTACHMENT_COLUMNS = `id, org_id, task_id, comment_id, sha256, size, content_type, name, uploaded_by, created_at`;
+
+/** Attachments of tasks (the task's own and its comments'). */
+export async function getAttachmentsForTasks(tx: Tx, orgId: string, taskIds: readonly string[]): Promise<AttachmentRow[]> {
+  return tx.query<AttachmentRow>(
+    /* getAttachmentsForTasks */ `SELECT ${ATTACHMENT_COLUMNS} FROM attachments
+     WHERE org_id = $1 AND task_id = ANY($2::uuid[]) ORDER BY created_at, id`,
+    [orgId, taskIds],
+  );
+}
+
+export async function getAttachmentsForComments(tx: Tx, orgId: string, commentIds: readonly string[]): Promise<AttachmentRow[]> {
+  return tx.query<AttachmentRow>(
+    /* getAttachmentsForComments */ `SELECT ${ATTACHMENT_COLUMNS} FROM attachments
+     WHERE org_id = $1 AND comment_id = ANY($2::uuid[]) ORDER BY created_at, id`,
+    [orgId, commentIds],
+  );
+}
+
+export async function getAttachmentById(tx: Tx, orgId: string, id: string): Promise<AttachmentRow | undefined> {
+  return tx.one<AttachmentRow>(/* getAttachmentById */ `SELECT ${ATTACHMENT_COLUMNS} FROM attachments WHERE org_id = $1 AND id = $2`, [orgId, id]);
+}
+
+/** Every attachment a person uploaded, in every organization (system role: erasure reaction). */
+export async function listAttachmentsUploadedBy(tx: Tx, userId: string): Promise<Array<{ id: string; org_id: string; task_id: string }>> {
+  return tx.query(
+    /* listAttachmentsUploadedBy */ `SELECT id, org_id, task_id FROM attachments WHERE uploaded_by = $1 ORDER BY org_id, task_id, created_at`,
+    [userId],
+  );
+}
+
+/** How many attachments of any organization reference a blob (system role: blob garbage collection). */
+export async function countBlobReferences(tx: Tx, sha256: string): Promise<number> {
+  const row = await tx.one<{ n: number }>(/* countBlobReferences */ `SELECT count(*)::int AS n FROM attachments WHERE sha256 = $1`, [sha256]);
+  return row?.n ?? 0;
+}

@@ -1,0 +1,21 @@
+/** What the attachments resolvers need: the blob store, the secret that signs references and URLs, URL lifetime. */
+import { FsBlobStore, type BlobStore } from '@cos/files';
+import { DEFAULT_FILES_DIR } from './env';
+
+export interface FilesConfig {
+  store: BlobStore;
+  /** The internal secret (the gateway signs blob references and verifies download URLs with it). */
+  secret: string;
+  urlTtlMs: number;
+  /** Prefix of Attachment.url ('' = relative). */
+  publicBaseUrl: string;
+}
+
+export function filesConfig(opts: { secret: string; dir?: string; urlTtlS?: number; publicBaseUrl?: string }): FilesConfig {
+  return {
+    store: new FsBlobStore(opts.dir ?? DEFAULT_FILES_DIR),
+    secret: opts.secret,
+    urlTtlMs: (opts.urlTtlS ?? 300) * 1000,
+    publicBaseUrl: (opts.publicBaseUrl ?? '').replace(/\/$/, ''),
+  };
+}
