@@ -69,8 +69,8 @@ function setPath(root: Record<string, unknown>, dotted: string, value: unknown):
 }
 
 export function useUploads(opts: UploadOptions): Plugin {
-  async function parseMultipart(request: Request): Promise<Record<string, unknown>> {
-    const principal = principalOf(request);
+  async function parseMultipart(authenticated: Request, request: Request): Promise<Record<string, unknown>> {
+    const principal = principalOf(authenticated);
     if (!principal || principal.kind === 'anonymous') {
       throw new GraphQLError('Sign in to upload files', { extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } } });
     }
@@ -143,7 +143,19 @@ export function useUploads(opts: UploadOptions): Plugin {
       bb.on('close', () => resolve());
     });
 
-    Readable.fromWeb(request.body as never).on('error', () => bb.destroy()).pipe(bb);
+    // whatwg-node's body is not always Node's own ReadableStream class (Readable.fromWeb refuses it): read it by hand.
+    const reader = request.body.getReader();
+    Readable.from(
+      (async function* () {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          yield Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+        }
+      })(),
+    )
+      .on('error', (err) => bb.destroy(err))
+      .pipe(bb);
     try {
       await finished;
       await Promise.all(tasks);
@@ -165,7 +177,8 @@ export function useUploads(opts: UploadOptions): Plugin {
   return {
     onRequestParse({ request, url, setRequestParser }) {
       if (url.pathname !== opts.path || request.method !== 'POST' || !isMultipart(request)) return;
-      setRequestParser((req) => parseMultipart(req) as never);
+      // The hook's request is the one useAuth authenticated; the parser's argument carries the body to read.
+      setRequestParser((req) => parseMultipart(request, req) as never);
     },
   };
 }

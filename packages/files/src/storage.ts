@@ -91,8 +91,8 @@ export class FileTooLargeError extends Error {
 }
 
 /**
- * Streams `source` into a new file under `dir`, hashing it and keeping its head; stops and deletes the file as soon
- * as more than `maxBytes` arrived (FileTooLargeError), so an oversized upload never fills the disk.
+ * Streams `source` into a new file under `dir`, hashing it and keeping its head; stops writing as soon as more than
+ * `maxBytes` arrived and deletes the file (FileTooLargeError), so an oversized upload never fills the disk.
  */
 export async function stageStream(source: AsyncIterable<Uint8Array>, dir: string, maxBytes: number): Promise<StagedFile> {
   await mkdir(dir, { recursive: true });
@@ -106,10 +106,17 @@ export async function stageStream(source: AsyncIterable<Uint8Array>, dir: string
     new Promise<void>((resolve, reject) => {
       out.write(chunk, (err) => (err ? reject(err) : resolve()));
     });
+  let tooLarge = false;
   try {
     for await (const chunk of source) {
+      // Past the limit the rest is drained, not written: breaking out would destroy a stream its producer (a
+      // multipart parser) may still wait on. The producer bounds what is left (busboy's fileSize limit).
+      if (tooLarge) continue;
       size += chunk.byteLength;
-      if (size > maxBytes) throw new FileTooLargeError(maxBytes);
+      if (size > maxBytes) {
+        tooLarge = true;
+        continue;
+      }
       hash.update(chunk);
       if (headLen < SNIFF_BYTES) {
         const n = Math.min(SNIFF_BYTES - headLen, chunk.byteLength);
@@ -118,6 +125,7 @@ export async function stageStream(source: AsyncIterable<Uint8Array>, dir: string
       }
       await write(chunk);
     }
+    if (tooLarge) throw new FileTooLargeError(maxBytes);
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
   } catch (err) {
     out.destroy();
