@@ -23,8 +23,6 @@ export type IdentityEvent =
    * reaction (tasks: the attachments they uploaded, blobs included).
    */
   | DomainEvent<'UserErased', { userId: string }>
-  /** Which notification kinds a person receives by email (absent kinds: on). Set by them or by an unsubscribe link. */
-  | DomainEvent<'NotificationPreferencesChanged', { userId: string; preferences: Partial<Record<NotificationKind, boolean>> }>
   /** kind 'service' (absent = 'partner'): a service account for agent workers, verified as a service principal. */
   | DomainEvent<'ApiKeyCreated', { apiKeyId: string; name: string; scopes: string[]; prefix: string; kind?: 'partner' | 'service' }>
   | DomainEvent<'ApiKeyRevoked', { apiKeyId: string }>
@@ -46,10 +44,6 @@ export type IdentityEvent =
     >
   /** Trusted documents withdrawn from a client (same stream): the gateway refuses them from then on. */
   | DomainEvent<'PersistedOperationsRevoked', { client: string; ids: string[] }>;
-
-/** Notification kinds the mailer sends (per-user preferences and unsubscribe links name them). */
-export type NotificationKind = 'INVITATION' | 'APPROVAL_REQUESTED' | 'TASK_ASSIGNED' | 'CHURN_RISK';
-export const NOTIFICATION_KINDS: readonly NotificationKind[] = ['INVITATION', 'APPROVAL_REQUESTED', 'TASK_ASSIGNED', 'CHURN_RISK'];
 
 /** The organization id of records that belong to no tenant (failed sign-ins with an unknown email). */
 export const SYSTEM_ORG_ID = '00000000-0000-0000-0000-000000000000';
