@@ -94,6 +94,8 @@ export interface GatewayDeps {
   /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
   /** A subgraph's circuit breaker changed state (the gauge cos_subgraph_circuit_open). */
   onCircuitChange?: (subgraph: string, state: 'closed' | 'open' | 'half-open') => void;
+  /** Backing services the gateway serves without (NATS, Redis), reported by /readyz: name → connected. */
+  dependencies?: () => Record<string, boolean>;
   instrumentFetch?: (subgraph: string, fetcher: ReturnType<typeof createSubgraphHttp>['fetcher']) => ReturnType<typeof createSubgraphHttp>['fetcher'];
 }
 
@@ -211,7 +213,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const plugins: Plugin[] = [
     ...(slots.observability ?? []),
     ...(graphiql ? [graphiql.plugin] : []),
-    useHealth({ subgraphs: () => subgraphs, isLoaded: () => loaded, isDraining: () => draining, probe: http.probe }),
+    useHealth({
+      subgraphs: () => subgraphs,
+      isLoaded: () => loaded,
+      isDraining: () => draining,
+      probe: http.probe,
+      probeGraphQL: http.probeGraphQL,
+      dependencies: deps.dependencies,
+    }),
     useSecurityHeaders({
       production: env.NODE_ENV === 'production',
       csrfPrevention: deps.csrfPrevention ?? false,
