@@ -15,6 +15,8 @@ import {
   type Metrics,
   type Tracing,
 } from '@cos/observability';
+import type { EventDataCodec } from '@cos/event-store';
+import { configureMasterKeys } from '@cos/pii';
 import type { Plugin } from 'graphql-yoga';
 import type { BaseServiceEnv } from './env';
 import { runService, setProcessInstrumentation, type ReadinessCheck } from './server';
@@ -54,6 +56,8 @@ export interface SubgraphProcessOptions<E extends BaseServiceEnv & { PORT: numbe
   migrationsDir?: string;
   /** The event store's NOTIFY channel the outbox relay listens on. */
   notifyChannel: string;
+  /** The event store's personal-data codec (crypto-shredding): the outbox relay publishes opened events. */
+  eventCodec?: EventDataCodec;
   /** Extra system-pool connections (e.g. the agents runner's concurrency). */
   systemPoolExtra?: number;
   createServer: (deps: ProcessDeps<E>) => ProcessServer | Promise<ProcessServer>;
@@ -73,6 +77,11 @@ export interface SubgraphProcessOptions<E extends BaseServiceEnv & { PORT: numbe
 export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: number }>(opts: SubgraphProcessOptions<E>) {
   const { service, env } = opts;
   const log = createLogger(service, env.LOG_LEVEL);
+  if (env.NODE_ENV === 'production' && !env.PII_MASTER_KEY) {
+    throw new Error('PII_MASTER_KEY (or PII_MASTER_KEY_FILE) is required in production');
+  }
+  configureMasterKeys(env.PII_MASTER_KEY, env.PII_PREVIOUS_MASTER_KEYS);
+  if (!env.PII_MASTER_KEY) log.warn('PII_MASTER_KEY is not set: personal data is encrypted with the development master key');
   const tracing = initTracing({ service, otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
   if (tracing.enabled) log.info({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT }, 'OpenTelemetry tracing on');
   const cfg = serviceDatabase(service, env.COS_PG_ADMIN_URL, { runtimeUrl: env.DATABASE_URL, systemUrl: env.SYSTEM_DATABASE_URL });
@@ -123,7 +132,7 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
 
     const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: service, log, metrics: busMetrics(metrics) });
     closers.push(() => bus.close());
-    const relay = startOutboxRelay({ bus, db: systemDb, service, notifyChannel: opts.notifyChannel, log });
+    const relay = startOutboxRelay({ bus, db: systemDb, service, notifyChannel: opts.notifyChannel, log, codec: opts.eventCodec });
     closers.push(() => relay.stop());
 
     const deps: ProcessDeps<E> = {

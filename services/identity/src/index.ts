@@ -10,6 +10,7 @@ import { loadEnv } from './env';
 import { startIdentityConsumers } from './events/consumers';
 import { NOTIFY_CHANNEL } from './projections';
 import { createServer } from './server';
+import { identityPii } from './store/pii';
 
 const SERVICE = 'identity';
 
@@ -17,6 +18,7 @@ startSubgraphProcess({
   service: SERVICE,
   env: loadEnv(),
   notifyChannel: NOTIFY_CHANNEL,
+  eventCodec: identityPii,
   consumers: ({ bus, systemDb, log }) => startIdentityConsumers({ bus, systemDb, log }),
   createServer: async ({ env, db, systemDb, log, readiness, onLoaderBatch }) => {
     const kid = await ensureActiveSigningKey(systemDb);
