@@ -39,8 +39,8 @@ export const baseServiceEnv = z.object({
   RETENTION_INTERVAL_MS: z.coerce.number().int().min(0).default(3_600_000),
   /** Rows deleted per statement by the retention job. */
   RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1_000),
-  /** Days a consumer's inbox rows (processed event ids) are kept; redeliveries are far younger. */
-  RETENTION_INBOX_DAYS: z.coerce.number().int().min(1).default(30),
+  /** Days a consumer's inbox rows (processed event ids) are kept: longer than the dead-letter stream keeps a message (30 days), so a replayed dead letter is still recognised. */
+  RETENTION_INBOX_DAYS: z.coerce.number().int().min(1).default(35),
   /** OTLP/HTTP collector base URL; unset = tracing off (no OpenTelemetry SDK registered). */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });

@@ -19,6 +19,7 @@ import type { EventDataCodec } from '@cos/event-store';
 import { configureMasterKeys } from '@cos/pii';
 import type { Plugin } from 'graphql-yoga';
 import type { BaseServiceEnv } from './env';
+import { startRetentionJob, type RetentionRule } from './retention';
 import { runService, setProcessInstrumentation, type ReadinessCheck } from './server';
 
 /** What a service's factories receive from the bootstrap. */
@@ -58,6 +59,11 @@ export interface SubgraphProcessOptions<E extends BaseServiceEnv & { PORT: numbe
   notifyChannel: string;
   /** The event store's personal-data codec (crypto-shredding): the outbox relay publishes opened events. */
   eventCodec?: EventDataCodec;
+  /**
+   * The service's retention rules besides its inbox (docs/privacy.md); the job runs every RETENTION_INTERVAL_MS
+   * with a lease, so one instance at a time deletes.
+   */
+  retention?: (env: E) => RetentionRule[];
   /** Extra system-pool connections (e.g. the agents runner's concurrency). */
   systemPoolExtra?: number;
   createServer: (deps: ProcessDeps<E>) => ProcessServer | Promise<ProcessServer>;
@@ -156,6 +162,17 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
 
     const consumers = opts.consumers ? await opts.consumers(deps) : [];
     closers.push(() => Promise.allSettled(consumers.map((c) => c.stop())));
+    const retention = startRetentionJob({
+      service,
+      db: systemDb,
+      rules: [{ table: 'inbox', column: 'processed_at', days: env.RETENTION_INBOX_DAYS }, ...(opts.retention?.(env) ?? [])],
+      batchSize: env.RETENTION_BATCH_SIZE,
+      intervalMs: env.RETENTION_INTERVAL_MS,
+      log,
+      onDeleted: (table, rows) => metrics.retentionDeletedRows.inc({ table }, rows),
+      onRun: (outcome) => metrics.retentionRuns.inc({ outcome }),
+    });
+    closers.push(() => retention.stop());
     const runner = opts.runner ? await opts.runner(deps) : null;
     if (runner) closers.push(() => runner.stop());
 

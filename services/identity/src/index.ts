@@ -11,6 +11,7 @@ import { startIdentityConsumers } from './events/consumers';
 import { NOTIFY_CHANNEL } from './projections';
 import { createServer } from './server';
 import { identityPii } from './store/pii';
+import { identityRetention } from './store/retention';
 
 const SERVICE = 'identity';
 
@@ -19,6 +20,7 @@ startSubgraphProcess({
   env: loadEnv(),
   notifyChannel: NOTIFY_CHANNEL,
   eventCodec: identityPii,
+  retention: identityRetention,
   consumers: ({ bus, systemDb, log }) => startIdentityConsumers({ bus, systemDb, log }),
   createServer: async ({ env, db, systemDb, log, readiness, onLoaderBatch }) => {
     const kid = await ensureActiveSigningKey(systemDb);
