@@ -76,7 +76,7 @@ beforeAll(async () => {
     // assigned only once tasks' directory knows the member (an identity event consumed through JetStream)
     await eventually(async () => !(await gql(t.gatewayUrl, `mutation($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { id } }`, { id: taskId, a: member.userId }, { token: owner.token })).errors, 20_000);
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${t?.logs()}`);
+    throw new Error(`${(err as Error).message}\n${t?.logs()}`, { cause: err });
   }
 }, 180_000);
 afterAll(async () => {
