@@ -236,7 +236,40 @@ export function createPiiCodec(rules: PiiRules, opts: { table?: string } = {}) {
     return rows.length > 0;
   }
 
-  return { rules, table, encode, decode, erase, isErased };
+  /**
+   * Seals personal fields still stored in plaintext in the `events` table (events appended before encryption), in
+   * place, in global order and batches: a field of a live subject gets sealed with its key, one of an erased subject
+   * becomes a tombstone without ciphertext. `subjects`: only events mentioning them (erasure scrubs a person's old
+   * events at once; it scans the events of these types). The one sanctioned rewrite of stored events: the meaning
+   * of every event is unchanged, only its personal fields' storage. Returns how many events were rewritten.
+   */
+  async function sealStoredEvents(q: Queryable, opts: { subjects?: readonly string[]; batchSize?: number } = {}): Promise<number> {
+    const types = Object.keys(rules);
+    const batchSize = opts.batchSize ?? 500;
+    const subjects = opts.subjects ? [...new Set(opts.subjects)] : null;
+    let after = '0';
+    let rewritten = 0;
+    for (;;) {
+      const rows = await q.query<{ global_position: string; type: string; data: unknown }>(
+        `/* piiPlaintextEvents */ SELECT global_position, type, data FROM events
+         WHERE global_position > $1 AND type = ANY($2::text[])
+           AND ($4::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($4::text[]) AS s(id) WHERE data::text LIKE '%' || s.id || '%'))
+         ORDER BY global_position LIMIT $3`,
+        [after, types, batchSize, subjects],
+      );
+      if (rows.length === 0) return rewritten;
+      const sealed = await encode(q, rows.map((r) => ({ type: r.type, data: r.data })));
+      for (const [i, r] of rows.entries()) {
+        if (JSON.stringify(sealed[i]) === JSON.stringify(r.data)) continue;
+        await q.query(`/* piiSealEvent */ UPDATE events SET data = $2 WHERE global_position = $1`, [r.global_position, JSON.stringify(sealed[i])]);
+        rewritten++;
+      }
+      after = rows.at(-1)!.global_position;
+      if (rows.length < batchSize) return rewritten;
+    }
+  }
+
+  return { rules, table, encode, decode, erase, isErased, sealStoredEvents };
 }
 
 export type PiiCodec = ReturnType<typeof createPiiCodec>;

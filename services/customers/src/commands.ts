@@ -114,6 +114,8 @@ export async function eraseCustomerContact(
     const { state, version } = await eventStore.load(tx, streamId, customerAggregate);
     const events = decide({ type: 'EraseContact', customerId, contactId }, state);
     await customersPii.erase(tx, [contactId]);
+    // Events stored before encryption kept their plaintext: scrub this contact's now (tombstones; RLS: this org's).
+    await customersPii.sealStoredEvents(tx, { subjects: [contactId] });
     await eventStore.append(tx, {
       orgId: principal.orgId,
       streamId,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '@cos/auth';
 import { userPrincipal } from '@cos/testing';
+import { seal } from '../../../scripts/pii';
 import { rebuild } from '../../../scripts/rebuild';
 import { READ_MODEL_TABLES, eventStore } from '../src/projections';
 import { ANON, LOGIN, PASSWORD, signUp, startIdentity, uniqueEmail, type Identity, type Session } from './harness';
@@ -55,6 +56,43 @@ describe('personal data in identity events is encrypted per person', () => {
     }
     const r = await id.exec(ownerP, USER, { id: m.userId });
     expect(r.data).toEqual({ user: { id: m.userId, name: 'Zelda Plaintextless', email: m.email } });
+  });
+});
+
+/** Rewrites a person's events as they were stored before encryption (personal fields in plaintext). */
+async function makeLegacy(userId: string, email: string, name: string) {
+  await id.admin(
+    `UPDATE events SET data = CASE type
+       WHEN 'UserRegistered' THEN jsonb_build_object('userId', $1::text, 'email', $2::text, 'name', $3::text)
+       ELSE jsonb_set(data, '{name}', to_jsonb($3::text)) END
+     WHERE type IN ('UserRegistered', 'MemberJoined') AND data->>'userId' = $1`,
+    [userId, email, name],
+  );
+  expect(await schemaContains(email)).toEqual(expect.arrayContaining(['events']));
+}
+
+describe('events stored before encryption', () => {
+  it('still load; pnpm pii:seal seals them in place; erasure scrubs a person’s remaining plaintext at once', async () => {
+    const kept = await addMember('MEMBER', 'Lena Legacy');
+    const gone = await addMember('MEMBER', 'Gus Goner');
+    await makeLegacy(kept.userId, kept.email, 'Lena Legacy');
+    await makeLegacy(gone.userId, gone.email, 'Gus Goner');
+    // plaintext events load (rebuild from them) and read as before
+    await rebuild('identity', id.tdb.adminUrl, { projections: { READ_MODEL_TABLES, eventStore } });
+    expect((await id.exec(ownerP, USER, { id: kept.userId })).data).toEqual({ user: { id: kept.userId, name: 'Lena Legacy', email: kept.email } });
+
+    // erasure scrubs the erased person's plaintext events right away
+    expect((await id.exec(ownerP, ERASE, { u: gone.userId })).errors).toBeUndefined();
+    expect(await schemaContains(gone.email)).toEqual([]);
+    expect(await schemaContains('Gus Goner')).toEqual([]);
+
+    // the maintenance command seals everyone else's
+    const sealed = await seal('identity', id.tdb.adminUrl);
+    expect(sealed).toBeGreaterThanOrEqual(2);
+    const events = await id.admin<{ n: string }>(`SELECT count(*) AS n FROM events WHERE data::text LIKE '%Lena Legacy%'`);
+    expect(Number(events[0]!.n)).toBe(0);
+    expect(await seal('identity', id.tdb.adminUrl)).toBe(0);
+    expect((await id.exec(ownerP, USER, { id: kept.userId })).data).toEqual({ user: { id: kept.userId, name: 'Lena Legacy', email: kept.email } });
   });
 });
 

@@ -70,6 +70,8 @@ export async function eraseUser(ctx: Context, rawUserId: string): Promise<boolea
       const stream = await eventStore.load(tx, userStream(userId), userAggregate);
       if (!stream.state.exists) throw notFound('User', userId);
       await identityPii.erase(tx, [userId]);
+      // Events stored before encryption kept their plaintext: scrub this person's now (tombstones).
+      await identityPii.sealStoredEvents(tx, { subjects: [userId] });
       await eventStore.append(tx, {
         orgId: caller.orgId,
         streamId: userStream(userId),
