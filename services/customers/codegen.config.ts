@@ -4,6 +4,7 @@ export default {
     Customer: '../store/customer-store#CustomerRow',
     Contact: '../store/customer-store#ContactRow',
     HealthScore: '../domain/health#HealthScoreView',
+    MyDataExport: '../resolvers/MyDataExport#MyDataExportParent',
   },
   contextType: '../context#Context',
 };

@@ -14,5 +14,6 @@ export default {
     User: '../resolvers/refs#EntityRef',
     Agent: '../resolvers/refs#EntityRef',
     Customer: '../resolvers/refs#EntityRef',
+    MyDataExport: '../resolvers/MyDataExport#MyDataExportParent',
   },
 };

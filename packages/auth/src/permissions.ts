@@ -9,6 +9,7 @@ export const SCOPES = {
   'members:manage': 'Invite members, change roles, remove members',
   'apikeys:manage': 'Create and revoke partner API keys and service accounts',
   'audit:read': 'Read the audit log',
+  'privacy:erase': 'Erase a person or a customer contact (GDPR; crypto-shredding of their personal data)',
   'tasks:read': 'Read tasks, comments and approvals',
   'tasks:write': 'Create, update, assign and comment on tasks',
   'approvals:decide': 'Approve or reject what an agent proposes',
@@ -27,7 +28,7 @@ const MEMBER: Scope[] = [...READ, 'tasks:write', 'approvals:decide', 'customers:
 
 export const ROLE_SCOPES: Record<Role, readonly Scope[]> = {
   OWNER: ALL.filter((s) => s !== 'agents:work'),
-  ADMIN: ALL.filter((s) => s !== 'agents:work'),
+  ADMIN: ALL.filter((s) => s !== 'agents:work' && s !== 'privacy:erase'),
   MEMBER,
   VIEWER: READ,
 };

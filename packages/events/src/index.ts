@@ -19,8 +19,10 @@ export type IdentityEvent =
   | DomainEvent<'InvitationAccepted', { invitationId: string; userId: string }>
   | DomainEvent<'UserLoggedIn', { userId: string }>
   /**
-   * A person's data was erased (GDPR, on the User stream). Other services erase what they hold about `userId` in
-   * reaction (tasks: the attachments they uploaded, blobs included).
+   * GDPR erasure (stream `User-<id>`): the person's data key was destroyed (crypto-shredding), so their personal
+   * fields in every event read as placeholders from now on; their credentials, sessions and memberships are gone.
+   * Other services drop what they keep about them (tasks: directory names, and the attachments they uploaded, blobs
+   * included). No personal data.
    */
   | DomainEvent<'UserErased', { userId: string }>
   /** kind 'service' (absent = 'partner'): a service account for agent workers, verified as a service principal. */
@@ -101,7 +103,9 @@ export type CustomerEvent =
   | DomainEvent<'HealthScoreChanged', { customerId: string; score: number; grade: string; factors: HealthFactor[]; previousScore: number | null; computedAt: string }>
   /** churnRisk turned true; `episode` counts the times it did, so reactions act once per episode. */
   | DomainEvent<'ChurnRiskFlagged', { customerId: string; name: string; score: number; ownerId: string | null; episode: number }>
-  | DomainEvent<'ChurnRiskCleared', { customerId: string; score: number; episode: number }>;
+  | DomainEvent<'ChurnRiskCleared', { customerId: string; score: number; episode: number }>
+  /** GDPR erasure of one contact (stream `Customer-<id>`): its data key was destroyed; the contact is gone. */
+  | DomainEvent<'CustomerContactErased', { customerId: string; contactId: string }>;
 
 // ---------- agents (aggregates: Agent, AgentRun) ----------
 export type AgentKind = 'TRIAGE' | 'RESEARCH' | 'SUPPORT' | 'SUCCESS' | 'SALES' | 'ENGINEERING' | 'OPERATIONS';

@@ -32,7 +32,7 @@ export const EVENT_CATALOG = {
     Approval: ['ApprovalRequested', 'ApprovalDecided'],
   },
   customers: {
-    Customer: ['CustomerCreated', 'SignalRecorded', 'HealthScoreChanged', 'ChurnRiskFlagged', 'ChurnRiskCleared'],
+    Customer: ['CustomerCreated', 'SignalRecorded', 'HealthScoreChanged', 'ChurnRiskFlagged', 'ChurnRiskCleared', 'CustomerContactErased'],
   },
   agents: {
     Agent: ['AgentCreated'],

@@ -42,10 +42,28 @@ export function createMetrics(service: string) {
       labelNames: ['subgraph'] as const,
       registers: [registry],
     }),
+    dependencyUp: new Gauge({
+      name: 'cos_dependency_up',
+      help: 'A backing service this process uses (nats, redis): 1 while connected, 0 while not — the process keeps serving what does not need it',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+    }),
     planCache: new Counter({
       name: 'cos_query_plan_cache_total',
       help: 'Query plan cache lookups by result',
       labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    retentionDeletedRows: new Counter({
+      name: 'cos_retention_deleted_rows_total',
+      help: 'Rows the retention job deleted, by table (docs/privacy.md)',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    retentionRuns: new Counter({
+      name: 'cos_retention_runs_total',
+      help: 'Retention job passes by outcome: done, skipped (another instance holds the lease), failed',
+      labelNames: ['outcome'] as const,
       registers: [registry],
     }),
     dataloaderBatchSize: new Histogram({

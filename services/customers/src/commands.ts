@@ -12,6 +12,7 @@ import { decide, evolve, initialCustomerState, STREAM_TYPE, streamIdOf } from '.
 import type { HealthScoreView } from './domain/health';
 import { parseCreateCustomerInput, parseSignalInput } from './domain/validation';
 import { eventStore } from './projections';
+import { customersPii } from './store/pii';
 import { getCustomersByIds, lockStream, type CustomerRow } from './store/customer-store';
 
 const customerAggregate = { initial: initialCustomerState, evolve };
@@ -93,4 +94,37 @@ export async function recordSignal(
       ctx.log.debug({ customerId, attempt }, 'recordSignal lost a concurrency race; retrying');
     }
   }
+}
+
+/**
+ * GDPR erasure of one contact (OWNER, scope privacy:erase; the resolver checks it): in the caller's tenant
+ * transaction, the contact's data key is destroyed (crypto-shredding: its name and email in every event read as
+ * placeholders from now on) and CustomerContactErased is appended (the projector deletes the contact row and its
+ * search document; identity records the audit entry). A customer or contact of another organization is NOT_FOUND.
+ */
+export async function eraseCustomerContact(
+  ctx: Context,
+  principal: AuthenticatedPrincipal,
+  customerId: string,
+  contactId: string,
+): Promise<CustomerRow> {
+  return ctx.db.tx(scopeOf(principal), async (tx) => {
+    const streamId = streamIdOf(customerId);
+    await lockStream(tx, streamId);
+    const { state, version } = await eventStore.load(tx, streamId, customerAggregate);
+    const events = decide({ type: 'EraseContact', customerId, contactId }, state);
+    await customersPii.erase(tx, [contactId]);
+    // Events stored before encryption kept their plaintext: scrub this contact's now (tombstones; RLS: this org's).
+    await customersPii.sealStoredEvents(tx, { subjects: [contactId] });
+    await eventStore.append(tx, {
+      orgId: principal.orgId,
+      streamId,
+      streamType: STREAM_TYPE,
+      expectedVersion: version,
+      events,
+      metadata: metadataOf(ctx, principal),
+    });
+    const [row] = await getCustomersByIds(tx, [customerId]);
+    return row!;
+  });
 }

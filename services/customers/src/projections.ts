@@ -4,6 +4,7 @@
  */
 import { createEventStore } from '@cos/event-store';
 import type { CustomerEvent } from '@cos/events';
+import { customersPii } from './store/pii';
 import { projectCustomerEvent } from './store/projector';
 
 /** The NOTIFY channel the outbox relay listens on. */
@@ -14,4 +15,5 @@ export const READ_MODEL_TABLES = ['customers', 'contacts', 'signals', 'health_sc
 export const eventStore = createEventStore<CustomerEvent>({
   notifyChannel: NOTIFY_CHANNEL,
   project: projectCustomerEvent,
+  codec: customersPii,
 });

@@ -3,6 +3,7 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { CustomerRow, ContactRow } from '../store/customer-store';
 import { HealthScoreView } from '../domain/health';
+import { MyDataExportParent } from '../resolvers/MyDataExport';
 import { Context } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
@@ -17,6 +18,7 @@ export type Scalars = {
   Float: { input: number; output: number; }
   /** ISO-8601 date-time */
   DateTime: { input: string | Date; output: string | Date; }
+  JSON: { input: unknown; output: unknown; }
   _FieldSet: { input: unknown; output: unknown; }
 };
 
@@ -95,6 +97,12 @@ export type HealthScore = {
 export type Mutation = {
   __typename?: 'Mutation';
   createCustomer: Customer;
+  /**
+   * OWNER only (scope privacy:erase). GDPR erasure of one contact: its name and email are crypto-shredded in every
+   * event (the contact's data key is destroyed) and the contact leaves the customer, its search results included.
+   * NOT_FOUND for a customer or contact the caller's organization does not have (or a contact already erased).
+   */
+  eraseCustomerContact: Customer;
   /** Stores the signal and recomputes health. */
   recordSignal: HealthScore;
 };
@@ -105,9 +113,25 @@ export type MutationCreateCustomerArgs = {
 };
 
 
+export type MutationEraseCustomerContactArgs = {
+  contactId: Scalars['ID']['input'];
+  customerId: Scalars['ID']['input'];
+};
+
+
 export type MutationRecordSignalArgs = {
   customerId: Scalars['ID']['input'];
   input: SignalInput;
+};
+
+/**
+ * Everything the graph keeps about the signed-in person (identity's Query.exportMyData); customers' part:
+ * the customers of the current organization the person owns.
+ */
+export type MyDataExport = {
+  __typename?: 'MyDataExport';
+  customers: Scalars['JSON']['output'];
+  userId: Scalars['ID']['output'];
 };
 
 export type PageInfo = {
@@ -283,6 +307,7 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 /** Mapping of federation types */
 export type FederationTypes = ResolversObject<{
   Customer: Customer;
+  MyDataExport: MyDataExport;
   SearchResults: SearchResults;
 }>;
 
@@ -291,6 +316,9 @@ export type FederationReferenceTypes = ResolversObject<{
   Customer:
     ( { __typename: 'Customer' }
     & GraphQLRecursivePick<FederationTypes['Customer'], {"id":true}> );
+  MyDataExport:
+    ( { __typename: 'MyDataExport' }
+    & GraphQLRecursivePick<FederationTypes['MyDataExport'], {"userId":true}> );
   SearchResults:
     ( { __typename: 'SearchResults' }
     & GraphQLRecursivePick<FederationTypes['SearchResults'], {"id":true}> );
@@ -314,7 +342,9 @@ export type ResolversTypes = ResolversObject<{
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   HealthFactor: ResolverTypeWrapper<HealthFactor>;
   HealthScore: ResolverTypeWrapper<HealthScoreView>;
+  JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  MyDataExport: ResolverTypeWrapper<MyDataExportParent>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SearchMatch: ResolverTypeWrapper<SearchMatch>;
@@ -343,7 +373,9 @@ export type ResolversParentTypes = ResolversObject<{
   DateTime: Scalars['DateTime']['output'];
   HealthFactor: HealthFactor;
   HealthScore: HealthScoreView;
+  JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
+  MyDataExport: MyDataExportParent;
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
   SearchMatch: SearchMatch;
@@ -402,9 +434,20 @@ export type HealthScoreResolvers<ContextType = Context, ParentType extends Resol
   score?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
+  name: 'JSON';
+}
+
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   createCustomer?: Resolver<ResolversTypes['Customer'], ParentType, ContextType, RequireFields<MutationCreateCustomerArgs, 'input'>>;
+  eraseCustomerContact?: Resolver<ResolversTypes['Customer'], ParentType, ContextType, RequireFields<MutationEraseCustomerContactArgs, 'contactId' | 'customerId'>>;
   recordSignal?: Resolver<ResolversTypes['HealthScore'], ParentType, ContextType, RequireFields<MutationRecordSignalArgs, 'customerId' | 'input'>>;
+}>;
+
+export type MyDataExportResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MyDataExport'] = ResolversParentTypes['MyDataExport'], FederationReferenceType extends FederationReferenceTypes['MyDataExport'] = FederationReferenceTypes['MyDataExport']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['MyDataExport']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  customers?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
@@ -453,7 +496,9 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   DateTime?: GraphQLScalarType;
   HealthFactor?: HealthFactorResolvers<ContextType>;
   HealthScore?: HealthScoreResolvers<ContextType>;
+  JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
+  MyDataExport?: MyDataExportResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   SearchMatch?: SearchMatchResolvers<ContextType>;

@@ -5,8 +5,9 @@
 import { appError, badInput, ErrorCode, notFound } from '@cos/errors';
 import type { CustomerEvent, SignalKind } from '@cos/events';
 import { computeHealth, isChurnRisk, type SignalPoint } from './health';
+import { streamTypeOf } from '@cos/events';
 
-export const STREAM_TYPE = 'Customer';
+export const STREAM_TYPE = streamTypeOf('customers', 'Customer');
 export const streamIdOf = (customerId: string) => `${STREAM_TYPE}-${customerId}`;
 
 export interface CustomerState {
@@ -19,6 +20,8 @@ export interface CustomerState {
   churnRisk: boolean;
   /** How many times churnRisk turned true. */
   episode: number;
+  /** Ids of the contacts not erased. */
+  contactIds: string[];
 }
 
 export const initialCustomerState: CustomerState = {
@@ -29,6 +32,7 @@ export const initialCustomerState: CustomerState = {
   score: null,
   churnRisk: false,
   episode: 0,
+  contactIds: [],
 };
 
 export type CreateCustomer = {
@@ -54,7 +58,10 @@ export type RecordSignal = {
   now: Date;
 };
 
-export type CustomerCommand = CreateCustomer | RecordSignal;
+/** GDPR erasure of one contact: its data key is destroyed by the caller, this records it. */
+export type EraseContact = { type: 'EraseContact'; customerId: string; contactId: string };
+
+export type CustomerCommand = CreateCustomer | RecordSignal | EraseContact;
 
 /** Decides which events a command produces, or throws an API error (nothing is written). */
 export function decide(command: CustomerCommand, state: CustomerState): CustomerEvent[] {
@@ -107,6 +114,11 @@ export function decide(command: CustomerCommand, state: CustomerState): Customer
       }
       return events;
     }
+    case 'EraseContact': {
+      if (!state.exists) throw notFound('Customer', command.customerId);
+      if (!state.contactIds.includes(command.contactId)) throw notFound('Contact', command.contactId);
+      return [{ type: 'CustomerContactErased', data: { customerId: command.customerId, contactId: command.contactId } }];
+    }
   }
 }
 
@@ -114,7 +126,9 @@ export function decide(command: CustomerCommand, state: CustomerState): Customer
 export function evolve(state: CustomerState, event: CustomerEvent): CustomerState {
   switch (event.type) {
     case 'CustomerCreated':
-      return { ...state, exists: true, name: event.data.name, ownerId: event.data.ownerId };
+      return { ...state, exists: true, name: event.data.name, ownerId: event.data.ownerId, contactIds: event.data.contacts.map((c) => c.id) };
+    case 'CustomerContactErased':
+      return { ...state, contactIds: state.contactIds.filter((id) => id !== event.data.contactId) };
     case 'SignalRecorded':
       return {
         ...state,

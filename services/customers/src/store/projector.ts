@@ -56,5 +56,12 @@ export async function projectCustomerEvent(tx: Tx, e: StoredOf<CustomerEvent>): 
     case 'ChurnRiskCleared':
       await tx.query(`/* projectChurnRiskCleared */ UPDATE customers SET churn_risk = false WHERE id = $1`, [e.data.customerId]);
       return;
+    case 'CustomerContactErased':
+      // The row (and with it its search document, a generated column) goes; the customer keeps its other contacts.
+      await tx.query(`/* projectCustomerContactErased */ DELETE FROM contacts WHERE id = $1 AND customer_id = $2`, [
+        e.data.contactId,
+        e.data.customerId,
+      ]);
+      return;
   }
 }

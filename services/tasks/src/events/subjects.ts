@@ -3,9 +3,9 @@ import type { EventMetadata, StoredEvent } from '@cos/event-store';
 
 /** What the tasks service consumes: one filter subject per consumer (NATS 2.9 has no multi-filter consumers). */
 export const consumedSubjects = (prefix: string) => ({
-  identity: `${prefix}.*.identity.>`,
-  agents: `${prefix}.*.agents.>`,
-  customers: `${prefix}.*.customers.>`,
+  identity: `${prefix}.*.${eventSubject('identity')}`,
+  agents: `${prefix}.*.${eventSubject('agents')}`,
+  customers: `${prefix}.*.${eventSubject('customers')}`,
   /** Our own removals: blobs are deleted after the removal committed (reactors/blobs.ts). */
   attachmentRemoved: `${prefix}.*.${eventSubject('tasks', 'Task', 'AttachmentRemoved')}`,
 });

@@ -3,6 +3,7 @@ import { Approval } from './Approval';
 import { Attachment, UploadScalar } from './Attachment';
 import { Comment } from './Comment';
 import { Mutation } from './Mutation';
+import { MyDataExport } from './MyDataExport';
 import { Agent, Customer, User } from './parents';
 import { Query } from './Query';
 import { SearchEdge, SearchHit, SearchResults } from './Search';
@@ -28,4 +29,5 @@ export const resolvers: Resolvers = {
   User,
   Agent,
   Customer,
+  MyDataExport,
 };

@@ -1,14 +1,15 @@
 /**
  * identity events -> the members directory (who may be assigned). MemberRemoved also unassigns that person's open
- * tasks (reaction 1: TaskAssigned to null, actor service:tasks). Idempotent on its own (upserts; a repeat finds
- * nothing left to unassign), on top of the bus inbox. UserErased removes every attachment the person uploaded, in
- * every organization (AttachmentRemoved, reason 'erasure'; the blobs reactor then deletes unreferenced blobs).
+ * tasks (reaction 1: TaskAssigned to null, actor service:tasks); UserErased does the same in every organization of
+ * the person and blanks their name, and removes every attachment they uploaded (AttachmentRemoved, reason
+ * 'erasure'; the blobs reactor then deletes unreferenced blobs). Idempotent on its own (upserts; a repeat finds
+ * nothing left to unassign), on top of the bus inbox.
  */
 import type { Tx } from '@cos/db';
 import type { StoredEvent, StoredOf } from '@cos/event-store';
 import type { IdentityEvent } from '@cos/events';
 import { executeTask } from '../../commands/task-commands';
-import { deactivateMember, setMemberRole, upsertMember } from '../../store/directory-store';
+import { deactivateMember, eraseMember, setMemberRole, upsertMember } from '../../store/directory-store';
 import { listAttachmentsUploadedBy, listOpenTaskIdsAssignedTo } from '../../store/task-store';
 import { reactionMetadata } from '../subjects';
 
@@ -35,6 +36,14 @@ export async function handleIdentityEvent(tx: Tx, incoming: StoredEvent): Promis
       return;
     }
     case 'UserErased': {
+      // GDPR erasure: the directory forgets the name in every organization, and the person's open tasks there are
+      // unassigned as for a removed member. Their comments stay (the author resolves to an erased person).
+      const orgs = await eraseMember(tx, event.data.userId);
+      for (const orgId of orgs) {
+        for (const taskId of await listOpenTaskIdsAssignedTo(tx, orgId, event.data.userId)) {
+          await executeTask(tx, { orgId, taskId, command: { type: 'AssignTask', assignee: null }, metadata: reactionMetadata(incoming) });
+        }
+      }
       // The consumer runs on the system role: this finds the person's attachments in every organization.
       for (const a of await listAttachmentsUploadedBy(tx, event.data.userId)) {
         await executeTask(tx, {
