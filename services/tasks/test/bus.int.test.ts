@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connectBus, startOutboxRelay, subjectFor, type Bus, type OutboxRelay, type RunningConsumer } from '@cos/bus';
 import { createLogger } from '@cos/logger';
-import { userPrincipal, testSubjectPrefix } from '@cos/testing';
+import { userPrincipal, testSubjectPrefix, TEST_INTERNAL_SECRET } from '@cos/testing';
+import { signBlobRef, stageStream } from '@cos/files';
 import { startTasksConsumers } from '../src/events/consumers';
 import { NOTIFY_CHANNEL } from '../src/projections';
 import { foreignEvent, startHarness, type Harness } from './helpers';
@@ -66,4 +67,29 @@ it('applies identity and customers events from JetStream, once, and publishes it
   const subject = `${bus.prefix}.${org}.tasks.Task.TaskCreated`;
   const msg = await until(async () => bus.jsm.streams.getMessage(bus.streamName, { last_by_subj: subject }).catch(() => null));
   expect(msg.json<{ type: string; data: { taskId: string } }>()).toMatchObject({ type: 'TaskCreated', data: { taskId } });
+});
+
+it('UserErased published on identity.User removes the person\'s attachments and, through our own AttachmentRemoved, their blob', async () => {
+  const org = randomUUID();
+  const person = randomUUID();
+  const joined = foreignEvent(org, 'Organization', 'MemberJoined', { organizationId: org, userId: person, name: 'P', role: 'MEMBER' });
+  await bus.js.publish(subjectFor(bus.prefix, 'identity', joined), JSON.stringify(joined), { msgID: joined.id });
+  await until(() => h.systemDb.withClient((tx) => tx.one('SELECT 1 AS ok FROM members WHERE org_id = $1 AND user_id = $2', [org, person])));
+  const p = userPrincipal(person, org, 'MEMBER');
+  const task = await h.exec(p, `mutation { createTask(input: { title: "erasable" }) { id } }`);
+  async function* bytes() {
+    yield Buffer.from(`personal file of ${person}`);
+  }
+  const staged = await stageStream(bytes(), h.blobs.stagingDir(), 10_000);
+  await h.blobs.put(staged.sha256, staged.path);
+  const ref = signBlobRef({ sha256: staged.sha256, size: staged.size, type: 'text/plain', name: 'me.txt', orgId: org }, TEST_INTERNAL_SECRET);
+  const added = await h.exec(p, `mutation($t: ID!, $f: Upload!) { addAttachment(taskId: $t, file: $f) { id } }`, { t: task.data!.createTask.id, f: ref });
+  expect(added.errors).toBeUndefined();
+
+  const erased = foreignEvent(org, 'User', 'UserErased', { userId: person });
+  expect(subjectFor(bus.prefix, 'identity', erased)).toBe(`${bus.prefix}.${org}.identity.User.UserErased`);
+  await bus.js.publish(subjectFor(bus.prefix, 'identity', erased), JSON.stringify(erased), { msgID: erased.id });
+  await until(() => h.systemDb.withClient((tx) => tx.one(`SELECT 1 AS ok FROM events WHERE type = 'AttachmentRemoved' AND data->>'attachmentId' = $1`, [added.data!.addAttachment.id])));
+  // The relay publishes AttachmentRemoved; the blobs consumer deletes the now unreferenced blob.
+  await until(async () => !(await h.blobs.has(staged.sha256)), 20_000);
 });
