@@ -3,5 +3,14 @@ import { Customer } from './Customer';
 import { Mutation } from './Mutation';
 import { Query } from './Query';
 import { SearchResults } from './Search';
+import { Connection, ConnectionDelivery, connectionMutations, connectionQueries, ConnectionSync } from './Connection';
 
-export const resolvers: Resolvers = { Query, Mutation, Customer, SearchResults };
+export const resolvers: Resolvers = {
+  Query: { ...Query, ...connectionQueries },
+  Mutation: { ...Mutation, ...connectionMutations },
+  Customer,
+  SearchResults,
+  Connection,
+  ConnectionSync,
+  ConnectionDelivery,
+};
