@@ -35,6 +35,8 @@ export const customersEnv = baseServiceEnv
     CONNECTOR_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(10),
     CONNECTOR_BACKOFF_BASE_MS: envFields.ms(30_000),
     CONNECTOR_BACKOFF_MAX_MS: envFields.ms(3_600_000),
+    /** Days the webhook delivery audit trail is kept (purged hourly by the connector runner); 0 = forever. */
+    CONNECTION_DELIVERIES_RETENTION_DAYS: envFields.int(90),
     /** Largest webhook body accepted (the gateway forwards up to the same size). */
     WEBHOOK_MAX_BODY_BYTES: z.coerce.number().int().min(1_024).max(5_000_000).default(256 * 1024),
     /** Replay window of signed timestamps (Stripe t=, Zendesk, Mixpanel-shaped), seconds. */

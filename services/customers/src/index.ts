@@ -69,6 +69,7 @@ startSubgraphProcess({
       backoffBaseMs: env.CONNECTOR_BACKOFF_BASE_MS,
       backoffMaxMs: env.CONNECTOR_BACKOFF_MAX_MS,
       maxPagesPerRun: 20,
+      deliveriesRetentionDays: env.CONNECTION_DELIVERIES_RETENTION_DAYS,
       onRun: (status) => runs.inc({ status }),
     }).start();
   },

@@ -28,7 +28,7 @@ import {
 } from 'cockatiel';
 import type { Db } from '@cos/db';
 import type { Logger } from '@cos/logger';
-import { advanceCursor, claimDueSyncs, findConnectionAnyTenant, finishSync, getSecret, type SyncRow } from '../store/connection-store';
+import { advanceCursor, claimDueSyncs, findConnectionAnyTenant, finishSync, getSecret, purgeDeliveries, type SyncRow } from '../store/connection-store';
 import { secretAad, type ConnectionsConfig } from './commands';
 import { ingestMapped } from './ingest';
 import { PULLERS, ProviderHttpError, RateLimitedError } from './pullers';
@@ -60,6 +60,8 @@ export interface ConnectorRunnerOptions {
   maxPagesPerRun: number;
   /** Metrics hook: one call per run with its status. */
   onRun?: (status: string) => void;
+  /** Delivery audit entries older than this are purged (hourly); 0 keeps them forever. */
+  deliveriesRetentionDays?: number;
 }
 
 class LeaseLostError extends Error {}
@@ -171,12 +173,22 @@ export function createConnectorRunner(opts: ConnectorRunnerOptions) {
     return due.length;
   }
 
+  let lastPurge = 0;
+  async function purgeIfDue() {
+    const days = opts.deliveriesRetentionDays ?? 0;
+    if (days <= 0 || Date.now() - lastPurge < 3_600_000) return;
+    lastPurge = Date.now();
+    const n = await opts.systemDb.withClient((tx) => purgeDeliveries(tx, days));
+    if (n > 0) opts.log.info({ purged: n, days }, 'purged old webhook delivery audit entries');
+  }
+
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<unknown> | null = null;
   let stopped = false;
   const loop = () => {
     if (stopped) return;
     running = runOnce()
+      .then(purgeIfDue)
       .catch((err: unknown) => opts.log.error({ err }, 'connector tick failed'))
       .finally(() => {
         running = null;

@@ -322,3 +322,12 @@ export async function findCustomerByDomain(tx: Tx, domain: string): Promise<stri
 export async function customerExists(tx: Tx, id: string): Promise<boolean> {
   return (await tx.query(`/* customerExists */ SELECT 1 FROM customers WHERE id = $1`, [id])).length === 1;
 }
+
+/** System role: drops delivery audit entries older than `days` (the trail is operational, bounded by retention). */
+export async function purgeDeliveries(tx: Tx, days: number): Promise<number> {
+  const rows = await tx.query(
+    `/* purgeDeliveries */ DELETE FROM connection_deliveries WHERE received_at < now() - make_interval(days => $1) RETURNING id`,
+    [days],
+  );
+  return rows.length;
+}
