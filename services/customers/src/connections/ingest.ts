@@ -77,7 +77,7 @@ export async function ingestMapped(tx: Tx, target: IngestTarget, mapped: Extract
   const signalId = randomUUID();
   // Stream lock first, then the claim (appendSignal locks; the claim needs the decision): two concurrent deliveries
   // of one event serialize on the stream lock, and the second finds the id claimed.
-  let appended: Awaited<ReturnType<typeof appendSignal>> | null = null;
+  let appended: Awaited<ReturnType<typeof appendSignal>>;
   try {
     appended = await appendSignal(
       tx,

@@ -3,9 +3,9 @@
  * → events, evolve(state, event) → state. Credentials are not part of the state or the events (only their hints).
  */
 import { notFound } from '@cos/errors';
-import type { ConnectionConfig, ConnectionProvider, CustomerEvent, SecretHint } from '@cos/events';
+import { streamTypeOf, type ConnectionConfig, type ConnectionProvider, type CustomerEvent, type SecretHint } from '@cos/events';
 
-export const CONNECTION_STREAM_TYPE = 'Connection';
+export const CONNECTION_STREAM_TYPE = streamTypeOf('customers', 'Connection');
 export const connectionStreamIdOf = (connectionId: string) => `${CONNECTION_STREAM_TYPE}-${connectionId}`;
 
 export const CONNECTION_PROVIDERS = ['SUPPORT_ZENDESK', 'SUPPORT_INTERCOM', 'USAGE_SEGMENT', 'USAGE_MIXPANEL', 'BILLING_STRIPE'] as const satisfies readonly ConnectionProvider[];
