@@ -5,6 +5,11 @@ export default {
     Contact: '../store/customer-store#ContactRow',
     HealthScore: '../domain/health#HealthScoreView',
     MyDataExport: '../resolvers/MyDataExport#MyDataExportParent',
+    Connection: '../store/connection-store#ConnectionRow',
+    ConnectionSync: '../store/connection-store#SyncRow',
+    ConnectionDelivery: '../store/connection-store#DeliveryRow',
+    ConnectionCreated: '../connections/commands#ConnectionCreatedView',
+    ConnectionSecretRotated: '../connections/commands#SecretRotatedView',
   },
   contextType: '../context#Context',
 };

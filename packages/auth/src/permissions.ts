@@ -16,6 +16,7 @@ export const SCOPES = {
   'customers:read': 'Read customers, contacts and health',
   'customers:write': 'Create customers and record signals',
   'customers:finance': 'Read financial fields (Customer.mrr)',
+  'connections:manage': 'Create, rotate and delete the connections customer signals arrive through (webhooks, connectors); read their delivery log',
   'agents:read': 'Read agents and their runs',
   'agents:run': 'Start and cancel agent runs',
   'agents:work': 'Act as an agent worker (service accounts only): claim runs, heartbeat, checkpoint, request approval, complete',

@@ -33,6 +33,7 @@ export const EVENT_CATALOG = {
   },
   customers: {
     Customer: ['CustomerCreated', 'SignalRecorded', 'HealthScoreChanged', 'ChurnRiskFlagged', 'ChurnRiskCleared', 'CustomerContactErased'],
+    Connection: ['ConnectionCreated', 'ConnectionSecretRotated', 'ConnectionDeleted'],
   },
   agents: {
     Agent: ['AgentCreated'],

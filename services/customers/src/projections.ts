@@ -10,7 +10,7 @@ import { projectCustomerEvent } from './store/projector';
 /** The NOTIFY channel the outbox relay listens on. */
 export const NOTIFY_CHANNEL = 'customers_events';
 
-export const READ_MODEL_TABLES = ['customers', 'contacts', 'signals', 'health_scores'] as const;
+export const READ_MODEL_TABLES = ['customers', 'contacts', 'signals', 'health_scores', 'connections'] as const;
 
 export const eventStore = createEventStore<CustomerEvent>({
   notifyChannel: NOTIFY_CHANNEL,

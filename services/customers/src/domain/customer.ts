@@ -54,6 +54,8 @@ export type RecordSignal = {
   value: number;
   occurredAt: string;
   note: string | null;
+  /** Set when a connection delivered the signal (webhook or pull). */
+  source?: Extract<CustomerEvent, { type: 'SignalRecorded' }>['data']['source'];
   /** When the command is handled: the health windows end here. */
   now: Date;
 };
@@ -89,6 +91,7 @@ export function decide(command: CustomerCommand, state: CustomerState): Customer
             value: command.value,
             occurredAt: command.occurredAt,
             note: command.note,
+            ...(command.source ? { source: command.source } : {}),
           },
         },
         {
