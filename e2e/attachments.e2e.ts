@@ -146,6 +146,8 @@ describe('attachments through the gateway', () => {
     const tampered = `/files/${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${sig}`;
     expect((await fetch(origin + tampered)).status).toBe(403);
     expect((await fetch(origin + url.slice(0, -3) + 'xyz')).status).toBe(403);
+    expect((await fetch(`${origin}/files/%E0%A4%A`)).status).toBe(403);
+    expect((await fetch(`${origin}/files/`, { method: 'POST' })).status).toBe(405);
     expect((await fetch(origin + url)).status).toBe(200);
   });
 

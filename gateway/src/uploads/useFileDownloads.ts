@@ -19,7 +19,8 @@ export function useFileDownloads(opts: { store: BlobStore; secret: string; log: 
     async onRequest({ request, url, endResponse }) {
       if (!url.pathname.startsWith(FILES_PREFIX)) return;
       if (request.method !== 'GET' && request.method !== 'HEAD') return endResponse(refuse(405, 'method not allowed'));
-      const verdict = verifyDownloadToken(decodeURIComponent(url.pathname.slice(FILES_PREFIX.length)), opts.secret);
+      // Tokens are base64url: nothing to decode; a %-escape only makes them invalid.
+      const verdict = verifyDownloadToken(url.pathname.slice(FILES_PREFIX.length), opts.secret);
       if (!verdict.ok) {
         opts.log.info({ reason: verdict.reason }, 'refused a file download');
         return endResponse(refuse(403, verdict.reason === 'expired' ? 'This download link has expired' : 'Invalid download link'));
