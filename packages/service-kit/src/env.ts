@@ -25,6 +25,8 @@ export const baseServiceEnv = z.object({
   INTERNAL_SECRET: z.string().min(32, 'must be at least 32 characters'),
   /** Apply migrations at startup (under the runner's advisory lock, so many instances may do it at once). */
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** The release this process runs (image tag, git sha), shown in `pnpm migrate --status` and contract refusals. */
+  COS_CODE_VERSION: z.string().max(100).default('dev'),
   /** OTLP/HTTP collector base URL; unset = tracing off (no OpenTelemetry SDK registered). */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });

@@ -28,3 +28,4 @@ export {
   type SearchMatches,
   type SearchSource,
 } from './search';
+export { registerInstance, SchemaTooNewError, HEARTBEAT_MS, type InstanceRegistration } from './instances';
