@@ -4,6 +4,7 @@ export {
   migrate,
   readMigrations,
   schemaLevelOf,
+  ensureServiceRoles,
   liveInstances,
   ContractBlockedError,
   INSTANCE_TTL_SECONDS,

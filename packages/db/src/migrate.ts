@@ -305,6 +305,15 @@ async function assertContractAllowed(client: pg.Client, schema: string, service:
 /** How long an instance's registration outlives its last heartbeat (service-kit heartbeats every 5 s). */
 export const INSTANCE_TTL_SECONDS = 20;
 
+/**
+ * Creates (or updates) a service's runtime (NOBYPASSRLS) and system (BYPASSRLS) login roles: what a restore needs
+ * before its GRANTs and policies can be replayed into a cluster that never ran the migrations.
+ */
+export async function ensureServiceRoles(client: pg.Client, runtimeRole: string, systemRole: string, password?: string): Promise<void> {
+  await ensureRole(client, runtimeRole, 'NOBYPASSRLS', password);
+  await ensureRole(client, systemRole, 'BYPASSRLS', password);
+}
+
 async function ensureRole(client: pg.Client, role: string, rls: 'BYPASSRLS' | 'NOBYPASSRLS', password?: string) {
   const ident = quoteIdent(role);
   const pw = password ? ` PASSWORD ${pg.escapeLiteral(password)}` : '';
