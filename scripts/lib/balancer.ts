@@ -7,6 +7,7 @@
  * resets a request. Counts requests per backend (which version served what).
  */
 import http from 'node:http';
+import net from 'node:net';
 
 export interface Balancer {
   port: number;
@@ -61,6 +62,7 @@ export async function startBalancer(opts: { backends: string[]; path?: string; h
     async close() {
       closed = true;
       clearInterval(timer);
+      server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
@@ -105,6 +107,27 @@ export async function startBalancer(opts: { backends: string[]; path?: string; h
     }
     lb.unavailable++;
     res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'no backend ready' }));
+  });
+  // WebSocket (graphql-ws): the upgrade request is replayed to a ready backend, then bytes flow both ways. When the
+  // backend drains it closes the socket (1012); the client reconnects through here to another backend.
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const candidates = [...ready];
+    if (candidates.length === 0) return socket.destroy();
+    const backend = candidates[next++ % candidates.length]!;
+    const [host, port] = backend.split(':');
+    const up = net.connect({ host, port: Number(port) }, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      up.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length) up.write(head);
+      lb.served.set(backend, (lb.served.get(backend) ?? 0) + 1);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+    up.on('close', () => socket.destroy());
+    socket.on('close', () => up.destroy());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   lb.port = (server.address() as { port: number }).port;
