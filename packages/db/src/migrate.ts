@@ -164,7 +164,7 @@ async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase): Promise
       } catch (err) {
         await client.query('ROLLBACK');
         if (err instanceof ContractBlockedError) throw err;
-        throw new Error(`migration ${opts.schema}/${m.version}_${m.name} failed: ${(err as Error).message}`);
+        throw new Error(`migration ${opts.schema}/${m.version}_${m.name} failed: ${(err as Error).message}`, { cause: err });
       }
       applied.push(`${m.version}_${m.name}`);
       log(`applied ${label(m)} (${m.phase})`);
