@@ -219,8 +219,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const c = new pg.Client({ connectionString: opts.targetAdminUrl, application_name: 'cos-restore', connectionTimeoutMillis: 5_000 });
   await c.connect();
   let republished = 0;
-  let t2 = 0;
-  let t3 = 0;
+  let t2: number;
+  let t3: number;
   try {
     const present = (await c.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE nspname = ANY($1)`, [services])).rows.map((r) => r.n);
     if (present.length > 0) throw new Error(`${redact(opts.targetAdminUrl)} already has schema(s) ${present.join(', ')}: restore into a fresh database`);

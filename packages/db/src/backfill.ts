@@ -22,7 +22,7 @@ export function parseBackfillSpec(json: string, file: string): BackfillSpec {
   try {
     v = JSON.parse(json) as Partial<BackfillSpec>;
   } catch (err) {
-    throw new Error(`${file}: not JSON (${(err as Error).message})`);
+    throw new Error(`${file}: not JSON (${(err as Error).message})`, { cause: err });
   }
   for (const k of ['table', 'key', 'set'] as const) {
     if (typeof v[k] !== 'string' || !v[k]) throw new Error(`${file}: "${k}" must be a non-empty string`);
@@ -167,7 +167,7 @@ export async function runBackfill(opts: BackfillOptions): Promise<BackfillResult
         Object.assign(p, next);
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
-        throw new Error(`backfill ${label} stopped at ${spec.key} ${p.lastKey ?? '(start)'} (resumable): ${(err as Error).message}`);
+        throw new Error(`backfill ${label} stopped at ${spec.key} ${p.lastKey ?? '(start)'} (resumable): ${(err as Error).message}`, { cause: err });
       }
       const pct = p.rowsEstimate > 0 ? Math.min(100, (100 * p.rowsScanned) / p.rowsEstimate).toFixed(1) : '?';
       const rate = Math.round(p.rowsScanned / Math.max(0.001, (Date.now() - started) / 1000));
