@@ -94,12 +94,12 @@ export async function schemaLevelOf(dir: string): Promise<number> {
 export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   if (opts.phase !== 'contract') return migrateOnce(opts, 'expand');
   // Expand first (its backfills run to the end), then the contract migrations and anything after them.
-  const first = await migrateOnce(opts, 'expand');
+  const first = await migrateOnce(opts, 'expand', true);
   const second = await migrateOnce(opts, 'contract');
   return { applied: [...first.applied, ...second.applied], backfilled: [...first.backfilled, ...second.backfilled], pendingContract: null };
 }
 
-async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase): Promise<MigrateResult> {
+async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase, contractNext = false): Promise<MigrateResult> {
   const log = opts.log ?? (() => {});
   const migrations = (await readMigrations(opts.dir)).filter((m) => opts.maxVersion === undefined || m.version <= opts.maxVersion);
   const client = new pg.Client({ connectionString: opts.adminUrl, application_name: `migrate:${opts.schema}` });
@@ -131,7 +131,7 @@ async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase): Promise
         if (phase !== 'contract') {
           // Later migrations may depend on it: nothing after a pending contract is applied either.
           pendingContract = label(m);
-          log(`${label(m)} is a contract migration: run \`pnpm migrate --contract\` once every instance runs the new code`);
+          if (!contractNext) log(`${label(m)} is a contract migration: run \`pnpm migrate --contract\` once every instance runs the new code`);
           break;
         }
       }
