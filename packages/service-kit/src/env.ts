@@ -41,6 +41,8 @@ export const baseServiceEnv = z.object({
   RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1_000),
   /** Days a consumer's inbox rows (processed event ids) are kept: longer than the dead-letter stream keeps a message (30 days), so a replayed dead letter is still recognised. */
   RETENTION_INBOX_DAYS: z.coerce.number().int().min(1).default(35),
+  /** The release this process runs (image tag, git sha), shown in `pnpm migrate --status` and contract refusals. */
+  COS_CODE_VERSION: z.string().max(100).default('dev'),
   /** OTLP/HTTP collector base URL; unset = tracing off (no OpenTelemetry SDK registered). */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });

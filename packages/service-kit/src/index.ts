@@ -29,3 +29,4 @@ export {
   type SearchSource,
 } from './search';
 export { startRetentionJob, type RetentionRule, type RetentionJob, type RetentionOptions } from './retention';
+export { registerInstance, SchemaTooNewError, HEARTBEAT_MS, type InstanceRegistration } from './instances';

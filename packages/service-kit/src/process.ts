@@ -1,7 +1,7 @@
 import type { BatchObserver } from './loaders';
 import { fileURLToPath } from 'node:url';
 import { connectBus, startOutboxRelay, type Bus } from '@cos/bus';
-import { createPool, Db, migrate, serviceDatabase } from '@cos/db';
+import { createPool, Db, migrate, schemaLevelOf, serviceDatabase } from '@cos/db';
 import { createLogger, type Logger } from '@cos/logger';
 import {
   busMetrics,
@@ -20,6 +20,7 @@ import { configureMasterKeys } from '@cos/pii';
 import type { Plugin } from 'graphql-yoga';
 import type { BaseServiceEnv } from './env';
 import { startRetentionJob, type RetentionRule } from './retention';
+import { registerInstance } from './instances';
 import { runService, setProcessInstrumentation, type ReadinessCheck } from './server';
 
 /** What a service's factories receive from the bootstrap. */
@@ -71,6 +72,11 @@ export interface SubgraphProcessOptions<E extends BaseServiceEnv & { PORT: numbe
   consumers?: (deps: ProcessDeps<E>) => Promise<Stoppable[]>;
   /** A background worker (stopped first at shutdown). */
   runner?: (deps: ProcessDeps<E>) => Stoppable | Promise<Stoppable>;
+  /**
+   * The schema level this code is written for (registered in service_instances; contract migrations above it wait
+   * until no such instance is live). Default: the highest migration version in the migrations folder it ships with.
+   */
+  schemaLevel?: number;
 }
 
 /**
@@ -91,16 +97,20 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
   const tracing = initTracing({ service, otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
   if (tracing.enabled) log.info({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT }, 'OpenTelemetry tracing on');
   const cfg = serviceDatabase(service, env.COS_PG_ADMIN_URL, { runtimeUrl: env.DATABASE_URL, systemUrl: env.SYSTEM_DATABASE_URL });
+  const migrationsDir = opts.migrationsDir ?? fileURLToPath(new URL(`../../../services/${service}/migrations`, import.meta.url));
   if (env.MIGRATE_ON_START) {
+    // Expand phase only: a contract migration never runs at startup (`pnpm migrate --contract`, docs/migrations.md).
     await migrate({
       adminUrl: cfg.adminUrl,
       schema: cfg.schema,
       runtimeRole: cfg.runtimeRole,
       systemRole: cfg.systemRole,
-      dir: opts.migrationsDir ?? fileURLToPath(new URL(`../../../services/${service}/migrations`, import.meta.url)),
+      dir: migrationsDir,
+      maxVersion: opts.schemaLevel,
       log: (m) => log.info(m),
     });
   }
+  const schemaLevel = opts.schemaLevel ?? (await schemaLevelOf(migrationsDir));
 
   const closers: Array<() => Promise<unknown>> = [];
   const closeAll = async () => {
@@ -127,6 +137,9 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
       }),
     );
     closers.push(() => Promise.allSettled([db.close(), systemDb.close()]));
+    const registration = await registerInstance({ db: systemDb, service, schemaLevel, codeVersion: env.COS_CODE_VERSION, log });
+    // Closed in reverse: deregistered after the server drained and the consumers stopped, before the pools close.
+    closers.push(() => registration.deregister());
 
     const metrics = createMetrics(service);
     observePool(metrics, 'runtime', db.pool);

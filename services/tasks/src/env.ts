@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseEnv, envFields, z } from '@cos/config';
+import { z } from 'zod';
+import { parseEnv, envFields } from '@cos/config';
 import { baseServiceEnv } from '@cos/service-kit';
 
 /** The gateway's default too (gateway/src/env.ts): both must see the same blobs. */
@@ -14,6 +15,11 @@ export const tasksEnv = baseServiceEnv.extend({
   FILES_URL_TTL_S: z.coerce.number().int().min(1).max(86_400).default(300),
   /** Base put in front of `/files/<token>` in Attachment.url (the gateway's public URL); empty: a relative URL. */
   FILES_PUBLIC_URL: z.string().url().or(z.literal('')).default(''),
+  /**
+   * Run as the release before migration 0007 (reads and writes tasks.created_by, registers schema level 6): only for
+   * the expand/contract drill (docs/migrations.md); never set in production.
+   */
+  TASKS_LEGACY_RELEASE: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
 });
 export type TasksEnv = ReturnType<typeof tasksEnv.parse>;
 

@@ -9,14 +9,19 @@ import { startTasksConsumers } from './events/consumers';
 import { NOTIFY_CHANNEL } from './projections';
 import { createServer } from './server';
 import { filesConfig } from './files';
+import { LEGACY_SCHEMA_LEVEL, useLegacyCreatorColumn } from './store/creator-column';
 
 const SERVICE = 'tasks';
 const filesOf = (env: TasksEnv) =>
   filesConfig({ secret: env.INTERNAL_SECRET, dir: env.FILES_DIR, urlTtlS: env.FILES_URL_TTL_S, publicBaseUrl: env.FILES_PUBLIC_URL });
 
+const env = loadEnv();
+if (env.TASKS_LEGACY_RELEASE) useLegacyCreatorColumn();
+
 startSubgraphProcess({
   service: SERVICE,
-  env: loadEnv(),
+  env,
+  schemaLevel: env.TASKS_LEGACY_RELEASE ? LEGACY_SCHEMA_LEVEL : undefined,
   notifyChannel: NOTIFY_CHANNEL,
   consumers: ({ env, bus, systemDb, log }) => startTasksConsumers({ bus, systemDb, log, blobs: filesOf(env).store }),
   createServer: ({ env, db, log, readiness, onLoaderBatch }) =>

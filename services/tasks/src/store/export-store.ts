@@ -1,5 +1,6 @@
 /** tasks' part of `exportMyData`: what tasks keeps about one person in the tenant transaction's organization. */
 import type { Tx } from '@cos/db';
+import { creatorColumn } from './creator-column';
 
 /** Rows per list at most; `truncated` names the lists that had more. */
 export const EXPORT_LIMIT = 10_000;
@@ -9,7 +10,7 @@ export async function tasksExport(tx: Tx, userId: string) {
   const created = await tx.query(
     `/* exportTasksCreated */ SELECT id, title, description, status, priority, customer_id AS "customerId", created_at AS "createdAt",
        updated_at AS "updatedAt", due_at AS "dueAt"
-     FROM tasks WHERE created_by = $1 ORDER BY created_at LIMIT $2`,
+     FROM tasks WHERE ${creatorColumn()} = $1 ORDER BY created_at LIMIT $2`,
     [userId, cap],
   );
   const assigned = await tx.query(
