@@ -150,7 +150,7 @@ describe('expand/contract with two releases serving behind the gateway', () => {
       // 4. contract refused while the old release is registered
       const refused = await migrateAll(db.adminUrl, log, { services: ['tasks'], phase: 'contract' }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(ContractBlockedError);
-      expect((refused as Error).message).toMatch(/tasks\/0007_contract_task_creator_user_id refused.*code release-5, schema level 6/);
+      expect((refused as Error).message).toMatch(/tasks\/0008_contract_task_creator_user_id refused.*code release-5, schema level 6/);
       expect(await columns()).toContain('created_by');
 
       // 5. the old release drains away; the contract applies under traffic
