@@ -155,7 +155,7 @@ interface LoadRun {
 
 function runWrk(url: string, bodyFile: string, tokensFile: string, seconds: number): Promise<LoadRun> {
   return new Promise((resolve, reject) => {
-    const [cmd, args] = pinned(LOAD_CPUS, 'wrk', ['-t1', `-c${CLIENTS}`, `-d${seconds}s`, '--timeout', '10s', '-s', path.join(here, 'guild/wrk.lua'), url]);
+    const [cmd, args] = pinned(LOAD_CPUS, 'wrk', ['-t1', `-c${CLIENTS}`, `-d${seconds}s`, '--timeout', '30s', '-s', path.join(here, 'guild/wrk.lua'), url]);
     const child = spawn(cmd, args, {
       env: { ...process.env, GUILD_WRK_BODY_FILE: bodyFile, GUILD_WRK_TOKENS_FILE: tokensFile },
       stdio: ['ignore', 'pipe', 'inherit'],
