@@ -56,6 +56,12 @@ await migrateAll(env.pgAdminUrl, (m) => console.log(`  ${m}`));
 const secretFile = path.join(dataDir, 'internal-secret');
 if (!process.env.INTERNAL_SECRET && !existsSync(secretFile)) writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
 const internalSecret = process.env.INTERNAL_SECRET ?? readFileSync(secretFile, 'utf8').trim();
+// Likewise the master key of the connection credentials' envelope encryption (customers only; README "Customer signals").
+const masterKeysFile = path.join(dataDir, 'connections-master-keys');
+if (!process.env.CONNECTIONS_MASTER_KEYS && !existsSync(masterKeysFile)) {
+  writeFileSync(masterKeysFile, `k1:${randomBytes(32).toString('base64')}`, { mode: 0o600 });
+}
+const connectionsMasterKeys = process.env.CONNECTIONS_MASTER_KEYS ?? readFileSync(masterKeysFile, 'utf8').trim();
 
 console.log('» starting identity, tasks, customers, agents and the gateway');
 const stack = await startStack({
@@ -68,6 +74,7 @@ const stack = await startStack({
   servicePorts: servicePortsAfter(env.gatewayPort),
   logDir: path.join(dataDir, 'logs'),
   nodeEnv: env.nodeEnv,
+  perProcessEnv: { customers: { CONNECTIONS_MASTER_KEYS: connectionsMasterKeys } },
 }).catch((err: Error) => {
   console.error(err.message);
   process.exit(1);

@@ -28,3 +28,4 @@ export {
   type SearchMatches,
   type SearchSource,
 } from './search';
+export { startRetentionJob, type RetentionRule, type RetentionJob, type RetentionOptions } from './retention';
