@@ -33,6 +33,7 @@ import type { ResponseCache } from './cache/response-cache';
 import { useValidationErrors } from './transport/useValidationErrors';
 import { subgraphsOf, supergraphManager, type SubgraphInfo } from './execution/supergraph';
 import { clientIpResolver } from './auth/client-ip';
+import { createNativeExecutor } from './execution/executor';
 
 export const GRAPHQL_PATH = '/graphql';
 /** graphql-sse's endpoint (the subscriptions work mounts it; auth already covers it). */
@@ -76,7 +77,7 @@ export interface GatewayDeps {
     | 'subgraphUrls'
   > &
     /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
-    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES'>>;
+    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'GATEWAY_EXECUTOR' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES'>>;
   log: Logger;
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
   redis: Redis;
@@ -94,12 +95,16 @@ export interface GatewayDeps {
   /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
   /** A subgraph's circuit breaker changed state (the gauge cos_subgraph_circuit_open). */
   onCircuitChange?: (subgraph: string, state: 'closed' | 'open' | 'half-open') => void;
+  /** A query-plan cache lookup of the native executor (cos_query_plan_cache_total; the apollo one is observed apart). */
+  onPlanCache?: (result: 'hit' | 'miss') => void;
   instrumentFetch?: (subgraph: string, fetcher: ReturnType<typeof createSubgraphHttp>['fetcher']) => ReturnType<typeof createSubgraphHttp>['fetcher'];
 }
 
 export interface Gateway {
   yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
   apollo: ApolloGateway;
+  /** Which executor runs query plans (env GATEWAY_EXECUTOR). */
+  executor: 'native' | 'apollo';
   /** Subgraphs of the loaded supergraph, URLs after env overrides. */
   subgraphs(): SubgraphInfo[];
   /**
@@ -177,6 +182,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   apollo.onSchemaLoadOrUpdate(() => {
     loaded = true;
   });
+  // Registered before load(): it builds its planner from every supergraph the gateway loads.
+  const native =
+    (env.GATEWAY_EXECUTOR ?? 'native') === 'native'
+      ? createNativeExecutor({ apollo, dataSources, log, onPlanCache: deps.onPlanCache })
+      : undefined;
   await apollo.load();
 
   // One breaker for the gateway's own calls to identity (key verification, document lookups, org members).
@@ -245,7 +255,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }),
     }) as Plugin,
     ...(slots.authorization ?? []),
-    useApolloFederation({ gateway: apollo, logger: log.child({ component: 'federation' }) }) as Plugin,
+    native ? (native.plugin as Plugin) : (useApolloFederation({ gateway: apollo, logger: log.child({ component: 'federation' }) }) as Plugin),
   ];
 
   const errors = createErrorHandling(log);
@@ -263,6 +273,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   return {
     yoga,
     apollo,
+    executor: native ? 'native' : 'apollo',
     subgraphs: () => subgraphs,
     transportStats() {
       const t = { entityFetches: 0, entityRequests: 0, representationsDeduplicated: 0, inflightJoined: 0 };
