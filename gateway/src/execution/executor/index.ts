@@ -152,6 +152,13 @@ function compileOperation(s: SchemaState, document: DocumentNode, operationName:
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
   const op = operationFromDocument(s.apiSchema, document, { operationName: operationName ?? undefined });
   const plan = s.planner.buildQueryPlan(op);
+  // @apollo/query-planner answers an empty plan, instead of failing, when no subgraph can resolve the selected fields
+  // (e.g. a field only on a non-resolvable @interfaceObject): answering `{ a: null }` without an error would hide it.
+  if (!plan.node && selectsData(operation.selectionSet, fragments)) {
+    throw new GraphQLError('No subgraph can resolve the requested fields (the query planner found no way to fetch them)', {
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    });
+  }
   const introspectionFields = operation.operation === 'query' ? rootIntrospection(operation.selectionSet, fragments) : [];
   return {
     operation,
@@ -171,6 +178,28 @@ function compileOperation(s: SchemaState, document: DocumentNode, operationName:
           }
         : undefined,
   };
+}
+
+/** Whether a root selection asks for anything besides __typename and introspection (literal @skip/@include applied). */
+function selectsData(set: SelectionSetNode, fragments: Map<string, FragmentDefinitionNode>): boolean {
+  const literalSkip = (dirs: readonly { name: { value: string }; arguments?: readonly { name: { value: string }; value: { kind: string; value?: unknown } }[] }[] | undefined) =>
+    (dirs ?? []).some((d) => {
+      const arg = d.arguments?.find((a) => a.name.value === 'if');
+      if (arg?.value.kind !== Kind.BOOLEAN) return false;
+      return d.name.value === 'skip' ? arg.value.value === true : d.name.value === 'include' && arg.value.value === false;
+    });
+  const seen = new Set<string>();
+  const walk = (ss: SelectionSetNode): boolean =>
+    ss.selections.some((sel) => {
+      if (literalSkip(sel.directives)) return false;
+      if (sel.kind === Kind.FIELD) return !sel.name.value.startsWith('__');
+      if (sel.kind === Kind.INLINE_FRAGMENT) return walk(sel.selectionSet);
+      if (seen.has(sel.name.value)) return false;
+      seen.add(sel.name.value);
+      const f = fragments.get(sel.name.value);
+      return !!f && walk(f.selectionSet);
+    });
+  return walk(set);
 }
 
 /** `__schema` / `__type` fields of the root selection (also inside root-level fragments). */
