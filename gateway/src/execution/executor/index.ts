@@ -8,7 +8,9 @@ import {
   executeSync,
   getVariableValues,
   getOperationAST,
+  parse,
   print,
+  visit,
   type DocumentNode,
   type ExecutionResult,
   type FieldNode,
@@ -22,7 +24,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from '@cos/logger';
 import type { GatewayContext } from '../../context';
 import { compilePlan, typeMatcher, type RunState, type Step, type SubgraphCall } from './plan';
-import { compileShape, conditionVariables, shapeRoot, type ObjectShape } from './shape';
+import { ARG_ALIAS_PREFIX, compileShape, conditionVariables, shapeRoot, type ObjectShape } from './shape';
 
 /**
  * The gateway's own query-plan executor (GATEWAY_EXECUTOR=native). Plans still come from @apollo/query-planner over
@@ -54,6 +56,8 @@ interface SchemaState {
   byDocument: WeakMap<DocumentNode, Map<string, CompiledOperation>>;
   /** By printed document + operation name: equal texts parsed twice share one plan. */
   byText: LRUCache<string, CompiledOperation>;
+  /** Names of fields some @requires selects with arguments (client fields of these names are aliased before planning). */
+  requiredWithArgs: ReadonlySet<string>;
 }
 
 export interface NativeExecutorOptions {
@@ -90,6 +94,7 @@ export function createNativeExecutor(opts: NativeExecutorOptions): NativeExecuto
       matches: typeMatcher(supergraph.schema.toGraphQLJSSchema()),
       byDocument: new WeakMap(),
       byText: new LRUCache({ max: cacheSize }),
+      requiredWithArgs: fieldsRequiredWithArguments(coreSupergraphSdl),
     };
     schemaListener?.(apiSchema);
   });
@@ -145,7 +150,39 @@ export function createNativeExecutor(opts: NativeExecutorOptions): NativeExecuto
   };
 }
 
-function compileOperation(s: SchemaState, document: DocumentNode, operationName: string | null | undefined): CompiledOperation {
+/** Field names selected with arguments inside the `requires:` field sets of the supergraph's @join__field. */
+function fieldsRequiredWithArguments(supergraphSdl: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of supergraphSdl.matchAll(/requires:\s*"((?:[^"\\]|\\.)*)"/g)) {
+    const fields = m[1]!.replace(/\\"/g, '"');
+    if (!fields.includes('(')) continue;
+    try {
+      visit(parse(`{${fields}}`), {
+        Field(node) {
+          if (node.arguments?.length) out.add(node.name.value);
+        },
+      });
+    } catch {
+      // not a field set we can read: no workaround for it
+    }
+  }
+  return out;
+}
+
+/** Client fields named in `names` that have arguments get an ARG_ALIAS_PREFIX alias (see shape.ts). */
+function aliasArgumentFields(document: DocumentNode, names: ReadonlySet<string>): DocumentNode {
+  if (names.size === 0) return document;
+  return visit(document, {
+    Field(node) {
+      if (!node.arguments?.length || !names.has(node.name.value)) return undefined;
+      const responseName = node.alias?.value ?? node.name.value;
+      return { ...node, alias: { kind: Kind.NAME, value: ARG_ALIAS_PREFIX + responseName } };
+    },
+  });
+}
+
+function compileOperation(s: SchemaState, original: DocumentNode, operationName: string | null | undefined): CompiledOperation {
+  const document = aliasArgumentFields(original, s.requiredWithArgs);
   const operation = getOperationAST(document, operationName ?? undefined);
   if (!operation) throw new GraphQLError(operationName ? `Unknown operation named "${operationName}".` : 'Must provide an operation.');
   const fragments = new Map<string, FragmentDefinitionNode>();

@@ -1,4 +1,5 @@
 import { GraphQLError, Kind, isAbstractType, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { ARG_ALIAS_PREFIX } from './shape';
 import type { FetchDataRewrite, FetchNode, PlanNode, QueryPlan, QueryPlanSelectionNode } from '@apollo/query-planner';
 
 /**
@@ -329,7 +330,7 @@ function subgraphError(e: GraphQLFormattedError, serviceName: string, path: (str
   const extensions = { ...(e.extensions ?? {}), serviceName } as Record<string, unknown>;
   if (typeof extensions.code !== 'string') extensions.code = 'DOWNSTREAM_SERVICE_ERROR';
   return new GraphQLError(e.message || `Error while fetching subquery from service "${serviceName}"`, {
-    path,
+    path: path?.map((k) => (typeof k === 'string' && k.startsWith(ARG_ALIAS_PREFIX) ? k.slice(ARG_ALIAS_PREFIX.length) : k)),
     extensions,
     originalError: Object.assign(new Error(e.message), { extensions: e.extensions }),
   });

@@ -48,10 +48,22 @@ export interface ObjectShape {
   readonly staticType: GraphQLCompositeType;
 }
 
+/**
+ * `responseName` is the client's; `inputKey` is where the merged data holds the value (differs for fields the
+ * executor aliased before planning, see ARG_ALIAS_PREFIX).
+ */
 export type FieldShape =
-  | { kind: 'typename'; responseName: string }
-  | { kind: 'introspection'; responseName: string }
-  | { kind: 'value'; responseName: string; parentName: string; type: GraphQLOutputType; sub: ObjectShape | undefined };
+  | { kind: 'typename'; responseName: string; inputKey: string }
+  | { kind: 'introspection'; responseName: string; inputKey: string }
+  | { kind: 'value'; responseName: string; inputKey: string; parentName: string; type: GraphQLOutputType; sub: ObjectShape | undefined };
+
+/**
+ * Prefix of the aliases the executor gives, before planning, to client fields with arguments that some @requires also
+ * selects (with other arguments): @apollo/query-planner merges both into one subgraph field otherwise and the client
+ * gets the @requires' arguments' answer (federation-gateway-audit requires-with-argument#2-4).
+ */
+export const ARG_ALIAS_PREFIX = '_cos_arg_';
+const clientName = (key: string) => (key.startsWith(ARG_ALIAS_PREFIX) ? key.slice(ARG_ALIAS_PREFIX.length) : key);
 
 export interface ShapeErrors {
   errors: GraphQLError[];
@@ -188,21 +200,22 @@ function collect(
   for (const set of sets) walk(set, staticType);
 
   const out: FieldShape[] = [];
-  for (const [responseName, g] of groups) {
+  for (const [inputKey, g] of groups) {
     const name = g.node.name.value;
+    const responseName = clientName(inputKey);
     if (name === '__typename') {
-      out.push({ kind: 'typename', responseName });
+      out.push({ kind: 'typename', responseName, inputKey });
       continue;
     }
     if (name === '__schema' || name === '__type') {
-      out.push({ kind: 'introspection', responseName });
+      out.push({ kind: 'introspection', responseName, inputKey });
       continue;
     }
     const def = fieldDef(g.parent, name) ?? fieldDef(runtime, name);
     if (!def) continue; // not in the API schema: validation refused it already
     const named = getNamedType(def.type);
     const sub = isCompositeType(named) ? objectShape(schema, named, g.sets, fragments, included) : undefined;
-    out.push({ kind: 'value', responseName, parentName: g.parent.name, type: def.type, sub });
+    out.push({ kind: 'value', responseName, inputKey, parentName: g.parent.name, type: def.type, sub });
   }
   return out;
 }
@@ -243,7 +256,7 @@ function shapeObject(
     const key = f.responseName;
     let value: unknown;
     if (f.kind === 'typename') {
-      let v = own(input, key);
+      let v = own(input, f.inputKey);
       if ((v === undefined || v === null) && key !== '__typename') v = own(input, '__typename');
       const t = typeof v === 'string' ? run.schema.getType(v) : undefined;
       const resolved = t ?? run.schema.getType(typename);
@@ -251,10 +264,10 @@ function shapeObject(
       if (!resolved || !isObjectType(resolved)) return BUBBLE;
       value = resolved.name;
     } else if (f.kind === 'introspection') {
-      value = run.introspection?.[key] ?? null;
+      value = run.introspection?.[f.inputKey] ?? null;
     } else {
       path.push(key);
-      const v = own(input, key);
+      const v = own(input, f.inputKey);
       const r = complete(run, f.type, v === undefined ? null : v, f.sub, path, f.parentName);
       path.pop();
       if (r === BUBBLE) return BUBBLE;
