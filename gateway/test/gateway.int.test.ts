@@ -13,7 +13,6 @@ import {
   composeSupergraph,
   KNOWN_API_KEY,
   listen,
-  SECRET,
   startIssuer,
   startSubgraph,
   testGatewayEnv,
