@@ -125,7 +125,7 @@ export function createNativeExecutor(opts: NativeExecutorOptions): NativeExecuto
       if (schema) setSchema(schema);
       schemaListener = setSchema;
     },
-    onExecute({ args, setExecuteFn }) {
+    onExecute({ setExecuteFn }) {
       setExecuteFn(async (exec): Promise<ExecutionResult> => {
         const s = state;
         if (!s) return { errors: [new GraphQLError('The supergraph is not loaded yet')] };
@@ -136,7 +136,7 @@ export function createNativeExecutor(opts: NativeExecutorOptions): NativeExecuto
           if (err instanceof GraphQLError) return { errors: [err] };
           throw err;
         }
-        return run(c, exec.schema, exec.document, (exec.variableValues ?? {}) as Record<string, unknown>, exec.contextValue as GatewayContext, opts.dataSources);
+        return run(c, exec.schema, (exec.variableValues ?? {}) as Record<string, unknown>, exec.contextValue as GatewayContext, opts.dataSources);
       });
     },
   };
@@ -262,7 +262,6 @@ function rootIntrospection(set: SelectionSetNode, fragments: Map<string, Fragmen
 async function run(
   c: CompiledOperation,
   schema: GraphQLSchema,
-  document: DocumentNode,
   variables: Record<string, unknown>,
   context: GatewayContext,
   dataSources: ReadonlyMap<string, GraphQLDataSource<GatewayContext>>,
@@ -316,6 +315,5 @@ async function run(
   const data = shapeRoot(completion, shape, state.data);
   if (state.errors.length > 0) return { data, errors: state.errors };
   if (completion.errors.length > 0) return { data, extensions: { valueCompletion: completion.errors } };
-  void document;
   return { data };
 }
