@@ -266,7 +266,11 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher): Step {
     const representations: Representation[] = [];
     const targets: Record<string, unknown>[][] = [];
     const byKey = new Map<string, number>();
+    // Merged answers are shared between equal entities, so the same object can be reached along several paths.
+    const seen = new Set<Record<string, unknown>>();
     for (const entity of cursor.objects) {
+      if (seen.has(entity)) continue;
+      seen.add(entity);
       const rep = requires(entity);
       if (!rep || !rep.__typename) continue;
       if (input) input(rep);
@@ -276,7 +280,7 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher): Step {
         byKey.set(key, representations.length);
         representations.push(rep);
         targets.push([entity]);
-      } else if (!targets[at]!.includes(entity)) targets[at]!.push(entity);
+      } else targets[at]!.push(entity);
     }
     if (representations.length === 0) return;
     const variables = variablesOf(state);
