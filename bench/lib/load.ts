@@ -2,7 +2,7 @@
  * Closed-loop HTTP load generator, run as its OWN process (so its CPU never counts as the gateway's):
  * `tsx bench/lib/load.ts '<json LoadConfig>'` prints one JSON LoadResult line on stdout.
  * Each of `clients` loops sends the next request as soon as the previous answered, with its own Authorization
- * header (client i uses tokens[i % tokens.length]). undici Pool, one keep-alive socket per client, no pipelining.
+ * header (client i uses tokens[i % tokens.length]; none when `tokens` is empty). undici Pool, one keep-alive socket per client, no pipelining.
  * A response counts as ok only with HTTP 200, a JSON body with `data` and no `errors`.
  */
 import { Pool } from 'undici';
@@ -42,7 +42,8 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
     const headers = {
       'content-type': 'application/json',
       accept: 'application/graphql-response+json, application/json',
-      authorization: `Bearer ${cfg.tokens[i % cfg.tokens.length]}`,
+      // No tokens: anonymous requests.
+      ...(cfg.tokens.length ? { authorization: `Bearer ${cfg.tokens[i % cfg.tokens.length]}` } : {}),
     };
     while (performance.now() < end) {
       const t0 = performance.now();

@@ -5,7 +5,9 @@
  * principal signed into each subgraph request by a stock RemoteGraphQLDataSource.willSendRequest. Default fetcher
  * (Apollo's own), default caches, no tuning.
  *
- * Env: PORT, SUPERGRAPH (file), SUBGRAPH_<NAME>_URL, INTERNAL_SECRET, JWKS_URL.
+ * Env: PORT, SUPERGRAPH (file), SUBGRAPH_<NAME>_URL, INTERNAL_SECRET, JWKS_URL. Without INTERNAL_SECRET and JWKS_URL
+ * (bench/guild.bench.ts: subgraphs that need no principal) there is no JWT verification and no signing: the Guild
+ * benchmark's stock gateway as it is (`new ApolloGateway({ supergraphSdl })` under `startStandaloneServer`).
  */
 import { readFileSync } from 'node:fs';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
@@ -24,8 +26,9 @@ const env = (k: string): string => {
   if (!v) throw new Error(`${k} is required`);
   return v;
 };
-const secret = env('INTERNAL_SECRET');
-const verify = createJwtVerifier({ jwksUrl: env('JWKS_URL'), issuer: 'cos-identity', audience: 'cos-graph' });
+const authenticated = !!(process.env.INTERNAL_SECRET || process.env.JWKS_URL);
+const secret = authenticated ? env('INTERNAL_SECRET') : '';
+const verify = authenticated ? createJwtVerifier({ jwksUrl: env('JWKS_URL'), issuer: 'cos-identity', audience: 'cos-graph' }) : undefined;
 
 // No usage telemetry to Apollo and no cloud-metadata probes (loopback only, and a fair baseline).
 process.env.APOLLO_TELEMETRY_DISABLED = 'true';
@@ -35,10 +38,12 @@ const gateway = new ApolloGateway({
   buildService: ({ name, url }) =>
     new RemoteGraphQLDataSource<Ctx>({
       url: process.env[`SUBGRAPH_${name.toUpperCase()}_URL`] ?? url,
-      willSendRequest({ request, context }) {
-        const principal = (context as Partial<Ctx>).principal ?? { kind: 'anonymous' };
-        for (const [k, v] of Object.entries(signPrincipal(principal, secret))) request.http?.headers.set(k, v);
-      },
+      ...(authenticated && {
+        willSendRequest({ request, context }) {
+          const principal = (context as Partial<Ctx>).principal ?? { kind: 'anonymous' };
+          for (const [k, v] of Object.entries(signPrincipal(principal, secret))) request.http?.headers.set(k, v);
+        },
+      }),
     }),
 });
 
@@ -47,7 +52,7 @@ const { url } = await startStandaloneServer(server, {
   listen: { port: Number(env('PORT')), host: '127.0.0.1' },
   context: async ({ req }) => {
     const auth = req.headers.authorization;
-    const principal: Principal = auth?.startsWith('Bearer ') ? await verify(auth.slice(7)) : { kind: 'anonymous' };
+    const principal: Principal = verify && auth?.startsWith('Bearer ') ? await verify(auth.slice(7)) : { kind: 'anonymous' };
     return { principal };
   },
 });
