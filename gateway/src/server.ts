@@ -34,6 +34,7 @@ import type { ResponseCache } from './cache/response-cache';
 import { useValidationErrors } from './transport/useValidationErrors';
 import { subgraphsOf, supergraphManager, type SubgraphInfo } from './execution/supergraph';
 import { clientIpResolver } from './auth/client-ip';
+import { createNativeExecutor } from './execution/executor';
 
 export const GRAPHQL_PATH = '/graphql';
 /** graphql-sse's endpoint (the subscriptions work mounts it; auth already covers it). */
@@ -77,7 +78,7 @@ export interface GatewayDeps {
     | 'subgraphUrls'
   > &
     /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
-    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
+    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'GATEWAY_EXECUTOR' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
   log: Logger;
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
   redis: Redis;
@@ -95,6 +96,8 @@ export interface GatewayDeps {
   /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
   /** A subgraph's circuit breaker changed state (the gauge cos_subgraph_circuit_open). */
   onCircuitChange?: (subgraph: string, state: 'closed' | 'open' | 'half-open') => void;
+  /** A query-plan cache lookup of the native executor (cos_query_plan_cache_total; the apollo one is observed apart). */
+  onPlanCache?: (result: 'hit' | 'miss') => void;
   /** Backing services the gateway serves without (NATS, Redis), reported by /readyz: name → connected. */
   dependencies?: () => Record<string, boolean>;
   instrumentFetch?: (subgraph: string, fetcher: ReturnType<typeof createSubgraphHttp>['fetcher']) => ReturnType<typeof createSubgraphHttp>['fetcher'];
@@ -103,6 +106,8 @@ export interface GatewayDeps {
 export interface Gateway {
   yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
   apollo: ApolloGateway;
+  /** Which executor runs query plans (env GATEWAY_EXECUTOR). */
+  executor: 'native' | 'apollo';
   /** Subgraphs of the loaded supergraph, URLs after env overrides. */
   subgraphs(): SubgraphInfo[];
   /**
@@ -180,6 +185,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   apollo.onSchemaLoadOrUpdate(() => {
     loaded = true;
   });
+  // Registered before load(): it builds its planner from every supergraph the gateway loads.
+  const native =
+    (env.GATEWAY_EXECUTOR ?? 'native') === 'native'
+      ? createNativeExecutor({ apollo, dataSources, log, onPlanCache: deps.onPlanCache })
+      : undefined;
   await apollo.load();
 
   /**
@@ -269,7 +279,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }),
     }) as Plugin,
     ...(slots.authorization ?? []),
-    useApolloFederation({ gateway: apollo, logger: log.child({ component: 'federation' }) }) as Plugin,
+    native ? (native.plugin as Plugin) : (useApolloFederation({ gateway: apollo, logger: log.child({ component: 'federation' }) }) as Plugin),
   ];
 
   const errors = createErrorHandling(log);
@@ -287,6 +297,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   return {
     yoga,
     apollo,
+    executor: native ? 'native' : 'apollo',
     subgraphs: () => subgraphs,
     transportStats() {
       const t = { entityFetches: 0, entityRequests: 0, representationsDeduplicated: 0, inflightJoined: 0 };
