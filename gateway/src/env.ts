@@ -30,6 +30,11 @@ export const gatewayEnvSchema = z.object({
   SUBGRAPH_TIMEOUT_MS: envFields.ms(10_000),
   /** One HTTP request per subgraph for the `_entities` fetches a plan issues together (execution/entity-batcher.ts). */
   GATEWAY_BATCH_ENTITIES: envFields.bool(true),
+  /**
+   * Who runs query plans: `native` (execution/executor: plans compiled once, our fetching, merging and shaping) or
+   * `apollo` (@apollo/gateway's executor, kept for comparison and as a fallback). Both plan with @apollo/query-planner.
+   */
+  GATEWAY_EXECUTOR: z.enum(['native', 'apollo']).default('native'),
   /** undici keep-alive pool size per subgraph origin. */
   SUBGRAPH_CONNECTIONS: z.coerce.number().int().positive().default(64),
   /**

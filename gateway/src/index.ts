@@ -70,14 +70,15 @@ async function main() {
     instrumentFetch: (subgraph, fetcher) => instrumentFetch(subgraph, fetcher, subgraphFetchObserver(metrics)),
     rateLimit: { ...rateLimitConfigFromEnv(env), onReject: (scope) => metrics.rateLimited.inc({ kind: scope }) },
     csrfPrevention: env.CSRF_PREVENTION,
+    onPlanCache: (result) => metrics.planCache.inc({ result }),
     dependencies: () => ({ nats: link.up, redis: redis.status === 'ready' }),
   });
-  if (!observePlanCache(gateway.apollo, metrics)) {
+  if (gateway.executor === 'apollo' && !observePlanCache(gateway.apollo, metrics)) {
     // @apollo/gateway's plan store is internal; e2e/observability.e2e.ts fails if an upgrade renames it.
     log.warn('query-plan cache not observable in this @apollo/gateway version: cos_query_plan_cache_total stays 0');
   }
   observeSubgraphTransport(metrics, () => gateway.transportStats());
-  log.info({ subgraphs: gateway.subgraphs() }, 'supergraph loaded');
+  log.info({ subgraphs: gateway.subgraphs(), executor: gateway.executor }, 'supergraph loaded');
   // One reader of the domain events for the whole process (subscriptions have their own resumable JetStream consumers).
   const feed = createEventFeed(link, log);
   const revocations = watchRevocations(feed, redis, env.REDIS_PREFIX, log);

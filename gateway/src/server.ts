@@ -37,6 +37,7 @@ import { clientIpResolver } from './auth/client-ip';
 import { FsBlobStore, scannerFromConfig } from '@cos/files';
 import { useUploads } from './uploads/useUploads';
 import { useFileDownloads } from './uploads/useFileDownloads';
+import { createNativeExecutor } from './execution/executor';
 
 export const GRAPHQL_PATH = '/graphql';
 /** graphql-sse's endpoint (the subscriptions work mounts it; auth already covers it). */
@@ -81,7 +82,7 @@ export interface GatewayDeps {
   > &
     /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
     Partial<Pick<GatewayEnv, 'FILES_DIR' | 'UPLOAD_MAX_BYTES' | 'UPLOAD_MAX_FILES' | 'UPLOAD_SCANNER' | 'UPLOAD_SCAN_TIMEOUT_MS'>> &
-    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
+    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'GATEWAY_EXECUTOR' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
   log: Logger;
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
   redis: Redis;
@@ -99,6 +100,8 @@ export interface GatewayDeps {
   /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
   /** A subgraph's circuit breaker changed state (the gauge cos_subgraph_circuit_open). */
   onCircuitChange?: (subgraph: string, state: 'closed' | 'open' | 'half-open') => void;
+  /** A query-plan cache lookup of the native executor (cos_query_plan_cache_total; the apollo one is observed apart). */
+  onPlanCache?: (result: 'hit' | 'miss') => void;
   /** Backing services the gateway serves without (NATS, Redis), reported by /readyz: name → connected. */
   dependencies?: () => Record<string, boolean>;
   instrumentFetch?: (subgraph: string, fetcher: ReturnType<typeof createSubgraphHttp>['fetcher']) => ReturnType<typeof createSubgraphHttp>['fetcher'];
@@ -107,6 +110,8 @@ export interface GatewayDeps {
 export interface Gateway {
   yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
   apollo: ApolloGateway;
+  /** Which executor runs query plans (env GATEWAY_EXECUTOR). */
+  executor: 'native' | 'apollo';
   /** Subgraphs of the loaded supergraph, URLs after env overrides. */
   subgraphs(): SubgraphInfo[];
   /**
@@ -184,6 +189,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   apollo.onSchemaLoadOrUpdate(() => {
     loaded = true;
   });
+  // Registered before load(): it builds its planner from every supergraph the gateway loads.
+  const native =
+    (env.GATEWAY_EXECUTOR ?? 'native') === 'native'
+      ? createNativeExecutor({ apollo, dataSources, log, onPlanCache: deps.onPlanCache })
+      : undefined;
   await apollo.load();
 
   /**
@@ -290,7 +300,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }),
     }) as Plugin,
     ...(slots.authorization ?? []),
-    useApolloFederation({ gateway: apollo, logger: log.child({ component: 'federation' }) }) as Plugin,
+    native ? (native.plugin as Plugin) : (useApolloFederation({ gateway: apollo, logger: log.child({ component: 'federation' }) }) as Plugin),
   ];
 
   const errors = createErrorHandling(log);
@@ -308,6 +318,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   return {
     yoga,
     apollo,
+    executor: native ? 'native' : 'apollo',
     subgraphs: () => subgraphs,
     transportStats() {
       const t = { entityFetches: 0, entityRequests: 0, representationsDeduplicated: 0, inflightJoined: 0 };

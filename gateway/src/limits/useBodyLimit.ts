@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode } from '@cos/errors';
+import { readBodyCapped } from '@cos/service-kit';
 
 /**
  * Refuses request bodies over `maxBytes` with HTTP 413 (BAD_USER_INPUT, field "body") before anything is parsed:
@@ -28,10 +29,10 @@ export function useBodyLimit(maxBytes: number, uploads?: { multipartMaxBytes: nu
       if (request.method !== 'POST' || request.headers.get('content-length') !== null || !request.body) return;
       if (limitFor(request, new URL(request.url).pathname) !== maxBytes) return;
       setRequestParser(async (req) => {
-        const text = await readCapped(req, maxBytes);
+        const text = await readBodyCapped(req, maxBytes);
         if (text === null) throw tooLarge();
         try {
-          return JSON.parse(text);
+          return JSON.parse(text.toString('utf8'));
         } catch {
           throw new GraphQLError('POST body sent invalid JSON.', {
             extensions: { code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400 } },
@@ -42,19 +43,3 @@ export function useBodyLimit(maxBytes: number, uploads?: { multipartMaxBytes: nu
   };
 }
 
-async function readCapped(req: Request, maxBytes: number): Promise<string | null> {
-  const reader = req.body!.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from '@cos/logger';
+import { readBodyCapped } from '@cos/service-kit';
 import type { ClientIp } from '../auth/client-ip';
 
 /** The public path of provider webhooks (README: Customer signals: webhooks and connectors). */
@@ -57,7 +58,7 @@ export function useWebhookProxy(opts: UseWebhookProxyOptions): Plugin {
         endResponse(json(413, 'PAYLOAD_TOO_LARGE', `Body larger than ${opts.maxBodyBytes} bytes`));
         return;
       }
-      const body = await readCapped(request, opts.maxBodyBytes);
+      const body = await readBodyCapped(request, opts.maxBodyBytes);
       if (!body) {
         endResponse(json(413, 'PAYLOAD_TOO_LARGE', `Body larger than ${opts.maxBodyBytes} bytes`));
         return;
@@ -89,20 +90,3 @@ export function useWebhookProxy(opts: UseWebhookProxyOptions): Plugin {
   };
 }
 
-async function readCapped(req: Request, limit: number): Promise<Uint8Array | null> {
-  if (!req.body) return new Uint8Array(0);
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
-}

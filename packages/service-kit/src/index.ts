@@ -30,3 +30,4 @@ export {
 } from './search';
 export { startRetentionJob, type RetentionRule, type RetentionJob, type RetentionOptions } from './retention';
 export { registerInstance, SchemaTooNewError, HEARTBEAT_MS, type InstanceRegistration } from './instances';
+export { readBodyCapped } from './body';

@@ -13,6 +13,7 @@ import type { Db } from '@cos/db';
 import { isUuid } from '@cos/db';
 import type { ConnectionProvider } from '@cos/events';
 import type { Logger } from '@cos/logger';
+import { readBodyCapped } from '@cos/service-kit';
 import { WEBHOOK_PATH_OF } from '../domain/connection';
 import { findConnectionAnyTenant, getSecret, recordDelivery } from '../store/connection-store';
 import { secretAad, type ConnectionsConfig } from './commands';
@@ -54,24 +55,6 @@ const PROVIDER_OF_PATH = new Map(Object.entries(WEBHOOK_PATH_OF).map(([p, seg]) 
 const fail = (code: WebhookErrorCode, message: string, headers: Record<string, string> = {}) =>
   Response.json({ error: { code, message } }, { status: STATUS[code], headers });
 
-/** Reads at most `limit` bytes of the body; null when it is longer. */
-async function readCapped(req: Request, limit: number): Promise<Buffer | null> {
-  if (!req.body) return Buffer.alloc(0);
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
-}
 
 export function createWebhookRoute(opts: WebhookRouteOptions) {
   const rejectionsAudited = new Map<string, { minute: number; count: number }>();
@@ -101,7 +84,7 @@ export function createWebhookRoute(opts: WebhookRouteOptions) {
       return fail('CONNECTION_NOT_FOUND', 'No such webhook endpoint');
     }
     const length = req.headers.get('content-length');
-    const body = length !== null && (!/^\d+$/.test(length) || Number(length) > opts.maxBodyBytes) ? null : await readCapped(req, opts.maxBodyBytes);
+    const body = length !== null && (!/^\d+$/.test(length) || Number(length) > opts.maxBodyBytes) ? null : await readBodyCapped(req, opts.maxBodyBytes);
 
     let connection;
     try {

@@ -1,0 +1,378 @@
+import { GraphQLError, Kind, isAbstractType, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { ARG_ALIAS_PREFIX } from './shape';
+import type { FetchDataRewrite, FetchNode, PlanNode, QueryPlan, QueryPlanSelectionNode } from '@apollo/query-planner';
+
+/**
+ * A query plan from @apollo/query-planner compiled into closures: `requires` selections become representation
+ * builders, `Flatten` paths become collectors, input/output rewrites become appliers, type conditions become
+ * memoized typename checks against the supergraph. Nothing here walks the schema per request.
+ */
+
+/** What the executor needs from a subgraph transport (the gateway's CosDataSource.process fits). */
+export interface SubgraphCall {
+  (
+    serviceName: string,
+    request: { query: string; operationName: string | undefined; variables: Record<string, unknown> },
+    pathInIncomingRequest: (string | number)[],
+  ): Promise<{ data?: Record<string, unknown> | null; errors?: readonly GraphQLFormattedError[] }>;
+}
+
+export interface RunState {
+  call: SubgraphCall;
+  /** The client's variables as sent (subgraphs coerce them themselves, as with @apollo/gateway). */
+  variables: Record<string, unknown>;
+  /** Coerced values (defaults applied) for Condition nodes. */
+  coerced: Record<string, unknown>;
+  data: Record<string, unknown>;
+  errors: GraphQLError[];
+}
+
+export type Step = (state: RunState, cursor: Cursor) => Promise<void>;
+
+interface Cursor {
+  /** Plan path from the root ('@' = every element of a list). */
+  path: readonly (string | number)[];
+  /** The objects at `path` (never null). */
+  objects: Record<string, unknown>[];
+}
+
+/** `typename` is `condition` or one of its subtypes (interfaces included), as @apollo/gateway's isObjectOfType. */
+export type TypeMatcher = (typename: unknown, condition: string, unknownTypename: boolean) => boolean;
+
+export function typeMatcher(supergraph: GraphQLSchema): TypeMatcher {
+  const memo = new Map<string, Map<string, boolean>>();
+  return (typename, condition, unknownTypename) => {
+    if (typeof typename !== 'string' || typename === '') return unknownTypename;
+    if (typename === condition) return true;
+    let m = memo.get(condition);
+    if (!m) memo.set(condition, (m = new Map()));
+    let r = m.get(typename);
+    if (r === undefined) {
+      const type = supergraph.getType(typename);
+      const cond = supergraph.getType(condition);
+      r = !!type && !!cond && isAbstractType(cond) && ('getInterfaces' in type) && supergraph.isSubType(cond, type as never);
+      m.set(typename, r);
+    }
+    return r;
+  };
+}
+
+/** Compiles a plan; `undefined` node: the answer needs no subgraph (only __typename or introspection). */
+export function compilePlan(plan: QueryPlan, matches: TypeMatcher): Step | undefined {
+  const node = plan.node;
+  if (!node) return undefined;
+  if (node.kind === 'Subscription') {
+    return async () => {
+      throw new GraphQLError('Subscriptions are served over WebSocket or SSE, not by the query executor');
+    };
+  }
+  return compileNode(node, matches);
+}
+
+function compileNode(node: PlanNode, matches: TypeMatcher): Step {
+  switch (node.kind) {
+    case 'Sequence': {
+      const steps = node.nodes.map((n) => compileNode(n, matches));
+      return async (state, cursor) => {
+        for (const s of steps) await s(state, cursor);
+      };
+    }
+    case 'Parallel': {
+      const steps = node.nodes.map((n) => compileNode(n, matches));
+      return async (state, cursor) => {
+        await Promise.all(steps.map((s) => s(state, cursor)));
+      };
+    }
+    case 'Flatten': {
+      const inner = compileNode(node.node, matches);
+      const rel = node.path;
+      return async (state, cursor) => {
+        const objects: Record<string, unknown>[] = [];
+        for (const o of cursor.objects) collectAt(o, rel, 0, objects);
+        if (objects.length === 0) return;
+        await inner(state, { path: cursor.path.concat(rel), objects });
+      };
+    }
+    case 'Fetch':
+      return compileFetch(node, matches);
+    case 'Condition': {
+      const yes = node.ifClause ? compileNode(node.ifClause, matches) : undefined;
+      const no = node.elseClause ? compileNode(node.elseClause, matches) : undefined;
+      const variable = node.condition;
+      return async (state, cursor) => {
+        const v = state.coerced[variable];
+        const branch = v === true ? yes : no;
+        if (branch) await branch(state, cursor);
+      };
+    }
+    case 'Defer':
+      return async () => {
+        throw new GraphQLError('@defer is not supported by this gateway');
+      };
+  }
+}
+
+/** Objects at `path` under `value` (lists flattened at '@'); nulls and missing values are skipped. */
+function collectAt(value: unknown, path: readonly (string | number)[], i: number, out: Record<string, unknown>[]): void {
+  if (value === null || value === undefined) return;
+  if (i === path.length) {
+    if (Array.isArray(value)) {
+      for (const v of value) collectAt(v, path, i, out);
+    } else if (typeof value === 'object') out.push(value as Record<string, unknown>);
+    return;
+  }
+  const step = path[i]!;
+  if (step === '@') {
+    if (Array.isArray(value)) for (const v of value) collectAt(v, path, i + 1, out);
+    return;
+  }
+  if (typeof value !== 'object' || Array.isArray(value)) return;
+  collectAt(own(value as Record<string, unknown>, String(step)), path, i + 1, out);
+}
+
+/** [object, path] pairs under `root` along a plan path: only computed when a subgraph error must be located. */
+function locate(root: unknown, path: readonly (string | number)[]): Map<object, (string | number)[]> {
+  const out = new Map<object, (string | number)[]>();
+  const walk = (value: unknown, i: number, at: (string | number)[]) => {
+    if (value === null || value === undefined) return;
+    if (i === path.length) {
+      if (Array.isArray(value)) value.forEach((v, k) => walk(v, i, [...at, k]));
+      else if (typeof value === 'object' && !out.has(value)) out.set(value, at);
+      return;
+    }
+    const step = path[i]!;
+    if (step === '@') {
+      if (Array.isArray(value)) value.forEach((v, k) => walk(v, i + 1, [...at, k]));
+      return;
+    }
+    if (typeof value !== 'object' || Array.isArray(value)) return;
+    walk(own(value as Record<string, unknown>, String(step)), i + 1, [...at, step]);
+  };
+  walk(root, 0, []);
+  return out;
+}
+
+type Representation = Record<string, unknown>;
+type RepresentationBuilder = (entity: Record<string, unknown>) => Representation | null;
+
+/** @apollo/gateway's executeSelectionSet over a `requires` selection, compiled. A missing field voids its object. */
+function compileRequires(selections: readonly QueryPlanSelectionNode[], matches: TypeMatcher): RepresentationBuilder {
+  type Part =
+    | { kind: 'field'; name: string; sub: RepresentationBuilder | undefined }
+    | { kind: 'fragment'; condition: string; sub: RepresentationBuilder };
+  const parts: Part[] = [];
+  for (const s of selections) {
+    if (s.kind === Kind.FIELD) {
+      parts.push({ kind: 'field', name: s.alias ?? s.name, sub: s.selections ? compileRequires(s.selections, matches) : undefined });
+    } else if (s.typeCondition) {
+      parts.push({ kind: 'fragment', condition: s.typeCondition, sub: compileRequires(s.selections, matches) });
+    }
+  }
+  const build = (source: Record<string, unknown>): Representation | null => {
+    const result: Representation = {};
+    for (const p of parts) {
+      if (p.kind === 'field') {
+        const v = own(source, p.name);
+        if (v === undefined) return null;
+        setOwn(result, p.name, p.sub ? mapValue(v, p.sub) : v);
+      } else if (matches(source.__typename, p.condition, false)) {
+        const r = p.sub(source);
+        if (r) mergeInto(result, r);
+      }
+    }
+    return result;
+  };
+  return build;
+}
+
+function mapValue(v: unknown, sub: RepresentationBuilder): unknown {
+  if (v === null) return null;
+  if (Array.isArray(v)) return v.map((x) => mapValue(x, sub));
+  if (typeof v !== 'object') return null;
+  return sub(v as Record<string, unknown>);
+}
+
+type Rewriter = (value: Record<string, unknown>) => void;
+
+/** dataRewrites.ts of @apollo/gateway, compiled: `... on T` steps check the typename, the last step sets or renames. */
+function compileRewrites(rewrites: readonly FetchDataRewrite[] | undefined, matches: TypeMatcher): Rewriter | undefined {
+  if (!rewrites || rewrites.length === 0) return undefined;
+  const fns = rewrites.map((r): Rewriter => {
+    const path = r.path.slice(0, -1);
+    const last = r.path[r.path.length - 1];
+    if (last === undefined || last.startsWith('... on ')) return () => {};
+    const apply: Rewriter =
+      r.kind === 'ValueSetter'
+        ? (obj) => setOwn(obj, last, r.setValueTo)
+        : (obj) => {
+            const v = own(obj, last);
+            if (v) {
+              setOwn(obj, r.renameKeyTo, v);
+              obj[last] = undefined;
+            }
+          };
+    const at = (value: unknown, i: number): void => {
+      if (Array.isArray(value)) {
+        for (const v of value) at(v, i);
+        return;
+      }
+      if (typeof value !== 'object' || value === null) return;
+      const obj = value as Record<string, unknown>;
+      if (i === path.length) return apply(obj);
+      const step = path[i]!;
+      if (step.startsWith('... on ')) {
+        if (matches(obj.__typename, step.slice(7), true)) at(obj, i + 1);
+      } else at(own(obj, step), i + 1);
+    };
+    return (obj) => at(obj, 0);
+  });
+  return (obj) => {
+    for (const f of fns) f(obj);
+  };
+}
+
+function compileFetch(fetch: FetchNode, matches: TypeMatcher): Step {
+  const usages = fetch.variableUsages ?? [];
+  const request = { query: fetch.operation, operationName: fetch.operationName };
+  const output = compileRewrites(fetch.outputRewrites, matches);
+  const input = compileRewrites(fetch.inputRewrites, matches);
+  const requires = fetch.requires ? compileRequires(fetch.requires, matches) : undefined;
+  const service = fetch.serviceName;
+
+  const variablesOf = (state: RunState): Record<string, unknown> => {
+    const vars: Record<string, unknown> = {};
+    for (const name of usages) {
+      const v = own(state.variables, name);
+      if (v !== undefined) vars[name] = v;
+    }
+    return vars;
+  };
+
+  if (!requires) {
+    return async (state, cursor) => {
+      const res = await state.call(service, { ...request, variables: variablesOf(state) }, cursor.path as (string | number)[]);
+      if (res.errors?.length) {
+        for (const e of res.errors) state.errors.push(subgraphError(e, service, e.path ? [...pathOf(state, cursor, cursor.objects[0]), ...e.path] : undefined));
+      }
+      const data = res.data;
+      if (!data) return;
+      if (output) output(data);
+      for (const o of cursor.objects) deepMerge(o, data);
+    };
+  }
+
+  return async (state, cursor) => {
+    // One representation per distinct entity: the same user under fifty tasks is asked for once.
+    const representations: Representation[] = [];
+    const targets: Record<string, unknown>[][] = [];
+    const byKey = new Map<string, number>();
+    // Merged answers are shared between equal entities, so the same object can be reached along several paths.
+    const seen = new Set<Record<string, unknown>>();
+    for (const entity of cursor.objects) {
+      if (seen.has(entity)) continue;
+      seen.add(entity);
+      const rep = requires(entity);
+      if (!rep || !rep.__typename) continue;
+      if (input) input(rep);
+      const key = JSON.stringify(rep);
+      const at = byKey.get(key);
+      if (at === undefined) {
+        byKey.set(key, representations.length);
+        representations.push(rep);
+        targets.push([entity]);
+      } else targets[at]!.push(entity);
+    }
+    if (representations.length === 0) return;
+    const variables = variablesOf(state);
+    if ('representations' in variables) throw new GraphQLError('Variables cannot contain key "representations"');
+    variables.representations = representations;
+    const res = await state.call(service, { ...request, variables }, cursor.path as (string | number)[]);
+    if (res.errors?.length) {
+      let located: Map<object, (string | number)[]> | undefined;
+      for (const e of res.errors) {
+        let path: (string | number)[] | undefined;
+        const p = e.path;
+        if (p && p[0] === '_entities' && typeof p[1] === 'number') {
+          const entity = targets[p[1]]?.[0];
+          located ??= locate(state.data, cursor.path);
+          const base = entity ? located.get(entity) : undefined;
+          path = base ? [...base, ...p.slice(2)] : undefined;
+        } else if (p) path = [...pathPrefix(cursor.path), ...p];
+        state.errors.push(subgraphError(e, service, path));
+      }
+    }
+    const data = res.data;
+    if (!data) return;
+    const received = data._entities;
+    if (!Array.isArray(received)) throw new GraphQLError(`Expected "data._entities" in the answer of ${service} to be an array`);
+    if (received.length !== representations.length) {
+      throw new GraphQLError(`Expected "data._entities" of ${service} to contain ${representations.length} elements`);
+    }
+    for (let i = 0; i < received.length; i++) {
+      const r = received[i] as Record<string, unknown> | null;
+      const entities = targets[i]!;
+      if (r && typeof r === 'object' && !r.__typename) r.__typename = entities[0]!.__typename;
+      if (r && output) output(r);
+      for (const e of entities) deepMerge(e, r);
+    }
+  };
+}
+
+function pathOf(state: RunState, cursor: Cursor, object: Record<string, unknown> | undefined): (string | number)[] {
+  if (cursor.path.length === 0 || !object) return [];
+  return locate(state.data, cursor.path).get(object) ?? pathPrefix(cursor.path);
+}
+
+/** A plan path as an error path prefix, up to its first list step. */
+function pathPrefix(path: readonly (string | number)[]): (string | number)[] {
+  const i = path.indexOf('@');
+  return (i < 0 ? path : path.slice(0, i)) as (string | number)[];
+}
+
+/** A subgraph error as @apollo/gateway reports it: message kept, path rewritten to the client's, serviceName added. */
+function subgraphError(e: GraphQLFormattedError, serviceName: string, path: (string | number)[] | undefined): GraphQLError {
+  const extensions = { ...(e.extensions ?? {}), serviceName } as Record<string, unknown>;
+  if (typeof extensions.code !== 'string') extensions.code = 'DOWNSTREAM_SERVICE_ERROR';
+  return new GraphQLError(e.message || `Error while fetching subquery from service "${serviceName}"`, {
+    path: path?.map((k) => (typeof k === 'string' && k.startsWith(ARG_ALIAS_PREFIX) ? k.slice(ARG_ALIAS_PREFIX.length) : k)),
+    extensions,
+    originalError: Object.assign(new Error(e.message), { extensions: e.extensions }),
+  });
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+function own(o: Record<string, unknown>, key: string): unknown {
+  return hasOwn.call(o, key) ? o[key] : undefined;
+}
+
+function setOwn(o: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  else o[key] = value;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** @apollo/gateway's deepMerge: objects merged key by key, equal-length lists element-wise, anything else replaced. */
+export function deepMerge(target: Record<string, unknown>, source: unknown): void {
+  if (!isObject(source)) return;
+  for (const key in source) {
+    if (!hasOwn.call(source, key)) continue;
+    const s = source[key];
+    if (s === undefined) continue;
+    const t = hasOwn.call(target, key) ? target[key] : undefined;
+    if (t && isObject(s) && isObject(t)) {
+      deepMerge(t, s);
+    } else if (Array.isArray(s) && Array.isArray(t) && s.length === t.length) {
+      for (let i = 0; i < s.length; i++) {
+        const se = s[i];
+        const te = t[i];
+        if (isObject(te) && isObject(se)) deepMerge(te, se);
+        else t[i] = se;
+      }
+    } else setOwn(target, key, s);
+  }
+}
+
+function mergeInto(target: Representation, source: Representation): void {
+  deepMerge(target, source);
+}
