@@ -201,7 +201,7 @@ describe('pnpm run rebuild <service>', () => {
     const before = await snapshot('tasks');
     await expect(
       rebuild('tasks', tdb.adminUrl, {
-        projections: { READ_MODEL_TABLES: ['tasks', 'comments', 'approvals'], eventStore: { replayAll: async () => Promise.reject(new Error('projector bug')) } },
+        projections: { READ_MODEL_TABLES: ['attachments', 'approvals', 'comments', 'tasks'], eventStore: { replayAll: async () => Promise.reject(new Error('projector bug')) } },
       }),
     ).rejects.toThrow('projector bug');
     expect(await snapshot('tasks')).toEqual(before);
