@@ -87,12 +87,14 @@ async function main() {
 
     const dbName = new URL(t.db.adminUrl).pathname.slice(1);
     const sampler = startSampler({ pgAdminUrl: t.db.adminUrl, database: dbName, natsUrl: servers.nats.url, prefix: t.prefix });
-    const procs = () => [...t.stack.processes.map((p) => ({ name: p.name, pid: p.child.pid! })), ...loadPids.map((pid, i) => ({ name: `load generator ${i + 1}`, pid }))];
+    const procs = () => t.stack.processes.map((p) => ({ name: p.name, pid: p.child.pid! }));
     const maxRss = new Map<string, number>();
     let cpu0: Map<string, number> | null = null;
     const cpuAt = () => new Map(procs().map((p) => [p.name, treeCpuMs(p.pid)]));
+    const loadRss = new Map<number, number>();
     const rssTimer = setInterval(() => {
       for (const p of procs()) maxRss.set(p.name, Math.max(maxRss.get(p.name) ?? 0, treeRssMiB(p.pid)));
+      for (const pid of loadPids) loadRss.set(pid, Math.max(loadRss.get(pid) ?? 0, treeRssMiB(pid)));
     }, 5_000);
     const measureMs = MINUTES * 60_000;
     const startTimer = setTimeout(() => (cpu0 = cpuAt()), RAMP_MS);
@@ -166,6 +168,7 @@ async function main() {
       const used = (cpu1.get(p.name) ?? 0) - (cpuBase.get(p.name) ?? 0);
       console.log(`| ${p.name} | ${((100 * used) / Math.max(1, measuredMs)).toFixed(0)} % | ${f0(maxRss.get(p.name) ?? 0)} |`);
     }
+    for (const r of results) console.log(`| load generator ${r.worker + 1} (its own process.cpuUsage) | ${((100 * r.cpuMs) / Math.max(1, measuredMs)).toFixed(0)} % | ${f0(loadRss.get(loadPids[r.worker] ?? -1) ?? 0)} |`);
     const pgConns = sampler.samples.map((s) => s.pgConnections).filter((n) => n >= 0);
     const lagMax = new Map<string, number>();
     for (const s of sampler.samples) for (const [c, n] of Object.entries(s.consumerLag)) lagMax.set(c, Math.max(lagMax.get(c) ?? 0, n));

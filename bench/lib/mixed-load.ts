@@ -78,6 +78,8 @@ export interface MixResult {
   subscribers: SubscriberReport[];
   failovers: number;
   firstFailures: Record<string, string>;
+  /** This process's own CPU (user + system) over the measured window, ms. */
+  cpuMs: number;
 }
 
 const TASK_PAGE = `query SoakTasksPage { tasks(first: 20) { totalCount edges { node { id title status priority version
@@ -410,12 +412,26 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
     connect();
   }
 
+  let cpuFrom: NodeJS.CpuUsage | null = null;
+  let cpuMs = 0;
+  const cpuTimers = [
+    setTimeout(() => (cpuFrom = process.cpuUsage()), Math.max(0, measureFrom - Date.now())),
+    setTimeout(() => {
+      const u = process.cpuUsage(cpuFrom ?? undefined);
+      cpuMs = (u.user + u.system) / 1000;
+    }, Math.max(0, endAt - Date.now())),
+  ];
   await Promise.all([...cfg.users.map((_, i) => user(i)), ...cfg.partners.map((_, i) => partner(i))]);
+  if (!cpuMs) {
+    const u = process.cpuUsage(cpuFrom ?? undefined);
+    cpuMs = (u.user + u.system) / 1000;
+  }
+  cpuTimers.forEach(clearTimeout);
   // Let subscriptions receive the last events (the parent waits for the stack to settle too).
   await sleep(5_000);
   for (const ws of sockets) ws.close(1000);
   await Promise.all(pools.map((p) => p.pool.close().catch(() => undefined)));
-  return { worker: cfg.worker, startedAt, measureFrom, endedAt: Date.now(), samples, subscribers, failovers, firstFailures };
+  return { worker: cfg.worker, startedAt, measureFrom, endedAt: Date.now(), samples, subscribers, failovers, firstFailures, cpuMs };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

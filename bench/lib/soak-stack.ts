@@ -95,7 +95,10 @@ export function startSampler(opts: { pgAdminUrl: string; database: string; natsU
     }
     try {
       bus ??= await connectBus({ servers: opts.natsUrl, subjectPrefix: opts.prefix, name: 'bench-sampler', log: createLogger('bench-sampler', 'silent'), timeoutMs: 3_000 });
-      for await (const c of bus.jsm.consumers.list(bus.streamName)) s.consumerLag[c.name] = c.num_pending + c.num_ack_pending;
+      for await (const c of bus.jsm.consumers.list(bus.streamName)) {
+        // Durable consumers only: the services' reactors (the gateway's subscription readers are ephemeral).
+        if (c.config.durable_name) s.consumerLag[c.name] = c.num_pending + c.num_ack_pending;
+      }
     } catch {
       /* NATS restarting */
     }

@@ -17,7 +17,8 @@ export async function scanStream(bus: Bus, opts: { stream?: string; filter?: str
   if (info.state.messages === 0) return out;
   type Ordered = NonNullable<Exclude<Parameters<Bus['js']['consumers']['get']>[1], string>>;
   const ordered: Ordered = { headers_only: true };
-  if (opts.filter) ordered.filter_subjects = [opts.filter];
+  // One subject as a string: the client then sets filter_subject (NATS 2.9 has no filter_subjects).
+  if (opts.filter) ordered.filter_subjects = opts.filter;
   if (opts.fromSeq) Object.assign(ordered, { deliver_policy: 'by_start_sequence', opt_start_seq: opts.fromSeq });
   const consumer = await bus.js.consumers.get(stream, ordered);
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
