@@ -87,7 +87,10 @@ async function main() {
 
     const dbName = new URL(t.db.adminUrl).pathname.slice(1);
     const sampler = startSampler({ pgAdminUrl: t.db.adminUrl, database: dbName, natsUrl: servers.nats.url, prefix: t.prefix });
-    const procs = () => t.stack.processes.map((p) => ({ name: p.name, pid: p.child.pid! }));
+    const procs = () => [
+      ...t.stack.processes.map((p) => ({ name: p.name, pid: p.child.pid! })),
+      ...(['postgres', 'nats', 'redis'] as const).map((n) => ({ name: `${n} (private server)`, pid: servers[n].pid() ?? -1 })),
+    ];
     const maxRss = new Map<string, number>();
     let cpu0: Map<string, number> | null = null;
     const cpuAt = () => new Map(procs().map((p) => [p.name, treeCpuMs(p.pid)]));
@@ -136,8 +139,7 @@ async function main() {
     }
 
     // ---------------------------------------------------------------------------------------------- report
-    const measuredFrom = Math.max(...results.map((r) => r.measureFrom));
-    const measuredMs = Math.min(...results.map((r) => r.endedAt)) - measuredFrom - 5_000;
+    const measuredMs = measureMs;
     const rep = latencyReport(results, Math.max(1, measuredMs));
     console.log(`### Soak: ${USERS} users, ${partners.length} partners, ${MINUTES} min measured (after a ${RAMP_MS / 1000} s sign-in ramp), think time ${THINK_MS} ms (exponential)\n`);
     console.log(`Shared 2-core machine: other sessions' tests and stacks run at the same time, so these figures are noisy and pessimistic.\n`);
@@ -159,7 +161,9 @@ async function main() {
     console.log(`| subscribers | ${subs.subscribers} |`);
     console.log(`| Task events seen (cursor range ${subs.minCursor ?? '–'}..${subs.maxCursor ?? '–'}) / in the stream for that range | ${subs.events} / ${streamTaskEvents ?? '–'} |`);
     console.log(`| deliveries received / expected (from each subscriber's first event on) | ${subs.received} / ${subs.expected} (${((100 * subs.received) / Math.max(1, subs.expected)).toFixed(2)} %) |`);
-    console.log(`| duplicates / reconnects / subscribers missing an event | ${subs.duplicates} / ${subs.reconnects} / ${subs.withMissing} |`);
+    console.log(`| missing: lost (a later event arrived) / not yet delivered when the client closed | ${subs.holes} / ${subs.tail} |`);
+    console.log(`| delivery lag, commit → client (CREATED/UPDATED) p50 / p95 / p99 / max | ${f0(subs.lag.p50)} / ${f0(subs.lag.p95)} / ${f0(subs.lag.p99)} / ${f0(subs.lag.max)} ms |`);
+    console.log(`| duplicates / reconnects (close codes) / subscribers missing an event | ${subs.duplicates} / ${subs.reconnects} (${subs.closeCodes}) / ${subs.withMissing} |`);
     if (subs.errors.length) console.log(`| first errors | ${subs.errors.join('; ')} |`);
 
     const cpuBase = cpu0 ?? new Map<string, number>();

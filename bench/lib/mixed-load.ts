@@ -66,6 +66,10 @@ export interface SubscriberReport {
   cursors: string[];
   subscribedAt: number;
   firstError: string | null;
+  /** Receipt minus the task's updatedAt (written in the committing transaction), for CREATED/UPDATED events, ms. */
+  lagMs: number[];
+  /** Close codes of dropped sockets. */
+  closeCodes: number[];
 }
 
 export interface MixResult {
@@ -95,7 +99,7 @@ const ADD_COMMENT = `mutation SoakComment($t: ID!, $b: String!) { addComment(tas
 const RECORD_SIGNAL = `mutation SoakSignal($id: ID!, $input: SignalInput!) { recordSignal(customerId: $id, input: $input) { score } }`;
 const LOGIN = `mutation SoakLogin($e: String!, $p: String!, $o: ID) { login(email: $e, password: $p, organizationId: $o) { accessToken refreshToken } }`;
 const REFRESH = `mutation SoakRefresh($r: String!) { refreshToken(refreshToken: $r) { accessToken refreshToken } }`;
-const SUBSCRIPTION = `subscription SoakTaskChanged($after: String) { taskChanged(after: $after) { cursor kind task { id version } } }`;
+const SUBSCRIPTION = `subscription SoakTaskChanged($after: String) { taskChanged(after: $after) { cursor kind task { id version updatedAt } } }`;
 
 /** Operation weights per user iteration (people); partners run their documents only. */
 export const MIX: ReadonlyArray<[kind: string, weight: number]> = [
@@ -158,6 +162,7 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
   let failovers = 0;
   const subscribers: SubscriberReport[] = [];
   const sockets = new Set<WebSocket>();
+  let lastDelivery = 0;
 
   const record = (kind: string, ms: number, outcome: string, at: number) => {
     samples.push([kind, Math.round(ms * 10) / 10, outcome, at >= measureFrom ? 1 : 0, at]);
@@ -364,7 +369,7 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
 
   /** One graphql-ws subscription, resumed with the last cursor after a dropped socket, until the end. */
   function subscribe(index: number, token: () => string) {
-    const rep: SubscriberReport = { user: index, received: 0, duplicates: 0, reconnects: 0, cursors: [], subscribedAt: 0, firstError: null };
+    const rep: SubscriberReport = { user: index, received: 0, duplicates: 0, reconnects: 0, cursors: [], subscribedAt: 0, firstError: null, lagMs: [], closeCodes: [] };
     subscribers.push(rep);
     const seen = new Set<string>();
     let last: string | null = null;
@@ -393,7 +398,9 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
             rep.cursors.push(ev.cursor);
           }
           rep.received++;
+          lastDelivery = Date.now();
           last = ev.cursor;
+          if ((ev.kind === 'UPDATED' || ev.kind === 'CREATED') && ev.task?.updatedAt) rep.lagMs.push(Date.now() - Date.parse(ev.task.updatedAt));
         } else if (m.type === 'error') {
           rep.firstError ??= JSON.stringify(m.payload).slice(0, 200);
         }
@@ -404,6 +411,7 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
       ws.on('close', (code) => {
         sockets.delete(ws);
         if (Date.now() >= endAt) return;
+        rep.closeCodes.push(code);
         if (!acked && code !== 1000) gwi++; // refused or dropped before ack: try the other gateway
         rep.reconnects++;
         setTimeout(connect, 250 + Math.random() * 750);
@@ -427,8 +435,10 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
     cpuMs = (u.user + u.system) / 1000;
   }
   cpuTimers.forEach(clearTimeout);
-  // Let subscriptions receive the last events (the parent waits for the stack to settle too).
-  await sleep(5_000);
+  // Let subscriptions receive the last events: until nothing arrived for 3 s (at most 60 s).
+  const settleUntil = Date.now() + 60_000;
+  do await sleep(1_000);
+  while (subscribers.length > 0 && Date.now() - lastDelivery < 3_000 && Date.now() < settleUntil);
   for (const ws of sockets) ws.close(1000);
   await Promise.all(pools.map((p) => p.pool.close().catch(() => undefined)));
   return { worker: cfg.worker, startedAt, measureFrom, endedAt: Date.now(), samples, subscribers, failovers, firstFailures, cpuMs };

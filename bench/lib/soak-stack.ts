@@ -199,6 +199,12 @@ export function subscriptionReport(results: MixResult[]) {
   const sorted = [...union].sort((a, b) => a - b);
   let expected = 0;
   let received = 0;
+  /** Not received although a later event was: lost. */
+  let holes = 0;
+  /** Not received and nothing later either: still on the way when the client closed. */
+  let tail = 0;
+  const lag: number[] = [];
+  const closeCodes = new Map<number, number>();
   let duplicates = 0;
   let reconnects = 0;
   let withMissing = 0;
@@ -207,6 +213,14 @@ export function subscriptionReport(results: MixResult[]) {
     const first = s.cursors.length ? Math.min(...s.cursors.map(Number)) : Infinity;
     const mine = new Set(s.cursors.map(Number));
     const exp = sorted.filter((c) => c >= first).length;
+    const lastMine = s.cursors.length ? Math.max(...s.cursors.map(Number)) : -Infinity;
+    for (const c of sorted) {
+      if (c < first || mine.has(c)) continue;
+      if (c < lastMine) holes++;
+      else tail++;
+    }
+    for (const l of s.lagMs) lag.push(l);
+    for (const c of s.closeCodes) closeCodes.set(c, (closeCodes.get(c) ?? 0) + 1);
     expected += exp;
     received += mine.size;
     duplicates += s.duplicates;
@@ -214,7 +228,23 @@ export function subscriptionReport(results: MixResult[]) {
     if (mine.size < exp) withMissing++;
     if (s.firstError) errors.add(s.firstError);
   }
-  return { subscribers: subs.length, events: union.size, minCursor: sorted[0], maxCursor: sorted[sorted.length - 1], expected, received, duplicates, reconnects, withMissing, errors: [...errors].slice(0, 3) };
+  lag.sort((a, b) => a - b);
+  return {
+    subscribers: subs.length,
+    events: union.size,
+    minCursor: sorted[0],
+    maxCursor: sorted[sorted.length - 1],
+    expected,
+    received,
+    holes,
+    tail,
+    lag: { p50: pct(lag, 50), p95: pct(lag, 95), p99: pct(lag, 99), max: lag[lag.length - 1] ?? NaN },
+    closeCodes: [...closeCodes].map(([c, n]) => `${c}×${n}`).join(', ') || 'none',
+    duplicates,
+    reconnects,
+    withMissing,
+    errors: [...errors].slice(0, 3),
+  };
 }
 
 export { f0, pct };
