@@ -209,7 +209,7 @@ async function main() {
     checks.push({
       check: 'subscriptions: every event after a subscriber\'s first, exactly once (resumed by cursor after drops)',
       expected: `${subs.expected} deliveries, 0 duplicates`,
-      found: `${subs.received} received, ${subs.duplicates} duplicates, ${subs.reconnects} reconnects, ${subs.withMissing} of ${subs.subscribers} subscribers missing events`,
+      found: `${subs.received} received (${subs.holes} lost, ${subs.tail} not delivered before the client closed), ${subs.duplicates} duplicates, ${subs.reconnects} reconnects (close codes ${subs.closeCodes}), ${subs.withMissing} of ${subs.subscribers} subscribers missing events`,
       ok: subs.received === subs.expected && subs.duplicates === 0,
     });
 
