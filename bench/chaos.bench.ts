@@ -62,6 +62,8 @@ interface FaultRecord {
   restartedMs: number;
   /** A probe touching every subgraph answered without error again through the gateways (ms after `at`). */
   recoveredMs: number | null;
+  /** Stack processes found dead afterwards (a crash the fault caused, not the kill itself). */
+  died: string[];
 }
 
 async function main() {
@@ -171,8 +173,12 @@ async function main() {
         }
         await sleep(250);
       }
-      log(`  restarted in ${restartedMs} ms, every subgraph answering again after ${recoveredMs ?? 'never'} ms`);
-      records.push({ fault, what, at, restartedMs, recoveredMs });
+      const died = t.stack.processes.filter((p) => p.child.exitCode !== null || p.child.signalCode !== null).map((p) => `${p.name} (exit ${p.child.exitCode ?? p.child.signalCode})`);
+      log(`  restarted in ${restartedMs} ms, every subgraph answering again after ${recoveredMs ?? 'never'} ms${died.length ? `; DEAD: ${died.join(', ')}` : ''}`);
+      records.push({ fault, what, at, restartedMs, recoveredMs, died });
+      // A crashed process stays down in production until its supervisor restarts it: do that, so the next fault is
+      // measured on its own (the crash is reported in the table and fails the run).
+      for (const name of died.map((d) => d.split(' ')[0]!)) await t.stack.restartProcess(name).catch((err: Error) => log(`  could not restart ${name}: ${err.message}`));
     }
     const results: MixResult[] = await loadDone;
     log('load finished; waiting for outboxes and consumers to drain');
@@ -216,8 +222,8 @@ async function main() {
     // ------------------------------------------------------------------------------------------------ report
     console.log(`### Chaos: ${USERS} users + ${partners.length} partners over 2 gateways, ${MINUTES} min of load, ${FAULTS.length} faults\n`);
     console.log(`Shared 2-core machine (other sessions running): recovery times are upper bounds.\n`);
-    console.log('| # | fault | restarted in | all subgraphs answer again after | requests in the window | ok | retryable errors | non-retryable |');
-    console.log('|---|---|---|---|---|---|---|---|');
+    console.log('| # | fault | restarted in | all subgraphs answer again after | processes crashed | requests in the window | ok | retryable errors | non-retryable |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
     for (const [i, r] of records.entries()) {
       const end = (records[i + 1]?.at ?? Infinity) - 1;
       const inWindow = all.filter(([, , , , at]) => at >= r.at && at < Math.min(end, r.at + (r.recoveredMs ?? 60_000) + 5_000));
@@ -226,7 +232,7 @@ async function main() {
       for (const [, , o] of errs) codes.set(o, (codes.get(o) ?? 0) + 1);
       const retry = errs.filter(([, , o]) => RETRYABLE.has(o));
       const desc = [...codes].map(([c, n]) => `${c} ${n}`).join(', ');
-      console.log(`| ${i + 1} | ${r.what} | ${(r.restartedMs / 1000).toFixed(1)} s | ${r.recoveredMs === null ? '**not recovered**' : `${(r.recoveredMs / 1000).toFixed(1)} s`} | ${inWindow.length} | ${inWindow.length - errs.length} | ${retry.length}${desc ? ` (${desc})` : ''} | ${errs.length - retry.length} |`);
+      console.log(`| ${i + 1} | ${r.what} | ${(r.restartedMs / 1000).toFixed(1)} s | ${r.recoveredMs === null ? '**not recovered**' : `${(r.recoveredMs / 1000).toFixed(1)} s`} | ${r.died.length ? `**${r.died.join(', ')}**` : 'none'} | ${inWindow.length} | ${inWindow.length - errs.length} | ${retry.length}${desc ? ` (${desc})` : ''} | ${errs.length - retry.length} |`);
     }
     const measured = latencyReport(results, measureMs);
     console.log(`\nWhole run: ${all.length} requests, p50 ${f0(measured.overall.p50)} ms, p95 ${f0(measured.overall.p95)} ms, p99 ${f0(measured.overall.p99)} ms; failovers to the other gateway: ${results.reduce((a, r) => a + r.failovers, 0)}.`);
@@ -236,6 +242,8 @@ async function main() {
       console.log('\nFirst failure of each kind:');
       for (const [k, v] of firsts.slice(0, 15)) console.log(`- ${k}: ${v}`);
     }
+    const crashes = records.flatMap((r) => r.died.map((d) => `${d} after "${r.fault}"`));
+    checks.push({ check: 'no process crashed because of a fault', expected: 'none', found: crashes.join('; ') || 'none', ok: crashes.length === 0 });
     console.log('\n| check | expected | found | |\n|---|---|---|---|');
     for (const c of checks) console.log(`| ${c.check} | ${c.expected} | ${c.found} | ${c.ok ? 'ok' : '**FAILED**'} |`);
     failed = checks.some((c) => !c.ok);
