@@ -93,7 +93,7 @@ beforeAll(async () => {
     }, 30_000);
     ctx.apiKeyId = (await ok(ctx.owner, `mutation { createApiKey(name: "reporting", scopes: ["tasks:read"]) { apiKey { id } } }`)).createApiKey.apiKey.id;
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${t.logs()}`);
+    throw new Error(`${(err as Error).message}\n${t.logs()}`, { cause: err });
   }
 }, 120_000);
 afterAll(async () => {

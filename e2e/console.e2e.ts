@@ -157,7 +157,7 @@ beforeAll(async () => {
       timeout: 30_000,
     });
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${t.logs()}`);
+    throw new Error(`${(err as Error).message}\n${t.logs()}`, { cause: err });
   }
 }, 180_000);
 

@@ -103,7 +103,7 @@ beforeAll(async () => {
   try {
     [A, B] = await Promise.all([setUpOrg('a'), setUpOrg('b')]);
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${t.logs()}`);
+    throw new Error(`${(err as Error).message}\n${t.logs()}`, { cause: err });
   }
 }, 120_000);
 afterAll(async () => {

@@ -1,6 +1,6 @@
 /**
  * `pnpm test`: every check CI runs, in order, stopping at the first failure.
- *   backing services → generated code fresh → supergraph fresh → typecheck → unit, integration, e2e tests.
+ *   backing services → generated code fresh → supergraph fresh → typecheck → lint → unit, integration, e2e tests.
  * Prints a closing "N passed, N failed, N skipped" line.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,6 +18,7 @@ const steps: Array<[string, string, string[]]> = [
   ['persisted-query manifests are fresh', 'pnpm', ['-s', 'persisted:manifests', '--check']],
   ['schema check (no breaking change, registered operations valid)', 'pnpm', ['-s', 'schema:check']],
   ['typecheck', 'pnpm', ['-s', 'typecheck']],
+  ['lint (ESLint)', 'pnpm', ['-s', 'lint']],
 ];
 for (const [name, cmd, args] of steps) {
   console.log(`\n» ${name}`);

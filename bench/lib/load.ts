@@ -47,7 +47,7 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
     while (performance.now() < end) {
       const t0 = performance.now();
       let good = false;
-      let text = '';
+      let text: string;
       let status = 0;
       try {
         const res = await pool.request({ path: u.pathname, method: 'POST', headers, body });

@@ -6,11 +6,13 @@ import type { Logger } from '@cos/logger';
 /**
  * Error codes clients can see: the API.md codes, plus one for documents the gateway refuses before running them.
  *
- * Decision (documented in the gateway README section): every request/document problem — malformed JSON, missing
- * query, GraphQL syntax error, a document invalid against the schema, a mutation over GET — answers HTTP 400 (405
- * for GET mutations) with code GRAPHQL_VALIDATION_FAILED; BAD_USER_INPUT is kept for *values* (variables that do not
- * coerce, with `extensions.field` = the variable name, and the subgraphs' input validation). Document limits answer
- * QUERY_TOO_COMPLEX.
+ * Every request/document problem — malformed JSON, missing query, GraphQL syntax error, a document invalid against
+ * the schema, a mutation over GET — has code GRAPHQL_VALIDATION_FAILED; BAD_USER_INPUT is kept for *values*
+ * (variables that do not coerce, with `extensions.field` = the variable name, and the subgraphs' input validation).
+ * Document limits answer QUERY_TOO_COMPLEX. HTTP status, as GraphQL-over-HTTP asks: a request that is not
+ * well-formed (body not JSON, no query) is 400 (405 for GET mutations) for every client; a document that does not
+ * parse or validate is 400 for `application/graphql-response+json` and 200 with `errors` for `application/json`
+ * (yoga's `http.spec` flag, see documentError).
  */
 export const GRAPHQL_VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED';
 
@@ -19,15 +21,23 @@ export const PUBLIC_CODES: ReadonlySet<string> = new Set<string>([...Object.valu
 /** Extensions that only make sense inside the graph (gateway/subgraph internals); never sent to clients. */
 const INTERNAL_EXTENSIONS = new Set(['serviceName', 'exception', 'stacktrace', 'response']);
 
+/**
+ * yoga's `http.spec` flag: answer 200 to `application/json` clients, the status to `application/graphql-response+json`
+ * ones. Kept for documents that do not parse or validate (the spec's SHOULD); a request that is not well-formed
+ * (yoga's BAD_REQUEST: body not JSON, params missing) is 400 for everyone.
+ */
+const documentError = (ext: Record<string, unknown>) => {
+  const http = (ext.http ?? {}) as Record<string, unknown>;
+  return { ...http, status: typeof http.status === 'number' ? http.status : 400, spec: true };
+};
+const requestError = (ext: Record<string, unknown>) => {
+  const { spec: _spec, ...http } = (ext.http ?? {}) as Record<string, unknown>;
+  return { ...http, status: typeof http.status === 'number' ? http.status : 400 };
+};
+
 function rebuild(err: GraphQLError, extensions: Record<string, unknown>): GraphQLError {
   const ext: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(extensions)) if (!INTERNAL_EXTENSIONS.has(k)) ext[k] = v;
-  // yoga flags parse/validation errors `http.spec` and then answers 200 to application/json clients; we answer
-  // their status (400) to every client, so a refused document never looks like a success.
-  if (ext.http && typeof ext.http === 'object' && 'spec' in ext.http) {
-    const { spec: _spec, ...http } = ext.http as Record<string, unknown>;
-    ext.http = { status: 400, ...http };
-  }
   return new GraphQLError(err.message, {
     nodes: err.nodes,
     source: err.source,
@@ -92,7 +102,8 @@ export function createErrorHandling(log: Logger): ErrorHandling {
       }
       // graphql-js parse/validation errors and yoga's HTTP request errors: no underlying exception, safe messages.
       if (!original && (!code || code === 'GRAPHQL_PARSE_FAILED' || code === 'BAD_REQUEST')) {
-        return answer(error, rebuild(error, { ...ext, code: GRAPHQL_VALIDATION_FAILED, http: ext.http ?? { status: 400 } }));
+        const http = code === 'BAD_REQUEST' ? requestError(ext) : documentError(ext);
+        return answer(error, rebuild(error, { ...ext, code: GRAPHQL_VALIDATION_FAILED, http }));
       }
     }
     logged(error);

@@ -9,15 +9,17 @@ import { connectBus } from '@cos/bus';
 import { createSubscriptionBridge } from './subscriptions';
 import { watchRevocations } from './auth/revocations';
 import { createEventFeed } from './events/feed';
+import { linkBus } from './events/bus';
 import { useObservability } from './transport/useObservability';
 import { DEFAULT_RESPONSE_CACHE, ResponseCache } from './cache/response-cache';
 import { feedResponseCache } from './cache/feed';
 import { RedisQuota } from './subscriptions/quota';
 
 /**
- * The gateway process: env → Redis → supergraph + gateway → listen. On SIGTERM/SIGINT: /readyz turns 503
- * (drain), the server stops accepting and finishes in-flight requests, then the gateway, its subgraph pool and
- * Redis are closed.
+ * The gateway process: env → Redis → supergraph + gateway → listen, with NATS linked in the background (the gateway
+ * serves queries and mutations without NATS or Redis; subscriptions and response-cache invalidation wait for NATS,
+ * see events/bus.ts). On SIGTERM/SIGINT: /readyz turns 503 (drain), the server stops accepting and finishes
+ * in-flight requests, then the gateway, its subgraph pool, NATS and Redis are closed.
  */
 async function main() {
   const env = loadEnv();
@@ -33,6 +35,16 @@ async function main() {
     connectTimeout: 2_000,
   });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  redis.on('ready', () => metrics.dependencyUp.set({ dependency: 'redis' }, 1));
+  redis.on('close', () => metrics.dependencyUp.set({ dependency: 'redis' }, 0));
+  metrics.dependencyUp.set({ dependency: 'redis' }, 0);
+  // NATS in the background: nothing here waits for it (see events/bus.ts).
+  const link = linkBus({
+    connect: () => connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: 'gateway', log }),
+    log,
+  });
+  metrics.dependencyUp.set({ dependency: 'nats' }, 0);
+  link.onUpChange((up) => metrics.dependencyUp.set({ dependency: 'nats' }, up ? 1 : 0));
   try {
     await redis.connect();
   } catch (err) {
@@ -58,6 +70,7 @@ async function main() {
     instrumentFetch: (subgraph, fetcher) => instrumentFetch(subgraph, fetcher, subgraphFetchObserver(metrics)),
     rateLimit: { ...rateLimitConfigFromEnv(env), onReject: (scope) => metrics.rateLimited.inc({ kind: scope }) },
     csrfPrevention: env.CSRF_PREVENTION,
+    dependencies: () => ({ nats: link.up, redis: redis.status === 'ready' }),
   });
   if (!observePlanCache(gateway.apollo, metrics)) {
     // @apollo/gateway's plan store is internal; e2e/observability.e2e.ts fails if an upgrade renames it.
@@ -65,16 +78,16 @@ async function main() {
   }
   observeSubgraphTransport(metrics, () => gateway.transportStats());
   log.info({ subgraphs: gateway.subgraphs() }, 'supergraph loaded');
-  const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: 'gateway', log });
   // One reader of the domain events for the whole process (subscriptions have their own resumable JetStream consumers).
-  const feed = createEventFeed(bus, log);
+  const feed = createEventFeed(link, log);
   const revocations = watchRevocations(feed, redis, env.REDIS_PREFIX, log);
   const cacheFeed = responseCache
     ? feedResponseCache({ feed, cache: responseCache, subgraphs: () => gateway.subgraphs().map((s) => s.name.toLowerCase()) })
     : undefined;
   const subscriptions = createSubscriptionBridge({
     gateway,
-    bus,
+    bus: link,
+    subjectPrefix: env.COS_SUBJECT_PREFIX,
     log,
     // The per-principal limit holds across gateway instances (leases in Redis; see subscriptions/quota.ts).
     quota: new RedisQuota({ redis, prefix: env.REDIS_PREFIX, limit: env.SUBS_MAX_PER_PRINCIPAL, log }),
@@ -100,7 +113,7 @@ async function main() {
       revocations.stop();
       cacheFeed?.stop();
       feed.stop();
-      await bus.close();
+      await link.close();
       await gateway.close();
       redis.disconnect();
       await tracing.shutdown();

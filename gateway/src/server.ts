@@ -39,17 +39,17 @@ export const GRAPHQL_PATH = '/graphql';
 export const SSE_PATH = '/graphql/stream';
 
 /**
- * Extension points, in pipeline order. Each slot takes yoga/envelop plugins (one concern per file under
- * src/plugins/):
+ * Extension points, in pipeline order. Each slot takes yoga/envelop plugins (the gateway's own live in the folder
+ * of their concern: auth/, limits/, persisted/, cache/, authz/, transport/):
  * - `afterAuth`: runs once the principal is known, before the body is parsed — rate limiting (429 + Retry-After).
  * - `documents`: before parsing/validation — APQ (@graphql-yoga/plugin-apq, Redis store) and trusted documents
  *   (safelist-only partners: OPERATION_NOT_ALLOWED).
  * - `authorization`: after validation, before planning — @authenticated/@requiresScopes/@policy with Router
  *   semantics (remove unauthorized fields from the document, null + FORBIDDEN at their paths).
  * - `observability`: metrics/tracing plugins (prom-client, OpenTelemetry), outermost.
- * Subscriptions are not a yoga plugin: @apollo/gateway executes none. The subscription bridge attaches graphql-ws
- * to the same http.Server at GRAPHQL_PATH (`upgrade` event) and graphql-sse at SSE_PATH, reusing `authenticate`
- * semantics from useAuth and `executeOperation`-style lookups through this yoga instance.
+ * Subscriptions are not a yoga plugin: @apollo/gateway executes none. The subscription bridge (subscriptions/)
+ * attaches graphql-ws to the same http.Server at GRAPHQL_PATH (`upgrade` event) and graphql-sse at SSE_PATH; it
+ * authenticates with this gateway's `verifiers` and resolves each event's selection through `yoga.fetch`.
  */
 export interface GatewayPluginSlots {
   observability?: Plugin[];
@@ -94,6 +94,8 @@ export interface GatewayDeps {
   /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
   /** A subgraph's circuit breaker changed state (the gauge cos_subgraph_circuit_open). */
   onCircuitChange?: (subgraph: string, state: 'closed' | 'open' | 'half-open') => void;
+  /** Backing services the gateway serves without (NATS, Redis), reported by /readyz: name → connected. */
+  dependencies?: () => Record<string, boolean>;
   instrumentFetch?: (subgraph: string, fetcher: ReturnType<typeof createSubgraphHttp>['fetcher']) => ReturnType<typeof createSubgraphHttp>['fetcher'];
 }
 
@@ -179,11 +181,17 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   });
   await apollo.load();
 
+  /**
+   * Where the gateway's own calls to identity go (key verification, document lookups, org members):
+   * IDENTITY_INTERNAL_URL when set (an internal address of identity's private routes), otherwise the identity
+   * subgraph's URL in the current supergraph (read per call: a hot-reloaded supergraph may move it).
+   */
+  const identityUrl = () => env.IDENTITY_INTERNAL_URL ?? subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url;
   // One breaker for the gateway's own calls to identity (key verification, document lookups, org members).
   const identityFetcher = withCircuitBreaker(http.fetcher, { name: 'identity (internal)', log });
   const verifyAccessToken = createJwtVerifier({ jwksUrl: env.JWKS_URL, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE });
   const verifyApiKey = createApiKeyVerifier({
-    identityUrl: () => env.IDENTITY_INTERNAL_URL ?? subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
+    identityUrl,
     internalSecret: env.INTERNAL_SECRET,
     fetcher: identityFetcher,
     redis: deps.redis,
@@ -197,7 +205,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       prefix: env.REDIS_PREFIX,
       apqTtlS: env.APQ_TTL_S ?? 86_400,
       manifestsDir: env.PERSISTED_MANIFESTS_DIR,
-      identityUrl: () => env.IDENTITY_INTERNAL_URL ?? subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
+      identityUrl,
       internalSecret: env.INTERNAL_SECRET,
       fetcher: identityFetcher,
       log,
@@ -211,7 +219,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const plugins: Plugin[] = [
     ...(slots.observability ?? []),
     ...(graphiql ? [graphiql.plugin] : []),
-    useHealth({ subgraphs: () => subgraphs, isLoaded: () => loaded, isDraining: () => draining, probe: http.probe }),
+    useHealth({
+      subgraphs: () => subgraphs,
+      isLoaded: () => loaded,
+      isDraining: () => draining,
+      probe: http.probe,
+      probeGraphQL: http.probeGraphQL,
+      dependencies: deps.dependencies,
+    }),
     useSecurityHeaders({
       production: env.NODE_ENV === 'production',
       csrfPrevention: deps.csrfPrevention ?? false,
@@ -239,7 +254,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     useAuthorization({
       requirements: () => requirements,
       orgMemberIds: createOrgMemberLookup({
-        identityUrl: () => subgraphs.find((s) => s.name.toLowerCase() === 'identity')?.url,
+        identityUrl,
         fetcher: identityFetcher,
         internalSecret: env.INTERNAL_SECRET,
       }),

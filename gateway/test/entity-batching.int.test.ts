@@ -4,7 +4,7 @@
  * Parallel node (assignee, createdBy and comments.author users with two different selections, and the tasks
  * themselves). The same subgraphs serve a gateway with batching and one without, so answers can be compared.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -13,7 +13,6 @@ import {
   composeSupergraph,
   KNOWN_API_KEY,
   listen,
-  SECRET,
   startIssuer,
   startSubgraph,
   testGatewayEnv,
@@ -67,6 +66,20 @@ async function post(body: unknown, headers: Record<string, string> = {}) {
 
 const gql = (query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) =>
   post({ query, variables }, headers);
+
+/**
+ * GraphQL-over-HTTP: a document that does not parse or validate is 400 for `application/graphql-response+json`
+ * and 200 with `errors` (no `data`) for `application/json`; both carry the same errors.
+ */
+async function refused(query: string) {
+  const modern = await gql(query, undefined, { accept: 'application/graphql-response+json' });
+  const legacy = await gql(query);
+  expect(modern.status).toBe(400);
+  expect(legacy.status).toBe(200);
+  expect(legacy.body.data).toBeUndefined();
+  expect(legacy.body.errors).toEqual(modern.body.errors);
+  return modern;
+}
 
 describe('federated execution', () => {
   it('runs a query that crosses both subgraphs and signs the (anonymous) principal into every subgraph call', async () => {
@@ -248,23 +261,23 @@ describe('errors', () => {
     expect(res.body.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
   });
 
-  it('a GraphQL syntax error → 400 GRAPHQL_VALIDATION_FAILED', async () => {
-    const res = await gql('{ posts { id }');
-    expect(res.status).toBe(400);
+  it('a GraphQL syntax error → GRAPHQL_VALIDATION_FAILED (400, or 200 for application/json)', async () => {
+    const res = await refused('{ posts { id }');
     expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(res.body.errors?.[0]?.message).toMatch(/Syntax Error/);
   });
 
-  it('malformed JSON → 400 with a clear message', async () => {
+  it('malformed JSON → 400 with a clear message (for every media type: not a well-formed request)', async () => {
     const res = await post('{"query": "{ posts { id } }"');
     expect(res.status).toBe(400);
+    expect((await post('{"query": "{ posts { id } }"', { accept: 'application/graphql-response+json' })).status).toBe(400);
+    expect((await post({ variables: {} })).status).toBe(400);
     expect(res.body.errors?.[0]?.message).toMatch(/invalid JSON/i);
     expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
-  it('an unknown field → 400 GRAPHQL_VALIDATION_FAILED without "did you mean" schema hints', async () => {
-    const res = await gql('{ post { id } }');
-    expect(res.status).toBe(400);
+  it('an unknown field → GRAPHQL_VALIDATION_FAILED (400, or 200 for application/json) without "did you mean" schema hints', async () => {
+    const res = await refused('{ post { id } }');
     expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(res.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
   });
@@ -324,30 +337,26 @@ describe('limits', () => {
     const before = accounts.seen.length + posts.seen.length;
     let sel = 'id';
     for (let i = 0; i < 7; i++) sel = `posts { author { ${sel} } }`;
-    const res = await gql(`{ ${sel} }`);
-    expect(res.status).toBe(400);
+    const res = await refused(`{ ${sel} }`);
     expect(res.body.errors?.some((e) => e.extensions?.code === 'QUERY_TOO_COMPLEX' && /depth/i.test(e.message))).toBe(true);
     expect(accounts.seen.length + posts.seen.length).toBe(before);
   });
 
   it('an alias bomb → QUERY_TOO_COMPLEX', async () => {
     const aliases = Array.from({ length: 16 }, (_, i) => `a${i}: posts { id }`).join(' ');
-    const res = await gql(`{ ${aliases} }`);
-    expect(res.status).toBe(400);
+    const res = await refused(`{ ${aliases} }`);
     expect(res.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
     expect(res.body.errors?.[0]?.message).toMatch(/alias/i);
   });
 
   it('a token bomb → QUERY_TOO_COMPLEX', async () => {
-    const res = await gql(`{ posts { ${'id '.repeat(2_100)} } }`);
-    expect(res.status).toBe(400);
+    const res = await refused(`{ posts { ${'id '.repeat(2_100)} } }`);
     expect(res.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
     expect(res.body.errors?.[0]?.message).toMatch(/token/i);
   });
 
   it('a directive bomb → QUERY_TOO_COMPLEX', async () => {
-    const res = await gql(`{ posts { id ${'@skip(if: false) '.repeat(21)} } }`);
-    expect(res.status).toBe(400);
+    const res = await refused(`{ posts { id ${'@skip(if: false) '.repeat(21)} } }`);
     expect(res.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
   });
 

@@ -41,8 +41,15 @@ describe('error masking', () => {
     expect((mask(err, 'm') as GraphQLError).extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
   });
 
-  it('syntax errors become GRAPHQL_VALIDATION_FAILED with HTTP 400 (not yoga’s spec-200)', () => {
+  it('syntax errors become GRAPHQL_VALIDATION_FAILED, 400 only for graphql-response+json (spec flag kept)', () => {
     const err = new GraphQLError('Syntax Error: Expected Name', { extensions: { http: { status: 400, spec: true } } });
+    expect((mask(err, 'm') as GraphQLError).extensions).toEqual({ code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400, spec: true } });
+    const bare = new GraphQLError('Syntax Error: Unexpected <EOF>');
+    expect((mask(bare, 'm') as GraphQLError).extensions).toEqual({ code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400, spec: true } });
+  });
+
+  it('a request that is not well-formed (yoga BAD_REQUEST) is 400 for every client', () => {
+    const err = new GraphQLError('POST body sent invalid JSON.', { extensions: { code: 'BAD_REQUEST', http: { status: 400, spec: true } } });
     expect((mask(err, 'm') as GraphQLError).extensions).toEqual({ code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400 } });
   });
 

@@ -19,7 +19,7 @@ import { createJwtVerifier, InvalidTokenError } from '../src/auth/jwt';
 import { invalidateApiKey } from '../src/auth/api-keys';
 import { rotateSigningKey } from '../../services/identity/src/auth/keyring';
 import { signUp, startIdentity, type Identity, type Session } from '../../services/identity/test/harness';
-import { composeSupergraph, listen, SECRET, testGatewayEnv, startSubgraph, type Listening } from './fixtures';
+import { composeSupergraph, listen, testGatewayEnv, startSubgraph, type Listening } from './fixtures';
 
 let identity: Identity;
 let identityHttp: Listening;

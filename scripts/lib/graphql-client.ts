@@ -33,7 +33,7 @@ export async function gql<T = Record<string, any>>(
     signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
   });
   const text = await res.text();
-  let body: { data?: T; errors?: GraphQLResponse<T>['errors'] } = {};
+  let body: { data?: T; errors?: GraphQLResponse<T>['errors'] };
   try {
     body = JSON.parse(text);
   } catch {

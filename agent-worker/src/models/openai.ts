@@ -169,7 +169,7 @@ export function createOpenAICompatibleProvider(opts: OpenAICompatibleOptions): M
           rounds++;
           messages.push({ role: 'assistant', content: message.content ?? null, tool_calls: calls });
           for (const c of calls) {
-            let args: Record<string, unknown> = {};
+            let args: Record<string, unknown>;
             try {
               args = JSON.parse(c.function.arguments || '{}') as Record<string, unknown>;
             } catch {

@@ -69,7 +69,7 @@ export function useAuth(opts: UseAuthOptions): Plugin<{ principal: Principal }> 
           return endResponse(refuse('Invalid or expired access token'));
         }
         opts.log.error({ err }, 'credential verification failed');
-        return endResponse(jsonError(503, ErrorCode.INTERNAL_SERVER_ERROR, 'Authentication is temporarily unavailable'));
+        return endResponse(jsonError(503, ErrorCode.SERVICE_UNAVAILABLE, 'Authentication is temporarily unavailable: retry shortly'));
       }
     },
     onContextBuilding({ context, extendContext }) {

@@ -1,6 +1,7 @@
 import type { Bus } from '@cos/bus';
 import type { ServiceName } from '@cos/events';
 import type { Logger } from '@cos/logger';
+import type { BusLink } from './bus';
 
 /**
  * The gateway's one reader of the domain events on core NATS: a single subscription on
@@ -8,8 +9,8 @@ import type { Logger } from '@cos/logger';
  * instance has its own), dispatched to handlers registered with subject patterns built by @cos/events'
  * `eventSubject` — so what a handler listens on is checked against the event catalog at compile time.
  *
- * Core NATS keeps no state: while the connection is down events pass unseen. `live` says whether the feed is
- * confirmed registered and connected; consumers that must not act on a stale view (the response cache) follow it.
+ * Core NATS keeps no state: while the connection is down (or before NATS was ever reached: see BusLink) events pass
+ * unseen. `live` says whether the feed is confirmed registered and connected; consumers that must not act on a stale view (the response cache) follow it.
  * The subscription bridge's resumable JetStream consumers live in subscriptions/upstream.ts (they need stream
  * sequences and replay, which core NATS does not give).
  */
@@ -47,70 +48,74 @@ function matches(pattern: FeedPattern, tokens: readonly string[]): boolean {
   return p.length === tokens.length;
 }
 
-export function createEventFeed(bus: Bus, log: Logger): EventFeed {
+export function createEventFeed(link: BusLink, log: Logger): EventFeed {
   const handlers = new Set<{ pattern: FeedPattern; handler: FeedHandler }>();
   const liveListeners = new Set<(live: boolean) => void>();
   let live = false;
+  let registered = false;
   let stopped = false;
+  let sub: { unsubscribe(): void } | undefined;
   const setLive = (v: boolean) => {
     if (live === v) return;
     live = v;
     for (const l of liveListeners) l(v);
   };
 
-  const sub = bus.nc.subscribe(`${bus.prefix}.>`);
-  void (async () => {
-    for await (const msg of sub) {
-      const t = msg.subject.split('.');
-      if (t.length !== 5) continue; // not a domain event (dead letters live under `<prefix>dlq.`)
-      const [, orgId, service, streamType, type] = t as [string, string, string, string, string];
-      const rest = [service, streamType, type];
-      let parsed: unknown;
-      let parsedOk = false;
-      const event: FeedEvent = {
-        orgId,
-        service,
-        streamType,
-        type,
-        subject: msg.subject,
-        body<T>() {
-          if (!parsedOk) {
-            parsed = msg.json();
-            parsedOk = true;
-          }
-          return parsed as T;
-        },
-      };
-      for (const h of handlers) {
-        if (!matches(h.pattern, rest)) continue;
-        try {
-          await h.handler(event);
-        } catch (err) {
-          log.warn({ err: (err as Error).message, subject: msg.subject }, 'event feed handler failed');
+  const dispatch = async (subject: string, json: () => unknown) => {
+    const t = subject.split('.');
+    if (t.length !== 5) return; // not a domain event (dead letters live under `<prefix>dlq.`)
+    const [, orgId, service, streamType, type] = t as [string, string, string, string, string];
+    const rest = [service, streamType, type];
+    let parsed: unknown;
+    let parsedOk = false;
+    const event: FeedEvent = {
+      orgId,
+      service,
+      streamType,
+      type,
+      subject,
+      body<T>() {
+        if (!parsedOk) {
+          parsed = json();
+          parsedOk = true;
         }
+        return parsed as T;
+      },
+    };
+    for (const h of handlers) {
+      if (!matches(h.pattern, rest)) continue;
+      try {
+        await h.handler(event);
+      } catch (err) {
+        log.warn({ err: (err as Error).message, subject }, 'event feed handler failed');
       }
     }
-  })().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'event feed ended'));
+  };
 
-  void (async () => {
-    for await (const s of bus.nc.status()) {
-      if (stopped) return;
-      if (s.type === 'disconnect') {
-        log.warn('nats disconnected: the event feed may miss events until it is back');
-        setLive(false);
-      } else if (s.type === 'reconnect') {
-        log.info('nats reconnected: event feed back');
-        setLive(true);
-      }
-    }
-  })().catch(() => undefined);
-  // The subscription is registered with the server once flush() answers: from then on no event is missed.
-  void bus.nc
-    .flush()
-    .then(() => {
-      if (!stopped) setLive(true);
-    })
-    .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'event feed not confirmed; staying not live'));
+  const start = (bus: Bus) => {
+    if (stopped) return;
+    const s = bus.nc.subscribe(`${bus.prefix}.>`);
+    sub = s;
+    void (async () => {
+      for await (const msg of s) await dispatch(msg.subject, () => msg.json());
+    })().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'event feed ended'));
+    // The subscription is registered with the server once flush() answers: from then on no event is missed.
+    void bus.nc
+      .flush()
+      .then(() => {
+        if (stopped) return;
+        registered = true;
+        setLive(link.up);
+      })
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'event feed not confirmed; staying not live'));
+  };
+  link.onUpChange((up) => {
+    if (stopped || !registered) return;
+    if (!up) log.warn('nats disconnected: the event feed may miss events until it is back');
+    else log.info('nats reconnected: event feed back');
+    setLive(up);
+  });
+  link.onConnected(start);
 
   return {
     on(pattern, handler) {
@@ -128,7 +133,7 @@ export function createEventFeed(bus: Bus, log: Logger): EventFeed {
     stop() {
       stopped = true;
       setLive(false);
-      sub.unsubscribe();
+      sub?.unsubscribe();
     },
   };
 }

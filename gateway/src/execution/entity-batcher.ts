@@ -102,7 +102,7 @@ const shapes = new Map<string, EntityShape | null>();
 export function entityShapeOf(query: string): EntityShape | null {
   const cached = shapes.get(query);
   if (cached !== undefined) return cached;
-  let shape: EntityShape | null = null;
+  let shape: EntityShape | null;
   try {
     shape = analyse(query);
   } catch {

@@ -16,6 +16,8 @@ export interface SubgraphHttp {
   subgraphFetcher: Fetcher;
   /** GET with a short deadline over the same pool (readiness probes). */
   probe(url: string, timeoutMs: number): Promise<number>;
+  /** POST `{ __typename }` with a short deadline: true when the subgraph answers `data.__typename`. */
+  probeGraphQL(url: string, timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,21 @@ export function createSubgraphHttp(opts: { connections: number; timeoutMs: numbe
       const res = await undiciFetch(url, { dispatcher: agent, signal: AbortSignal.timeout(timeoutMs) });
       await res.arrayBuffer();
       return res.status;
+    },
+    async probeGraphQL(url, timeoutMs) {
+      const res = await undiciFetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: '{"query":"{ __typename }"}',
+        dispatcher: agent,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (res.status !== 200) {
+        await res.arrayBuffer();
+        return false;
+      }
+      const body = (await res.json().catch(() => null)) as { data?: { __typename?: unknown } } | null;
+      return typeof body?.data?.__typename === 'string';
     },
     close: () => agent.close(),
   };

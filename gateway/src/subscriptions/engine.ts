@@ -1,3 +1,4 @@
+import { serviceUnavailable } from '@cos/errors';
 import { randomUUID } from 'node:crypto';
 import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { actorOf, type AuthenticatedPrincipal } from '@cos/auth';
@@ -384,7 +385,7 @@ export class SubscriptionEngine {
     resumeAfter?: string | null,
   ): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
     const schema = this.deps.schema();
-    if (!schema) return { errors: [new GraphQLError('Gateway not ready', { extensions: { code: 'SERVICE_UNAVAILABLE' } })] };
+    if (!schema) return { errors: [serviceUnavailable('The gateway is not ready yet: retry shortly')] };
     let shape: Shape;
     try {
       shape = analyse(schema, document, operationName, variableValues);
@@ -479,6 +480,8 @@ export class SubscriptionEngine {
       }
     } catch (err) {
       sub.end();
+      // SERVICE_UNAVAILABLE (the event bus is down): an answer for the client, not a crash of its connection.
+      if (err instanceof GraphQLError && err.extensions.code) return { errors: [err] };
       throw err;
     }
     return sub;

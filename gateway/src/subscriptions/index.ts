@@ -1,3 +1,4 @@
+import { serviceUnavailable } from '@cos/errors';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { GraphQLError, parse, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
@@ -32,7 +33,10 @@ export const CloseCode = {
 
 export interface SubscriptionBridgeOptions {
   gateway: Pick<Gateway, 'yoga' | 'apollo' | 'verifiers' | 'resolvePersisted' | 'subscriptionDenials'>;
-  bus: Bus;
+  /** The gateway's NATS link (events/bus.ts): subscriptions answer SERVICE_UNAVAILABLE while it is down. */
+  bus: { readonly bus: Bus | undefined; readonly up: boolean };
+  /** Subject prefix of the domain events. */
+  subjectPrefix: string;
   log: Logger;
   limits?: Partial<EngineLimits>;
   /** Per-principal counting (default: this process only). index.ts passes a RedisQuota: the limit spans instances. */
@@ -73,7 +77,7 @@ class AuthError extends Error {}
 export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): SubscriptionBridge {
   const { gateway, log } = opts;
   const reverifyMs = opts.reverifyMs ?? 15_000;
-  const upstream = new Upstream(opts.bus, log);
+  const upstream = new Upstream(opts.bus, opts.subjectPrefix, log);
 
   const apollo = gateway.apollo as unknown as { schema?: GraphQLSchema; supergraphSdl?: string };
   let policyInUse = typeof apollo.supergraphSdl === 'string' && apollo.supergraphSdl.includes('@policy');
@@ -170,7 +174,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
   }
 
   function prepare(query: unknown, schema: GraphQLSchema | undefined): DocumentNode | GraphQLError[] {
-    if (!schema) return [new GraphQLError('Gateway not ready', { extensions: { code: 'SERVICE_UNAVAILABLE' } })];
+    if (!schema) return [serviceUnavailable('The gateway is not ready yet: retry shortly')];
     if (typeof query !== 'string' || !query) return [new GraphQLError('Missing query', { extensions: { code: 'BAD_USER_INPUT' } })];
     let doc: DocumentNode;
     try {
@@ -182,6 +186,9 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
     if (errors.length) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
     return doc;
   }
+
+  /** Events come from NATS: without it a subscription would wait for nothing. Refused at once, retryable. */
+  const busDown = () => serviceUnavailable('Subscriptions are unavailable for a moment: the event bus is not connected; retry shortly');
 
   // ---------------- graphql-ws ----------------
   const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 });
@@ -225,6 +232,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
       onSubscribe: async (ctx, _id, payload) => {
         const state = wsState.get(ctx.extra.socket);
         if (!state) return [new GraphQLError('Not authenticated', { extensions: { code: 'UNAUTHENTICATED' } })];
+        if (!opts.bus.up) return [busDown()];
         const text = await documentFor(state.conn.principal, payload);
         if (Array.isArray(text)) return text;
         const schema = apollo.schema;
@@ -272,6 +280,10 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
           return [JSON.stringify({ errors: [{ message: err.message, extensions: { code: 'UNAUTHENTICATED' } }] }), { status: 401, statusText: 'Unauthorized' }];
         }
         throw err;
+      }
+      if (!opts.bus.up) {
+        const e = busDown();
+        return [JSON.stringify({ errors: [{ message: e.message, extensions: { code: e.extensions.code } }] }), { status: 503, statusText: 'Service Unavailable' }];
       }
       const text = await documentFor(auth.principal, params);
       if (Array.isArray(text)) {

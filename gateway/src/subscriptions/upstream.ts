@@ -1,5 +1,6 @@
 import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { Bus } from '@cos/bus';
+import { serviceUnavailable } from '@cos/errors';
 import type { Logger } from '@cos/logger';
 import type { StoredEvent } from './fields';
 
@@ -45,17 +46,22 @@ export class Upstream {
   private readonly feeds = new Map<string, Feed>();
 
   constructor(
-    private readonly bus: Bus,
+    private readonly link: { readonly bus: Bus | undefined; readonly up: boolean },
+    /** The subject prefix (known from the environment before NATS is reached). */
+    readonly prefix: string,
     private readonly log: Logger,
   ) {}
+
+  /** The bus while NATS is connected; otherwise SERVICE_UNAVAILABLE (the gateway serves queries without NATS). */
+  private get bus(): Bus {
+    const bus = this.link.bus;
+    if (!bus || !this.link.up) throw serviceUnavailable('Subscriptions are unavailable for a moment: the event bus is not connected; retry shortly');
+    return bus;
+  }
 
   /** Number of upstream consumers held (one per distinct subject). */
   get size(): number {
     return this.feeds.size;
-  }
-
-  get prefix(): string {
-    return this.bus.prefix;
   }
 
   async lastSequence(): Promise<number> {

@@ -23,10 +23,9 @@ const noSubscriptionOverHttp =
 
 /**
  * Validation errors never reach maskError (yoga returns them before execution), so their contract is set here:
- * code GRAPHQL_VALIDATION_FAILED unless a rule chose one (QUERY_TOO_COMPLEX from the limits), and HTTP 400 for
- * every client. yoga would mark them `http.spec` and answer 200 to `application/json` clients, which makes a
- * refused document look like a success to naive clients and to status-code based monitoring. Subscription
- * operations are refused here too (see noSubscriptionOverHttp).
+ * code GRAPHQL_VALIDATION_FAILED unless a rule chose one (QUERY_TOO_COMPLEX from the limits); HTTP 400 for
+ * `application/graphql-response+json` clients and 200 with `errors` for `application/json` ones, as
+ * GraphQL-over-HTTP asks (`http.spec`). Subscription operations are refused here too (see noSubscriptionOverHttp).
  */
 export function useValidationErrors(opts: { ssePath: string }): Plugin {
   const subscriptionRule = noSubscriptionOverHttp(opts.ssePath);
@@ -39,7 +38,7 @@ export function useValidationErrors(opts: { ssePath: string }): Plugin {
           const ext = error.extensions as Record<string, unknown>;
           ext.code ??= GRAPHQL_VALIDATION_FAILED;
           const http = (ext.http ?? {}) as { status?: number; spec?: boolean };
-          ext.http = { ...http, status: http.status ?? 400, spec: false };
+          ext.http = { ...http, status: http.status ?? 400, spec: true };
         }
       };
     },

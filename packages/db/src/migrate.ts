@@ -89,7 +89,7 @@ export async function migrate(opts: MigrateOptions): Promise<{ applied: string[]
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK');
-        throw new Error(`migration ${opts.schema}/${m.version}_${m.name} failed: ${(err as Error).message}`);
+        throw new Error(`migration ${opts.schema}/${m.version}_${m.name} failed: ${(err as Error).message}`, { cause: err });
       }
       applied.push(`${m.version}_${m.name}`);
       log(`applied ${opts.schema}/${String(m.version).padStart(4, '0')}_${m.name}`);

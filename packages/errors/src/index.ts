@@ -18,6 +18,11 @@ export const ErrorCode = {
   PERSISTED_QUERY_NOT_SUPPORTED: 'PERSISTED_QUERY_NOT_SUPPORTED',
   OPERATION_NOT_ALLOWED: 'OPERATION_NOT_ALLOWED',
   QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
+  /**
+   * A dependency the request needs is down for a moment (the identity service answering credentials, the event bus
+   * behind subscriptions, the gateway not yet loaded): nothing was done; retry with backoff.
+   */
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -34,6 +39,7 @@ const httpStatus: Record<ErrorCode, number> = {
   PERSISTED_QUERY_NOT_SUPPORTED: 200,
   OPERATION_NOT_ALLOWED: 403,
   QUERY_TOO_COMPLEX: 400,
+  SERVICE_UNAVAILABLE: 503,
   INTERNAL_SERVER_ERROR: 500,
 };
 
@@ -62,6 +68,7 @@ export const unauthenticated = (message = 'Authentication required') =>
   appError(ErrorCode.UNAUTHENTICATED, message);
 export const conflict = (message: string, currentVersion: number) =>
   appError(ErrorCode.CONFLICT, message, { currentVersion });
+export const serviceUnavailable = (message: string) => appError(ErrorCode.SERVICE_UNAVAILABLE, message, {}, { withHttpStatus: true });
 export const leaseLost = (runId: string, why: string) =>
   appError(ErrorCode.LEASE_LOST, `This worker no longer holds run ${runId}: ${why}`, { runId });
 

@@ -42,6 +42,12 @@ export function createMetrics(service: string) {
       labelNames: ['subgraph'] as const,
       registers: [registry],
     }),
+    dependencyUp: new Gauge({
+      name: 'cos_dependency_up',
+      help: 'A backing service this process uses (nats, redis): 1 while connected, 0 while not — the process keeps serving what does not need it',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+    }),
     planCache: new Counter({
       name: 'cos_query_plan_cache_total',
       help: 'Query plan cache lookups by result',

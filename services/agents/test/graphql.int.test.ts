@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execSubgraph, userPrincipal } from '@cos/testing';
 import { workQueuedRuns } from './drive';
-import { log, setupAgents, type AgentsHarness } from './harness';
+import { setupAgents, type AgentsHarness } from './harness';
 
 let h: AgentsHarness;
 let orgA: { orgId: string; agents: Record<string, string> };

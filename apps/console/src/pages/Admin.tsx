@@ -34,7 +34,10 @@ export function AdminPage() {
     const f = new FormData(form);
     const r = await invite({ email: String(f.get('email')), name: String(f.get('name')), role: f.get('role') as Role });
     setError(errorText(r.error) ?? null);
-    if (!r.error) (form.reset(), again());
+    if (!r.error) {
+      form.reset();
+      again();
+    }
   };
   const onKey = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();

@@ -1,4 +1,5 @@
 import type { AgentEvent, AgentKind, AgentStepRecord } from '@cos/events';
+import { streamTypeOf } from '@cos/events';
 
 /**
  * The AgentRun aggregate: a run of one agent on one task, worked by an external worker (the worker protocol).
@@ -17,7 +18,7 @@ export const TERMINAL: ReadonlySet<RunStatus> = new Set(['SUCCEEDED', 'FAILED', 
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
 export const runStreamId = (runId: string) => `AgentRun-${runId}`;
-export const RUN_STREAM_TYPE = 'AgentRun';
+export const RUN_STREAM_TYPE = streamTypeOf('agents', 'AgentRun');
 
 export interface RunState {
   exists: boolean;

@@ -15,6 +15,7 @@ import {
   type RunEvent,
   type RunState,
 } from './agent-run';
+import { streamTypeOf } from '@cos/events';
 
 /**
  * Application services: load an aggregate, decide, append (the append projects in the same transaction). The
@@ -86,7 +87,7 @@ export async function ensureOrgAgents(tx: Tx, orgId: string, metadata: EventMeta
     await eventStore.append(tx, {
       orgId,
       streamId: agentStreamId(event.data.agentId),
-      streamType: 'Agent',
+      streamType: streamTypeOf('agents', 'Agent'),
       expectedVersion: 0,
       events: [event],
       metadata,

@@ -5,8 +5,9 @@
 import { appError, badInput, ErrorCode, notFound } from '@cos/errors';
 import type { CustomerEvent, SignalKind } from '@cos/events';
 import { computeHealth, isChurnRisk, type SignalPoint } from './health';
+import { streamTypeOf } from '@cos/events';
 
-export const STREAM_TYPE = 'Customer';
+export const STREAM_TYPE = streamTypeOf('customers', 'Customer');
 export const streamIdOf = (customerId: string) => `${STREAM_TYPE}-${customerId}`;
 
 export interface CustomerState {

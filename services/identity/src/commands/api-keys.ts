@@ -10,6 +10,7 @@ import { apiKeyAggregate, apiKeyStream, decideApiKey, initialApiKey } from '../d
 import { eventStore } from '../store/projection';
 import { apiKeyById, apiKeyForVerification, insertApiKeyCredentials, touchApiKey } from '../store/identity-store';
 import { metadataFor, pgCode } from './common';
+import { streamTypeOf } from '@cos/events';
 
 const createSchema = z.object({
   name: z.string().trim().min(1, 'must not be empty').max(100),
@@ -48,7 +49,7 @@ export async function issueApiKey(
         await eventStore.append(tx, {
           orgId: caller.orgId,
           streamId: apiKeyStream(apiKeyId),
-          streamType: 'ApiKey',
+          streamType: streamTypeOf('identity', 'ApiKey'),
           expectedVersion: 0,
           events: decideApiKey(command(apiKeyId, prefix), initialApiKey),
           metadata: metadataFor(ctx),
@@ -74,7 +75,7 @@ export async function revokeApiKey(ctx: Context, rawId: string) {
     await eventStore.append(tx, {
       orgId: caller.orgId,
       streamId: apiKeyStream(id),
-      streamType: 'ApiKey',
+      streamType: streamTypeOf('identity', 'ApiKey'),
       expectedVersion: key.version,
       events: decideApiKey({ type: 'RevokeApiKey', apiKeyId: id }, key.state),
       metadata: metadataFor(ctx),

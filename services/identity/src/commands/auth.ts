@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { isUuid, type Db } from '@cos/db';
 import { appError, badInput, ErrorCode, forbidden, unauthenticated } from '@cos/errors';
-import { SYSTEM_ORG_ID } from '@cos/events';
+import { SYSTEM_ORG_ID, streamTypeOf } from '@cos/events';
 import { validate } from '@cos/service-kit';
 import type { Context } from '../context';
 import type { AuthPayloadParent } from '../parents';
@@ -76,7 +76,7 @@ export async function signUp(ctx: Context, raw: unknown): Promise<AuthPayloadPar
         await eventStore.append(tx, {
           orgId,
           streamId: userStream(userId),
-          streamType: 'User',
+          streamType: streamTypeOf('identity', 'User'),
           expectedVersion: 0,
           events: decideUser({ type: 'RegisterUser', userId, email: input.email, name: input.name }, initialUser),
           metadata,
@@ -84,7 +84,7 @@ export async function signUp(ctx: Context, raw: unknown): Promise<AuthPayloadPar
         await eventStore.append(tx, {
           orgId,
           streamId: organizationStream(orgId),
-          streamType: 'Organization',
+          streamType: streamTypeOf('identity', 'Organization'),
           expectedVersion: 0,
           events: decideOrganization(
             { type: 'CreateOrganization', organizationId: orgId, name: input.organizationName, slug, ownerId: userId, ownerName: input.name },
@@ -155,7 +155,7 @@ export async function login(ctx: Context, email: string, password: string, organ
       await eventStore.append(tx, {
         orgId: membership.orgId,
         streamId: userStream(user.id),
-        streamType: 'User',
+        streamType: streamTypeOf('identity', 'User'),
         expectedVersion: version,
         events: decideUser({ type: 'RecordLogin', userId: user.id }, { exists: version > 0 }),
         metadata: metadataFor(ctx, user.id),
@@ -176,7 +176,7 @@ async function recordLoginFailure(
     await eventStore.append(tx, {
       orgId: f.orgId,
       streamId: loginAttemptStream(f.attemptId),
-      streamType: 'LoginAttempt',
+      streamType: streamTypeOf('identity', 'LoginAttempt'),
       expectedVersion: 0,
       events: [{ type: 'LoginFailed', data: { attemptId: f.attemptId, userId: f.userId, reason: f.reason, ip: f.ip } }],
       metadata: metadataFor(ctx),
@@ -205,7 +205,7 @@ export async function refreshSession(ctx: Context, refreshToken: string): Promis
       await eventStore.append(tx, {
         orgId: row.orgId,
         streamId,
-        streamType: 'Session',
+        streamType: streamTypeOf('identity', 'Session'),
         expectedVersion: await eventStore.streamVersion(tx, streamId),
         events: [{ type: 'RefreshTokenReused', data: { userId: row.userId, familyId: row.familyId, ip: ctx.principal.ip ?? null } }],
         metadata: metadataFor(ctx),
@@ -258,7 +258,7 @@ export async function acceptInvitation(ctx: Context, token: string, password: st
       await eventStore.append(tx, {
         orgId: inv.orgId,
         streamId: invitationStream(inv.id),
-        streamType: 'Invitation',
+        streamType: streamTypeOf('identity', 'Invitation'),
         expectedVersion: invitation.version,
         events: decideInvitation({ type: 'AcceptInvitation', invitationId: inv.id, userId, now: new Date() }, invitation.state),
         metadata,
@@ -268,7 +268,7 @@ export async function acceptInvitation(ctx: Context, token: string, password: st
       await eventStore.append(tx, {
         orgId: inv.orgId,
         streamId: organizationStream(inv.orgId),
-        streamType: 'Organization',
+        streamType: streamTypeOf('identity', 'Organization'),
         expectedVersion: org.version,
         events: decideOrganization(
           { type: 'AddMember', organizationId: inv.orgId, userId, name: user?.name ?? inv.name, role: inv.role, ifAlreadyMember: 'skip' },

@@ -13,6 +13,7 @@ import { eventStore } from '../store/projection';
 import { insertOutboundEmail, userByEmail } from '../store/identity-store';
 import { emailSchema, nameSchema } from './auth';
 import { metadataFor, pgCode, retryOnConflict } from './common';
+import { streamTypeOf } from '@cos/events';
 
 const inviteSchema = z.object({ email: emailSchema, name: nameSchema, role: z.enum(['OWNER', 'ADMIN', 'MEMBER', 'VIEWER']) });
 
@@ -36,7 +37,7 @@ export async function inviteMember(ctx: Context, raw: { email: string; name: str
         await eventStore.append(tx, {
           orgId,
           streamId: organizationStream(orgId),
-          streamType: 'Organization',
+          streamType: streamTypeOf('identity', 'Organization'),
           expectedVersion: org.version,
           events: decideOrganization(
             { type: 'AddMember', organizationId: orgId, userId: existing.id, name: existing.name, role: input.role, ifAlreadyMember: 'reject' },
@@ -62,7 +63,7 @@ export async function inviteMember(ctx: Context, raw: { email: string; name: str
         await eventStore.append(tx, {
           orgId,
           streamId: userStream(userId),
-          streamType: 'User',
+          streamType: streamTypeOf('identity', 'User'),
           expectedVersion: 0,
           events: decideUser({ type: 'RegisterUser', userId, email: input.email, name: input.name }, initialUser),
           metadata,
@@ -71,7 +72,7 @@ export async function inviteMember(ctx: Context, raw: { email: string; name: str
       await eventStore.append(tx, {
         orgId,
         streamId: invitationStream(invitationId),
-        streamType: 'Invitation',
+        streamType: streamTypeOf('identity', 'Invitation'),
         expectedVersion: 0,
         events: decideInvitation(
           { type: 'CreateInvitation', invitationId, userId, email: input.email, name: input.name, role: input.role, tokenHash: sha256Hex(token), expiresAt },
@@ -131,7 +132,7 @@ export async function decideAsOrganizationAdmin(
       await eventStore.append(tx, {
         orgId,
         streamId: organizationStream(orgId),
-        streamType: 'Organization',
+        streamType: streamTypeOf('identity', 'Organization'),
         expectedVersion: org.version,
         events: decideOrganization(command(orgId, userId, actorRole), org.state),
         metadata: metadataFor(ctx),

@@ -9,6 +9,7 @@ import { metadataFor, retryOnConflict } from '../commands/common';
 import { eventStore } from '../store/projection';
 import { decidePersistedClient, persistedClientAggregate, persistedClientStream, type PublishCommand, type RevokeCommand } from './domain';
 import type { IdentityEvent } from '@cos/events';
+import { streamTypeOf } from '@cos/events';
 
 /** The committed supergraph, when the deployment names none (IdentityConfig.supergraph). */
 export const DEFAULT_SUPERGRAPH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../schema/supergraph.graphql');
@@ -76,7 +77,7 @@ async function decideAndAppend(
       await eventStore.append(tx, {
         orgId: caller.orgId,
         streamId,
-        streamType: 'PersistedClient',
+        streamType: streamTypeOf('identity', 'PersistedClient'),
         expectedVersion: current.version,
         events,
         metadata: metadataFor(ctx),

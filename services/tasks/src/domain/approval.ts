@@ -11,8 +11,9 @@
 import type { TaskEvent } from '@cos/events';
 import type { StoredOf } from '@cos/event-store';
 import { conflict, notFound } from '@cos/errors';
+import { streamTypeOf } from '@cos/events';
 
-export const APPROVAL_STREAM_TYPE = 'Approval';
+export const APPROVAL_STREAM_TYPE = streamTypeOf('tasks', 'Approval');
 export const approvalStreamId = (approvalId: string) => `Approval-${approvalId}`;
 
 export type ApprovalStatus = 'PENDING' | 'APPROVED' | 'REJECTED';

@@ -14,8 +14,9 @@
 import type { AssigneeRef, TaskEvent, TaskPriority, TaskStatus } from '@cos/events';
 import type { StoredOf } from '@cos/event-store';
 import { badInput, notFound } from '@cos/errors';
+import { streamTypeOf } from '@cos/events';
 
-export const TASK_STREAM_TYPE = 'Task';
+export const TASK_STREAM_TYPE = streamTypeOf('tasks', 'Task');
 export const taskStreamId = (taskId: string) => `Task-${taskId}`;
 
 export interface TaskState {

@@ -22,7 +22,6 @@ import type {
 } from '../__generated__/resolvers-types';
 import type { Context } from '../context';
 import { TASK_SEARCH_SOURCES } from '../store/search-store';
-import { tenantOf } from './access';
 import { customerRef } from './refs';
 
 /** A match (of any subgraph) as the hit and edge resolvers see it. */
