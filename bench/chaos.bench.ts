@@ -78,7 +78,7 @@ async function main() {
     await servers.stop();
     throw err;
   }
-  let failed = false;
+  let failed: boolean;
   try {
     // A second gateway over the same subgraphs, Redis and NATS: the clients' failover target.
     const gw2Port = await freePort();

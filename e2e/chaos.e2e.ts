@@ -34,13 +34,13 @@ afterAll(async () => {
 });
 
 /**
- * What a client may retry: no answer, HTTP 5xx, RATE_LIMITED, or the service unreachable / not answering in time
+ * What a client may retry: no answer, HTTP 5xx, RATE_LIMITED, SERVICE_UNAVAILABLE, or a subgraph unreachable / not answering in time
  * (the wording of gateway and subgraphs for INTERNAL_SERVER_ERROR of that kind). Anything else is a bug.
  */
 const retryable = (r: { status: number; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> } | Error) =>
   r instanceof Error ||
   r.status >= 500 ||
-  (r.errors ?? []).every((e) => e.extensions?.code === 'RATE_LIMITED' || /service is unavailable|did not answer in time/.test(e.message));
+  (r.errors ?? []).every((e) => e.extensions?.code === 'RATE_LIMITED' || e.extensions?.code === 'SERVICE_UNAVAILABLE' || /service is unavailable|did not answer in time/.test(e.message));
 
 describe('chaos: kill -9 tasks and restart NATS under writes', () => {
   it('keeps exactly-once publishing and reactions, read models equal to a rebuild, and only retryable errors', async () => {

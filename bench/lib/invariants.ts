@@ -52,11 +52,9 @@ const setDiff = (a: Set<string>, b: Set<string>) => [...a].filter((x) => !b.has(
 /** Waits until every service's outbox is empty and every durable consumer has nothing pending or unacked. */
 export async function waitDrained(adminUrl: string, bus: Bus, timeoutMs: number): Promise<{ drainedMs: number; unpublished: number; pending: number }> {
   const started = Date.now();
-  let unpublished = 0;
-  let pending = 0;
   for (;;) {
-    unpublished = 0;
-    pending = 0;
+    let unpublished = 0;
+    let pending = 0;
     try {
       for (const svc of SERVICES) {
         const [r] = await sql<{ n: number }>(adminUrl, svc, `SELECT count(*)::int AS n FROM events WHERE published_at IS NULL`);

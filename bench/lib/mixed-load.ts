@@ -284,29 +284,28 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
         }
       }
       const taskId = myTasks.length && Math.random() < 0.3 ? pick(myTasks) : pick(cfg.taskIds);
-      let a: Answer;
       switch (kind) {
         case 'tasksPage':
-          a = await timed(kind, { query: TASK_PAGE });
+          await timed(kind, { query: TASK_PAGE });
           break;
         case 'taskDetail':
-          a = await readTask(taskId);
+          await readTask(taskId);
           break;
         case 'customersPage':
-          a = await timed(kind, { query: CUSTOMERS_PAGE });
+          await timed(kind, { query: CUSTOMERS_PAGE });
           break;
         case 'customerDetail':
-          a = await timed(kind, { query: CUSTOMER_DETAIL, variables: { id: pick(cfg.customerIds) } });
+          await timed(kind, { query: CUSTOMER_DETAIL, variables: { id: pick(cfg.customerIds) } });
           break;
         case 'search':
-          a = await timed(kind, { query: SEARCH, variables: { q: pick(SEARCH_TERMS) } });
+          await timed(kind, { query: SEARCH, variables: { q: pick(SEARCH_TERMS) } });
           break;
         case 'updateTask': {
           if (!versions.has(taskId)) await readTask(taskId);
           const v = versions.get(taskId);
           if (v === undefined) break;
           const input = Math.random() < 0.5 ? { priority: pick(PRIORITIES) } : { description: `edited by user ${index} at ${Date.now()}` };
-          a = await timed(kind, { query: UPDATE_TASK, variables: { id: taskId, v, input } });
+          const a = await timed(kind, { query: UPDATE_TASK, variables: { id: taskId, v, input } });
           if (a.outcome === 'ok') versions.set(taskId, a.data.updateTask.version);
           else if (a.outcome === 'CONFLICT') {
             // Someone else edited it: show them the task as it is now, then apply the change on top (once).
@@ -320,7 +319,7 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
           break;
         }
         case 'createTask': {
-          a = await timed(kind, {
+          const a = await timed(kind, {
             query: CREATE_TASK,
             variables: { input: { title: `Soak task by user ${index}`, description: 'created under load', priority: pick(PRIORITIES), customerId: pick(cfg.customerIds) } },
           });
@@ -331,11 +330,11 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
           break;
         }
         case 'addComment':
-          a = await timed(kind, { query: ADD_COMMENT, variables: { t: taskId, b: `comment by user ${index}` } });
+          await timed(kind, { query: ADD_COMMENT, variables: { t: taskId, b: `comment by user ${index}` } });
           break;
         case 'recordSignal': {
           const k = pick(SIGNALS);
-          a = await timed(kind, { query: RECORD_SIGNAL, variables: { id: pick(cfg.customerIds), input: { kind: k, value: signalValue(k) } } });
+          await timed(kind, { query: RECORD_SIGNAL, variables: { id: pick(cfg.customerIds), input: { kind: k, value: signalValue(k) } } });
           break;
         }
         case 'refresh':

@@ -28,8 +28,11 @@ export const benchEmails = (n: number) => ['owner@bench.test', ...Array.from({ l
 
 /** Outcomes that are correct answers, not failures: a stale optimistic-lock version is the client's to resolve. */
 export const NOT_ERRORS = new Set(['ok', 'CONFLICT']);
-/** What a client may retry after a fault: the service was unreachable or did not answer in time. */
-export const RETRYABLE = new Set(['UNAVAILABLE', 'TIMEOUT', 'RATE_LIMITED', 'HTTP_502', 'HTTP_503', 'HTTP_504', 'ECONNRESET', 'ECONNREFUSED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EPIPE', 'SocketError']);
+/**
+ * What a client may retry after a fault: SERVICE_UNAVAILABLE, RATE_LIMITED, HTTP 502/503/504, socket errors, timeouts, and
+ * UNAVAILABLE = the gateway's INTERNAL_SERVER_ERROR "The <subgraph> service is unavailable / did not answer in time".
+ */
+export const RETRYABLE = new Set(['SERVICE_UNAVAILABLE', 'UNAVAILABLE', 'TIMEOUT', 'RATE_LIMITED', 'HTTP_502', 'HTTP_503', 'HTTP_504', 'ECONNRESET', 'ECONNREFUSED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'EPIPE', 'SocketError']);
 
 const PARTNER_OPS = [
   'query SoakPartnerTasks { tasks(first: 10) { totalCount edges { node { id title status priority } } } }',

@@ -204,10 +204,11 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
         }
         const cause = original ?? error;
         if (isDatabaseUnavailable(cause)) {
-          // Postgres restarting or unreachable: a transient outage, answered like the gateway answers a subgraph it
-          // cannot reach (same code and wording), so clients can tell it from a bug and retry (pnpm chaos).
+          // Postgres restarting or unreachable: a transient outage, not a bug — SERVICE_UNAVAILABLE tells the client to
+          // retry with backoff (pnpm chaos saw "Unexpected error." here before). The transaction did not commit (a
+          // connection lost during COMMIT itself is the one case left unknown; writes carry expectedVersion).
           opts.log.warn({ err: cause instanceof Error ? cause.message : String(cause) }, 'database unavailable');
-          return new GraphQLError(`The ${opts.name} service is unavailable`, { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } });
+          return new GraphQLError(`The ${opts.name} service is unavailable: retry shortly`, { extensions: { code: ErrorCode.SERVICE_UNAVAILABLE } });
         }
         opts.log.error({ err: original ?? error }, 'unexpected error');
         return new GraphQLError(message, { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } });

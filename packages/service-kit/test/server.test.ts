@@ -64,11 +64,11 @@ describe('subgraph server', () => {
     expect(JSON.stringify(r)).not.toMatch(/secret_table|app\.ts/);
   });
 
-  it('answers a database outage as the service being unavailable (not "Unexpected error."), without details', async () => {
+  it('answers a database outage as SERVICE_UNAVAILABLE (retryable, not "Unexpected error."), without details', async () => {
     for (const field of ['dbDown', 'dbRestarting']) {
       const r = await execSubgraph(server.yoga, alice, `{ ${field} }`);
-      expect(r.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
-      expect(r.errors?.[0]?.message).toBe('The kit-test service is unavailable');
+      expect(r.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      expect(r.errors?.[0]?.message).toBe('The kit-test service is unavailable: retry shortly');
       expect(JSON.stringify(r)).not.toMatch(/5432|ECONNREFUSED|accepting/);
     }
     // Any other unexpected error keeps the generic message.
