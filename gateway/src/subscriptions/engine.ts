@@ -216,6 +216,13 @@ class Group {
             holder.conn.close(4403, 'Forbidden: credentials expired or revoked');
             continue;
           }
+          if (attempt < 2 && unattributedErrors(r).length > 0 && !tooComplex(r)) {
+            // A subgraph was unreachable for this lookup (its errors name no entity): the entities read as null.
+            // Ask again shortly — a restarting subgraph is back within seconds (pnpm chaos) — instead of answering
+            // for this event from a failure.
+            await new Promise((res) => setTimeout(res, (attempt + 1) * 500 * (0.5 + Math.random())));
+            continue;
+          }
           response = r;
         } catch (err) {
           this.engine.log.error({ err }, 'subscription lookup failed');
@@ -291,9 +298,14 @@ class Group {
       return value ?? null;
     });
     if (parts.some((v) => v === null)) {
+      if (errors.length > 0) return { data: null, errors };
+      // The lookup failed as a whole (e.g. "The tasks service is unavailable", without a path): the entity is null
+      // because it could not be read, not because it is hidden. Say so: dropping it silently left a hole the client
+      // could not know about (its later cursors arrived, so resuming never brought this event back).
+      const failed = unattributedErrors(response);
+      if (failed.length > 0) return { data: null, errors: failed.map((e) => new GraphQLError(e.message, { extensions: e.extensions })) };
       // Not visible (another org, deleted, not authorized) and nothing to say about it: not an event for them.
-      if (errors.length === 0) return null;
-      return { data: null, errors };
+      return null;
     }
     let value: Record<string, unknown>;
     if (shape.spec.wrapper) {
@@ -310,6 +322,9 @@ class Group {
     return errors.length ? { data: { [shape.responseKey]: value }, errors } : { data: { [shape.responseKey]: value } };
   }
 }
+
+/** Errors of a lookup that name no field of it (a subgraph unavailable, a request-level failure). */
+const unattributedErrors = (r: Awaited<ReturnType<LookupExecutor>>) => (r.body.errors ?? []).filter((e) => !e.path || e.path.length === 0);
 
 const tooComplex = (r: Awaited<ReturnType<LookupExecutor>>) =>
   !r.body.data && (r.body.errors ?? []).some((e) => e.extensions?.code === 'QUERY_TOO_COMPLEX');
