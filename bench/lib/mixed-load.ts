@@ -70,6 +70,8 @@ export interface SubscriberReport {
   lagMs: number[];
   /** Close codes of dropped sockets. */
   closeCodes: number[];
+  /** `next` payloads carrying errors instead of an event (the gateway could not resolve one). */
+  errorPayloads: number;
 }
 
 export interface MixResult {
@@ -368,7 +370,7 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
 
   /** One graphql-ws subscription, resumed with the last cursor after a dropped socket, until the end. */
   function subscribe(index: number, token: () => string) {
-    const rep: SubscriberReport = { user: index, received: 0, duplicates: 0, reconnects: 0, cursors: [], subscribedAt: 0, firstError: null, lagMs: [], closeCodes: [] };
+    const rep: SubscriberReport = { user: index, received: 0, duplicates: 0, reconnects: 0, cursors: [], subscribedAt: 0, firstError: null, lagMs: [], closeCodes: [], errorPayloads: 0 };
     subscribers.push(rep);
     const seen = new Set<string>();
     let last: string | null = null;
@@ -388,6 +390,7 @@ export async function runMix(cfg: MixConfig): Promise<MixResult> {
         } else if (m.type === 'next') {
           const ev = m.payload?.data?.taskChanged;
           if (!ev) {
+            rep.errorPayloads++;
             rep.firstError ??= JSON.stringify(m.payload?.errors?.[0] ?? m.payload).slice(0, 200);
             return;
           }

@@ -211,17 +211,24 @@ export function subscriptionReport(results: MixResult[]) {
   let duplicates = 0;
   let reconnects = 0;
   let withMissing = 0;
+  /** Subscribers with more lost events than error payloads: events that vanished without the client being told. */
+  let silentlyMissing = 0;
+  let errorPayloads = 0;
   const errors = new Set<string>();
   for (const s of subs) {
     const first = s.cursors.length ? Math.min(...s.cursors.map(Number)) : Infinity;
     const mine = new Set(s.cursors.map(Number));
     const exp = sorted.filter((c) => c >= first).length;
     const lastMine = s.cursors.length ? Math.max(...s.cursors.map(Number)) : -Infinity;
+    let myHoles = 0;
     for (const c of sorted) {
       if (c < first || mine.has(c)) continue;
-      if (c < lastMine) holes++;
+      if (c < lastMine) myHoles++;
       else tail++;
     }
+    holes += myHoles;
+    errorPayloads += s.errorPayloads ?? 0;
+    if (myHoles > (s.errorPayloads ?? 0)) silentlyMissing++;
     for (const l of s.lagMs) lag.push(l);
     for (const c of s.closeCodes) closeCodes.set(c, (closeCodes.get(c) ?? 0) + 1);
     expected += exp;
@@ -246,6 +253,8 @@ export function subscriptionReport(results: MixResult[]) {
     duplicates,
     reconnects,
     withMissing,
+    silentlyMissing,
+    errorPayloads,
     errors: [...errors].slice(0, 3),
   };
 }

@@ -207,7 +207,7 @@ class Group {
       const variables: Record<string, unknown> = { ...this.shape.variables };
       ids.forEach((id, i) => (variables[`cosId${i}`] = id));
       const query = lookupDocument(this.shape, ids.length);
-      for (let attempt = 0; attempt < 3 && !response; attempt++) {
+      for (let attempt = 0; attempt < LOOKUP_ATTEMPTS && !response; attempt++) {
         const holder = this.credential() ?? [...live[0]!.targets][0]!;
         this.engine.stats.lookups++;
         try {
@@ -216,11 +216,12 @@ class Group {
             holder.conn.close(4403, 'Forbidden: credentials expired or revoked');
             continue;
           }
-          if (attempt < 2 && unattributedErrors(r).length > 0 && !tooComplex(r)) {
+          if (attempt < LOOKUP_ATTEMPTS - 1 && unattributedErrors(r).length > 0 && !tooComplex(r)) {
             // A subgraph was unreachable for this lookup (its errors name no entity): the entities read as null.
-            // Ask again shortly — a restarting subgraph is back within seconds (pnpm chaos) — instead of answering
-            // for this event from a failure.
-            await new Promise((res) => setTimeout(res, (attempt + 1) * 500 * (0.5 + Math.random())));
+            // Ask again with backoff (0.5, 1, 2, 4 s, jittered: ~7.5 s, past the gateway's 5 s circuit-breaker wait;
+            // a killed subgraph is back in ~5.5 s under `pnpm chaos`) instead of answering this event from a failure.
+            // The group's later events wait meanwhile, so order holds.
+            await new Promise((res) => setTimeout(res, 500 * 2 ** attempt * (0.5 + Math.random())));
             continue;
           }
           response = r;
@@ -322,6 +323,9 @@ class Group {
     return errors.length ? { data: { [shape.responseKey]: value }, errors } : { data: { [shape.responseKey]: value } };
   }
 }
+
+/** Lookups per batch: a 401 or a failure of the whole lookup is asked again (see resolve). */
+const LOOKUP_ATTEMPTS = 5;
 
 /** Errors of a lookup that name no field of it (a subgraph unavailable, a request-level failure). */
 const unattributedErrors = (r: Awaited<ReturnType<LookupExecutor>>) => (r.body.errors ?? []).filter((e) => !e.path || e.path.length === 0);
