@@ -5,11 +5,13 @@
  * event in global order through the event store's projector, commit. A failure rolls everything back, so the live
  * read models are never left half-built. Appends of the running service wait for the lock (they do not fail).
  * Operational state (inbox, leases, credentials, tables fed by other services' events) is not touched.
+ * Personal fields in events are opened with PII_MASTER_KEY (as the service): erased subjects stay erased.
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createPool, Db, quoteIdent, serviceDatabase, type Tx } from '@cos/db';
 import { SERVICES, repoRoot, type ServiceName } from './lib/paths';
+import { configurePiiFromEnv } from './lib/pii-env';
 
 /** What a service's src/projections.ts exports for a rebuild. */
 export interface ProjectionsModule {
@@ -85,6 +87,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const adminUrl = process.env.COS_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/cos';
   try {
+    // Personal fields are opened with the service's master key (an erased person's stay placeholders).
+    configurePiiFromEnv();
     const r = await rebuild(service, adminUrl);
     console.log(`rebuilt ${r.service} (schema ${r.schema}): replayed ${r.events} events in ${r.ms} ms`);
     for (const t of r.tables) console.log(`  ${t.table.padEnd(24)} ${String(t.before).padStart(8)} -> ${String(t.after).padStart(8)} rows`);

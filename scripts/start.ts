@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureWorkerKeyFile, workerProcess } from './lib/agent-worker';
-import { ensureDatabase } from '@cos/db';
+import { ContractBlockedError, ensureDatabase } from '@cos/db';
 import { migrateAll } from './lib/database';
 import { mcpProcess } from './lib/mcp';
 import { repoRoot, servicePortsAfter } from './lib/paths';
@@ -50,12 +50,26 @@ if (infra.status !== 0) {
 
 console.log('» migrating');
 if (await ensureDatabase(env.pgAdminUrl)) console.log('  created the database');
-await migrateAll(env.pgAdminUrl, (m) => console.log(`  ${m}`));
+// The local stack starts all its processes after this line, so the contract phase is safe here too — unless an
+// instance of an older release still runs against this database (another checkout): then it stays pending.
+try {
+  await migrateAll(env.pgAdminUrl, (m) => console.log(`  ${m}`), { phase: 'contract' });
+} catch (err) {
+  if (!(err instanceof ContractBlockedError)) throw err;
+  console.log(`  ${err.message}\n  continuing with the expand phase only`);
+  await migrateAll(env.pgAdminUrl, (m) => console.log(`  ${m}`));
+}
 
 // One internal secret per checkout, kept across restarts (production passes INTERNAL_SECRET from a secret store).
 const secretFile = path.join(dataDir, 'internal-secret');
 if (!process.env.INTERNAL_SECRET && !existsSync(secretFile)) writeFileSync(secretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
 const internalSecret = process.env.INTERNAL_SECRET ?? readFileSync(secretFile, 'utf8').trim();
+// Likewise the master key of the connection credentials' envelope encryption (customers only; README "Customer signals").
+const masterKeysFile = path.join(dataDir, 'connections-master-keys');
+if (!process.env.CONNECTIONS_MASTER_KEYS && !existsSync(masterKeysFile)) {
+  writeFileSync(masterKeysFile, `k1:${randomBytes(32).toString('base64')}`, { mode: 0o600 });
+}
+const connectionsMasterKeys = process.env.CONNECTIONS_MASTER_KEYS ?? readFileSync(masterKeysFile, 'utf8').trim();
 
 console.log('» starting identity, tasks, customers, agents and the gateway');
 const stack = await startStack({
@@ -68,6 +82,7 @@ const stack = await startStack({
   servicePorts: servicePortsAfter(env.gatewayPort),
   logDir: path.join(dataDir, 'logs'),
   nodeEnv: env.nodeEnv,
+  perProcessEnv: { customers: { CONNECTIONS_MASTER_KEYS: connectionsMasterKeys } },
 }).catch((err: Error) => {
   console.error(err.message);
   process.exit(1);

@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { envFields, parseEnv, z } from '@cos/config';
 import { AGENT_KINDS, type AgentKind } from '@cos/events';
 
 /**
  * The worker's environment (read nowhere else). Secrets may come from files (`*_FILE`, as Docker and Kubernetes
- * secrets mount them): COS_API_KEY_FILE, MODEL_API_KEY_FILE.
+ * secrets mount them; @cos/config's parseEnv): COS_API_KEY_FILE, MODEL_API_KEY_FILE.
  */
 const schema = z.object({
   NODE_ENV: envFields.nodeEnv(),
@@ -50,16 +49,6 @@ const schema = z.object({
 });
 export type WorkerEnv = z.infer<typeof schema> & { kinds: AgentKind[] };
 
-/** Reads `X` from `X_FILE` when only the file is given. */
-function withFileSecrets(source: NodeJS.ProcessEnv, names: string[]): NodeJS.ProcessEnv {
-  const out = { ...source };
-  for (const name of names) {
-    const file = source[`${name}_FILE`];
-    if (!out[name] && file) out[name] = readFileSync(file, 'utf8').trim();
-  }
-  return out;
-}
-
 export function parseKinds(raw: string): AgentKind[] {
   const kinds = raw
     .split(',')
@@ -73,7 +62,7 @@ export function parseKinds(raw: string): AgentKind[] {
 }
 
 export function loadEnv(argv: string[] = process.argv.slice(2), source: NodeJS.ProcessEnv = process.env): WorkerEnv {
-  const env = parseEnv(schema, withFileSecrets(source, ['COS_API_KEY', 'MODEL_API_KEY']));
+  const env = parseEnv(schema, source);
   const i = argv.indexOf('--kinds');
   const kindsArg = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--kinds='))?.slice('--kinds='.length);
   if (env.MODEL_PROVIDER === 'openai' && !env.MODEL_API_KEY) {

@@ -43,7 +43,8 @@ export async function freePort(): Promise<number> {
 /** The whole graph as real processes on free ports, in its own database and NATS subject prefix. */
 export async function startTestStack(overrides: Partial<StackOptions> = {}): Promise<TestStack> {
   const db = await createTestDatabase('cos_e2e');
-  await migrateAll(db.adminUrl, () => {});
+  // A fresh database with nothing running on it: the contract phase too, so tests run on the final schema.
+  await migrateAll(db.adminUrl, () => {}, { phase: 'contract' });
   const prefix = testSubjectPrefix('e');
   const logDir = mkdtempSync(path.join(tmpdir(), 'cos-e2e-'));
   const servicePorts = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()]))) as Record<ServiceName, number>;

@@ -43,6 +43,8 @@ export const gatewayEnvSchema = z.object({
   /** Key prefix for everything the gateway keeps in Redis (tests use their own). */
   REDIS_PREFIX: z.string().default('cos:gw:'),
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+  /** Largest provider webhook body forwarded to customers (`/webhooks/*`); keep it equal to customers' own limit. */
+  WEBHOOK_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
   /** Rate limits (Redis, GCRA): requests per RATE_LIMIT_WINDOW_S per user / partner key / anonymous IP. */
   RATE_LIMIT_ENABLED: envFields.bool(true),
   RATE_LIMIT_WINDOW_S: z.coerce.number().int().positive().default(60),

@@ -22,6 +22,7 @@ import { DEFAULT_RATE_LIMITS, useRateLimit, type RateLimitConfig, type RateLimit
 import { useSecurityHeaders } from './transport/useSecurityHeaders';
 import { useIntrospectionControl } from './authz/introspection';
 import { useBodyLimit } from './limits/useBodyLimit';
+import { useWebhookProxy } from './transport/useWebhookProxy';
 import { createGraphiQL } from './transport/useGraphiQL';
 import { useHealth } from './transport/useHealth';
 import { createDocumentStore } from './persisted/documents';
@@ -76,7 +77,7 @@ export interface GatewayDeps {
     | 'subgraphUrls'
   > &
     /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
-    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES'>>;
+    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
   log: Logger;
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
   redis: Redis;
@@ -231,6 +232,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       production: env.NODE_ENV === 'production',
       csrfPrevention: deps.csrfPrevention ?? false,
       paths: new Set([GRAPHQL_PATH]),
+    }),
+    // Provider webhooks: forwarded raw to customers before any GraphQL concern (body limit, auth) sees them.
+    useWebhookProxy({
+      customersUrl: () => subgraphs.find((s) => s.name.toLowerCase() === 'customers')?.url,
+      fetcher: (url, init) => http.fetcher(url, init as never) as never,
+      maxBodyBytes: env.WEBHOOK_MAX_BODY_BYTES ?? 256 * 1024,
+      clientIp,
+      log,
     }),
     useBodyLimit(env.MAX_BODY_BYTES),
     useAuth({ verifyAccessToken, verifyApiKey, paths: new Set([GRAPHQL_PATH, SSE_PATH]), log, clientIp }) as Plugin,

@@ -36,7 +36,9 @@ for (const f of files) {
       const ok = c.readinessProbe?.httpGet?.path === '/readyz' && c.livenessProbe?.httpGet?.path === '/healthz' &&
         o.spec.template.spec.terminationGracePeriodSeconds === 30 && c.lifecycle?.preStop && c.resources?.requests &&
         // The MCP server must NOT hold the internal secret: it is a plain client of the gateway with the caller's key.
-        (o.metadata.name === 'mcp' ? !names.includes('INTERNAL_SECRET') : names.includes('INTERNAL_SECRET')) && names.includes('PORT') && String(c.env.find((e) => e.name === 'PORT').value) === String(port) &&
+        // Secrets come as files (*_FILE, mounted from cos-secrets), never as plain env values.
+        (o.metadata.name === 'mcp' ? !names.some((n) => n.startsWith('INTERNAL_SECRET')) : names.includes('INTERNAL_SECRET_FILE') && !names.includes('INTERNAL_SECRET')) &&
+        (c.env ?? []).every((e) => !e.valueFrom?.secretKeyRef) && names.includes('PORT') && String(c.env.find((e) => e.name === 'PORT').value) === String(port) &&
         JSON.stringify(o.spec.selector.matchLabels) === JSON.stringify({ 'app.kubernetes.io/name': o.metadata.name }) &&
         o.spec.template.metadata.labels['app.kubernetes.io/name'] === o.metadata.name;
       console.log('Deployment', o.metadata.name, 'replicas', o.spec.replicas ?? '(hpa)', 'port', port, ok ? 'ok' : 'BAD');

@@ -1,20 +1,42 @@
 import path from 'node:path';
-import { migrate, serviceDatabase } from '@cos/db';
-import { SERVICES, repoRoot } from './paths';
+import { migrate, serviceDatabase, type MigrationPhase as MigratePhase, type MigrateResult } from '@cos/db';
+import { SERVICES, repoRoot, type ServiceName } from './paths';
 
-/** Applies every service's migrations (each under its own advisory lock). */
-export async function migrateAll(adminUrl: string, log: (m: string) => void = console.log): Promise<void> {
-  for (const svc of SERVICES) {
+export interface MigrateAllOptions {
+  /** `expand` (default) stops before the first pending contract migration; `contract` applies them (see docs/migrations.md). */
+  phase?: MigratePhase;
+  /** Only these services (default all). */
+  services?: readonly ServiceName[];
+  /** Apply nothing above this version (per service). */
+  maxVersion?: number;
+  backfillBatchSize?: number;
+}
+
+export const migrationsDir = (svc: ServiceName) => path.join(repoRoot, 'services', svc, 'migrations');
+
+/** Applies every service's migrations (each under its own advisory lock), then their pending backfills. */
+export async function migrateAll(
+  adminUrl: string,
+  log: (m: string) => void = console.log,
+  opts: MigrateAllOptions = {},
+): Promise<Record<string, MigrateResult>> {
+  const out: Record<string, MigrateResult> = {};
+  for (const svc of opts.services ?? SERVICES) {
     const cfg = serviceDatabase(svc, adminUrl);
-    const { applied } = await migrate({
+    const r = await migrate({
       adminUrl,
       schema: cfg.schema,
       runtimeRole: cfg.runtimeRole,
       systemRole: cfg.systemRole,
-      dir: path.join(repoRoot, 'services', svc, 'migrations'),
+      dir: migrationsDir(svc),
       rolePassword: process.env.COS_DB_ROLE_PASSWORD,
+      phase: opts.phase,
+      maxVersion: opts.maxVersion,
+      backfillBatchSize: opts.backfillBatchSize,
       log,
     });
-    if (applied.length === 0) log(`${svc}: up to date`);
+    out[svc] = r;
+    if (r.applied.length === 0 && r.backfilled.length === 0) log(`${svc}: up to date${r.pendingContract ? ` (contract pending: ${r.pendingContract})` : ''}`);
   }
+  return out;
 }

@@ -4,6 +4,12 @@ export default {
     Customer: '../store/customer-store#CustomerRow',
     Contact: '../store/customer-store#ContactRow',
     HealthScore: '../domain/health#HealthScoreView',
+    MyDataExport: '../resolvers/MyDataExport#MyDataExportParent',
+    Connection: '../store/connection-store#ConnectionRow',
+    ConnectionSync: '../store/connection-store#SyncRow',
+    ConnectionDelivery: '../store/connection-store#DeliveryRow',
+    ConnectionCreated: '../connections/commands#ConnectionCreatedView',
+    ConnectionSecretRotated: '../connections/commands#SecretRotatedView',
   },
   contextType: '../context#Context',
 };

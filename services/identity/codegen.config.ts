@@ -9,5 +9,6 @@ export default {
     ApiKey: '../store/identity-store#ApiKeyRow',
     AuditEntry: '../store/identity-store#AuditRow',
     ApiKeyCreated: '../parents#ApiKeyCreatedParent',
+    MyDataExport: '../resolvers/MyDataExport#MyDataExportParent',
   },
 };

@@ -13,5 +13,6 @@ export default {
     User: '../resolvers/refs#EntityRef',
     Agent: '../resolvers/refs#EntityRef',
     Customer: '../resolvers/refs#EntityRef',
+    MyDataExport: '../resolvers/MyDataExport#MyDataExportParent',
   },
 };

@@ -13,6 +13,8 @@ import { principalOf } from '../auth/useAuth';
  *   subgraph's answers, and identity's projection commits after the gateway saw the event).
  * - AgentRun.lastHeartbeatAt: the runner's lease extension updates it in place (no event per heartbeat).
  * - ApiKey.lastUsedAt: touched by key verification, not by a command.
+ * - Connection.sync, Connection.deliveries: the connector runner's state and the webhook audit trail are written
+ *   without events (a rejected delivery or a run that found nothing appends none).
  * A test checks each coordinate exists in the supergraph, so a rename cannot silently make it cacheable.
  */
 export const UNCACHEABLE_FIELDS: readonly string[] = [
@@ -20,6 +22,8 @@ export const UNCACHEABLE_FIELDS: readonly string[] = [
   'AgentRun.lastHeartbeatAt',
   'AgentRun.leaseExpiresAt',
   'ApiKey.lastUsedAt',
+  'Connection.sync',
+  'Connection.deliveries',
 ];
 
 /**

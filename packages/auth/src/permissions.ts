@@ -9,12 +9,14 @@ export const SCOPES = {
   'members:manage': 'Invite members, change roles, remove members',
   'apikeys:manage': 'Create and revoke partner API keys and service accounts',
   'audit:read': 'Read the audit log',
+  'privacy:erase': 'Erase a person or a customer contact (GDPR; crypto-shredding of their personal data)',
   'tasks:read': 'Read tasks, comments and approvals',
   'tasks:write': 'Create, update, assign and comment on tasks',
   'approvals:decide': 'Approve or reject what an agent proposes',
   'customers:read': 'Read customers, contacts and health',
   'customers:write': 'Create customers and record signals',
   'customers:finance': 'Read financial fields (Customer.mrr)',
+  'connections:manage': 'Create, rotate and delete the connections customer signals arrive through (webhooks, connectors); read their delivery log',
   'agents:read': 'Read agents and their runs',
   'agents:run': 'Start and cancel agent runs',
   'agents:work': 'Act as an agent worker (service accounts only): claim runs, heartbeat, checkpoint, request approval, complete',
@@ -27,7 +29,7 @@ const MEMBER: Scope[] = [...READ, 'tasks:write', 'approvals:decide', 'customers:
 
 export const ROLE_SCOPES: Record<Role, readonly Scope[]> = {
   OWNER: ALL.filter((s) => s !== 'agents:work'),
-  ADMIN: ALL.filter((s) => s !== 'agents:work'),
+  ADMIN: ALL.filter((s) => s !== 'agents:work' && s !== 'privacy:erase'),
   MEMBER,
   VIEWER: READ,
 };

@@ -2,7 +2,7 @@ import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import pg from 'pg';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Db } from '@cos/db';
-import { toStored as toStoredEvent, type EventRow, type StoredEvent } from '@cos/event-store';
+import { toStored as toStoredEvent, type EventDataCodec, type EventRow, type StoredEvent } from '@cos/event-store';
 import type { Logger } from '@cos/logger';
 import type { Bus } from './connect';
 import { safeMetric, type BusMetrics } from './metrics';
@@ -24,6 +24,11 @@ export interface OutboxRelayOptions {
   /** PubAck timeout per event. Default 5000 ms. */
   publishTimeoutMs?: number;
   metrics?: BusMetrics;
+  /**
+   * The event store's personal-data codec: events are published with their personal fields opened (consumers in
+   * other services have no keys); an erased subject's fields are published as placeholders.
+   */
+  codec?: EventDataCodec;
 }
 
 export interface OutboxRelay {
@@ -182,7 +187,10 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
         [batchSize],
       );
       if (rows.length === 0) return total;
-      const events = rows.map(toStored);
+      const stored = rows.map(toStored);
+      const events = opts.codec
+        ? await opts.codec.decode({ query: async (sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as never }, stored)
+        : stored;
       // Pipelined: every publish of the batch goes out at once (nc.request writes synchronously, in loop order, on
       // one connection, so JetStream stores them in global order), then the PubAcks are awaited together.
       const acks = await Promise.allSettled(events.map((event) => publishOne(event)));

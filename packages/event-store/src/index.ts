@@ -69,6 +69,16 @@ export const toStored = <E extends DomainEvent = DomainEvent>(r: EventRow): Stor
   }) as StoredOf<E>;
 
 
+/**
+ * Encrypts personal fields on append and opens them on read (@cos/pii's createPiiCodec fits): the events table
+ * holds ciphertext, every reader (aggregates, projections, rebuilds, the outbox relay) sees plaintext or, for an
+ * erased subject, a placeholder.
+ */
+export interface EventDataCodec {
+  encode(tx: Pick<Tx, 'query'>, events: readonly { type: string; data: unknown }[]): Promise<unknown[]>;
+  decode<S extends { type: string; data: unknown }>(tx: Pick<Tx, 'query'>, events: readonly S[]): Promise<S[]>;
+}
+
 export interface EventStoreOptions<E extends DomainEvent> {
   /** Postgres NOTIFY channel the outbox relay listens on. */
   notifyChannel: string;
@@ -76,6 +86,8 @@ export interface EventStoreOptions<E extends DomainEvent> {
   project: (tx: Tx, event: StoredOf<E>) => Promise<void>;
   /** Upgrades older event shapes to the current one when reading (versioned events). */
   upcast?: (event: StoredEvent) => StoredOf<E>;
+  /** Personal-data encryption (crypto-shredding); none: data is stored as it is. */
+  codec?: EventDataCodec;
 }
 
 export interface AppendArgs<E extends DomainEvent> {
@@ -99,6 +111,13 @@ export interface Aggregate<S, E extends DomainEvent> {
  */
 export function createEventStore<E extends DomainEvent>(opts: EventStoreOptions<E>) {
   const upcast = opts.upcast ?? ((e: StoredEvent) => e as StoredOf<E>);
+  const codec = opts.codec;
+  /** Stored rows as readers see them: personal fields opened (or erased), then upcast. */
+  const fromRows = async (tx: Tx, rows: EventRow[]): Promise<StoredOf<E>[]> => {
+    const stored = rows.map((r) => toStored(r));
+    const opened = codec ? await codec.decode(tx, stored) : stored;
+    return opened.map((e) => upcast(e));
+  };
 
   async function append(tx: Tx, args: AppendArgs<E>): Promise<StoredOf<E>[]> {
     if (args.events.length === 0) return [];
@@ -110,8 +129,9 @@ export function createEventStore<E extends DomainEvent>(opts: EventStoreOptions<
       );
     }
     const stored: StoredOf<E>[] = [];
+    const encoded = codec ? await codec.encode(tx, args.events) : args.events.map((e) => e.data);
     let version = args.expectedVersion;
-    for (const event of args.events) {
+    for (const [i, event] of args.events.entries()) {
       version += 1;
       try {
         const row = await tx.one<EventRow>(
@@ -126,11 +146,13 @@ export function createEventStore<E extends DomainEvent>(opts: EventStoreOptions<
             version,
             event.type,
             event.schemaVersion ?? 1,
-            JSON.stringify(event.data),
+            JSON.stringify(encoded[i]),
             JSON.stringify(args.metadata),
           ],
         );
-        stored.push(toStored<E>(row!));
+        // Projections and callers get the plaintext (as JSON would round-trip it); the row keeps the ciphertext.
+        const plain = codec ? (JSON.parse(JSON.stringify(event.data ?? null)) as unknown) : row!.data;
+        stored.push(toStored<E>({ ...row!, data: plain }));
       } catch (err) {
         // unique (stream_id, version): a concurrent writer won the race.
         if ((err as { code?: string }).code === '23505') {
@@ -159,7 +181,7 @@ export function createEventStore<E extends DomainEvent>(opts: EventStoreOptions<
        FROM events WHERE stream_id = $1 ORDER BY version`,
       [streamId],
     );
-    return rows.map((r) => upcast(toStored(r)));
+    return fromRows(tx, rows);
   }
 
   /** Folds a stream into the aggregate's state; version 0 means the stream does not exist. */
@@ -177,7 +199,7 @@ export function createEventStore<E extends DomainEvent>(opts: EventStoreOptions<
        FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2`,
       [afterPosition, limit],
     );
-    return rows.map((r) => upcast(toStored(r)));
+    return fromRows(tx, rows);
   }
 
   /**
@@ -196,7 +218,7 @@ export function createEventStore<E extends DomainEvent>(opts: EventStoreOptions<
     }
   }
 
-  return { append, readStream, load, readAll, replayAll, streamVersion };
+  return { append, readStream, load, readAll, replayAll, streamVersion, codec };
 }
 
 export type EventStore<E extends DomainEvent> = ReturnType<typeof createEventStore<E>>;

@@ -18,6 +18,12 @@ export type IdentityEvent =
   | DomainEvent<'InvitationCreated', { invitationId: string; email: string; name: string; role: Role; tokenHash: string; expiresAt: string; /** the (password-less) user the invitation is for */ userId?: string }>
   | DomainEvent<'InvitationAccepted', { invitationId: string; userId: string }>
   | DomainEvent<'UserLoggedIn', { userId: string }>
+  /**
+   * GDPR erasure (stream `User-<id>`): the person's data key was destroyed (crypto-shredding), so their personal
+   * fields in every event read as placeholders from now on; their credentials, sessions and memberships are gone.
+   * Other services drop what they keep about them (tasks: directory names; mailer: attachments). No personal data.
+   */
+  | DomainEvent<'UserErased', { userId: string }>
   /** kind 'service' (absent = 'partner'): a service account for agent workers, verified as a service principal. */
   | DomainEvent<'ApiKeyCreated', { apiKeyId: string; name: string; scopes: string[]; prefix: string; kind?: 'partner' | 'service' }>
   | DomainEvent<'ApiKeyRevoked', { apiKeyId: string }>
@@ -82,11 +88,51 @@ export type CustomerEvent =
       'CustomerCreated',
       { customerId: string; name: string; domain: string | null; plan: string | null; mrr: number | null; ownerId: string | null; contacts: { id: string; name: string; email: string | null }[] }
     >
-  | DomainEvent<'SignalRecorded', { customerId: string; signalId: string; kind: SignalKind; value: number; occurredAt: string; note: string | null }>
+  /**
+   * `source`: the signal came from a connection (webhook or connector pull); `externalId` is the provider's event id
+   * the connection deduplicates on (absent for signals recorded through the graph).
+   */
+  | DomainEvent<
+      'SignalRecorded',
+      {
+        customerId: string;
+        signalId: string;
+        kind: SignalKind;
+        value: number;
+        occurredAt: string;
+        note: string | null;
+        source?: { connectionId: string; provider: ConnectionProvider; externalId: string; via: 'WEBHOOK' | 'SYNC' } | null;
+      }
+    >
   | DomainEvent<'HealthScoreChanged', { customerId: string; score: number; grade: string; factors: HealthFactor[]; previousScore: number | null; computedAt: string }>
   /** churnRisk turned true; `episode` counts the times it did, so reactions act once per episode. */
   | DomainEvent<'ChurnRiskFlagged', { customerId: string; name: string; score: number; ownerId: string | null; episode: number }>
-  | DomainEvent<'ChurnRiskCleared', { customerId: string; score: number; episode: number }>;
+  | DomainEvent<'ChurnRiskCleared', { customerId: string; score: number; episode: number }>
+  /** GDPR erasure of one contact (stream `Customer-<id>`): its data key was destroyed; the contact is gone. */
+  | DomainEvent<'CustomerContactErased', { customerId: string; contactId: string }>
+
+  // Connection aggregate (stream `Connection-<id>`): a provider the organization's signals come from. Credentials
+  // never travel in events: they are stored encrypted beside the stream (connection_secrets); events carry hints.
+  | DomainEvent<
+      'ConnectionCreated',
+      { connectionId: string; provider: ConnectionProvider; name: string; config: ConnectionConfig; webhookSecretHint: SecretHint; apiTokenHint: SecretHint | null }
+    >
+  | DomainEvent<'ConnectionSecretRotated', { connectionId: string; secret: 'WEBHOOK_SECRET' | 'API_TOKEN'; hint: SecretHint }>
+  | DomainEvent<'ConnectionDeleted', { connectionId: string }>;
+
+/** The providers a connection speaks (webhook signature scheme, payload mapping, pull API). */
+export type ConnectionProvider = 'SUPPORT_ZENDESK' | 'SUPPORT_INTERCOM' | 'USAGE_SEGMENT' | 'USAGE_MIXPANEL' | 'BILLING_STRIPE';
+/** The non-secret settings of a connection. */
+export type ConnectionConfig = {
+  /** Provider API base URL for pulls (e.g. https://acme.zendesk.com, https://api.stripe.com); null: webhooks only. */
+  baseUrl: string | null;
+  /** Zendesk API user (`email/token` basic auth). */
+  email: string | null;
+  /** Seconds between pulls. */
+  syncIntervalSeconds: number;
+};
+/** What may be shown of a secret: its last 4 characters and a sha256 fingerprint prefix. */
+export type SecretHint = { last4: string; fingerprint: string };
 
 // ---------- agents (aggregates: Agent, AgentRun) ----------
 export type AgentKind = 'TRIAGE' | 'RESEARCH' | 'SUPPORT' | 'SUCCESS' | 'SALES' | 'ENGINEERING' | 'OPERATIONS';

@@ -20,7 +20,7 @@ export type EventTypeOf<S extends ServiceName> = TypesOf<ServiceEvents[S]>;
 export const EVENT_CATALOG = {
   identity: {
     Organization: ['OrganizationCreated', 'MemberJoined', 'MemberRoleChanged', 'MemberRemoved'],
-    User: ['UserRegistered', 'UserLoggedIn'],
+    User: ['UserRegistered', 'UserLoggedIn', 'UserErased'],
     Invitation: ['InvitationCreated', 'InvitationAccepted'],
     ApiKey: ['ApiKeyCreated', 'ApiKeyRevoked'],
     LoginAttempt: ['LoginFailed'],
@@ -32,7 +32,8 @@ export const EVENT_CATALOG = {
     Approval: ['ApprovalRequested', 'ApprovalDecided'],
   },
   customers: {
-    Customer: ['CustomerCreated', 'SignalRecorded', 'HealthScoreChanged', 'ChurnRiskFlagged', 'ChurnRiskCleared'],
+    Customer: ['CustomerCreated', 'SignalRecorded', 'HealthScoreChanged', 'ChurnRiskFlagged', 'ChurnRiskCleared', 'CustomerContactErased'],
+    Connection: ['ConnectionCreated', 'ConnectionSecretRotated', 'ConnectionDeleted'],
   },
   agents: {
     Agent: ['AgentCreated'],

@@ -54,6 +54,18 @@ export function createMetrics(service: string) {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    retentionDeletedRows: new Counter({
+      name: 'cos_retention_deleted_rows_total',
+      help: 'Rows the retention job deleted, by table (docs/privacy.md)',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    retentionRuns: new Counter({
+      name: 'cos_retention_runs_total',
+      help: 'Retention job passes by outcome: done, skipped (another instance holds the lease), failed',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     dataloaderBatchSize: new Histogram({
       name: 'cos_dataloader_batch_size',
       help: 'Keys per DataLoader batch',

@@ -25,6 +25,24 @@ export const baseServiceEnv = z.object({
   INTERNAL_SECRET: z.string().min(32, 'must be at least 32 characters'),
   /** Apply migrations at startup (under the runner's advisory lock, so many instances may do it at once). */
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /**
+   * Master key that wraps the per-subject data keys of personal data (crypto-shredding, docs/privacy.md): 32 bytes
+   * as 64 hex characters or base64; or PII_MASTER_KEY_FILE. Required in production; a development key otherwise.
+   */
+  PII_MASTER_KEY: z.string().min(1).optional(),
+  /** After a rotation: the former master keys (comma-separated), until `pnpm pii:rotate <service>` re-wrapped every data key. */
+  PII_PREVIOUS_MASTER_KEYS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean)),
+  /** How often the retention job runs (it deletes rows past their RETENTION_* age in batches); 0 = never. */
+  RETENTION_INTERVAL_MS: z.coerce.number().int().min(0).default(3_600_000),
+  /** Rows deleted per statement by the retention job. */
+  RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1_000),
+  /** Days a consumer's inbox rows (processed event ids) are kept: longer than the dead-letter stream keeps a message (30 days), so a replayed dead letter is still recognised. */
+  RETENTION_INBOX_DAYS: z.coerce.number().int().min(1).default(35),
+  /** The release this process runs (image tag, git sha), shown in `pnpm migrate --status` and contract refusals. */
+  COS_CODE_VERSION: z.string().max(100).default('dev'),
   /** OTLP/HTTP collector base URL; unset = tracing off (no OpenTelemetry SDK registered). */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });

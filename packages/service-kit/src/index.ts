@@ -28,3 +28,5 @@ export {
   type SearchMatches,
   type SearchSource,
 } from './search';
+export { startRetentionJob, type RetentionRule, type RetentionJob, type RetentionOptions } from './retention';
+export { registerInstance, SchemaTooNewError, HEARTBEAT_MS, type InstanceRegistration } from './instances';

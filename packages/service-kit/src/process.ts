@@ -1,7 +1,7 @@
 import type { BatchObserver } from './loaders';
 import { fileURLToPath } from 'node:url';
 import { connectBus, startOutboxRelay, type Bus } from '@cos/bus';
-import { createPool, Db, migrate, serviceDatabase } from '@cos/db';
+import { createPool, Db, migrate, schemaLevelOf, serviceDatabase } from '@cos/db';
 import { createLogger, type Logger } from '@cos/logger';
 import {
   busMetrics,
@@ -15,8 +15,12 @@ import {
   type Metrics,
   type Tracing,
 } from '@cos/observability';
+import type { EventDataCodec } from '@cos/event-store';
+import { configureMasterKeys } from '@cos/pii';
 import type { Plugin } from 'graphql-yoga';
 import type { BaseServiceEnv } from './env';
+import { startRetentionJob, type RetentionRule } from './retention';
+import { registerInstance } from './instances';
 import { runService, setProcessInstrumentation, type ReadinessCheck } from './server';
 
 /** What a service's factories receive from the bootstrap. */
@@ -54,6 +58,13 @@ export interface SubgraphProcessOptions<E extends BaseServiceEnv & { PORT: numbe
   migrationsDir?: string;
   /** The event store's NOTIFY channel the outbox relay listens on. */
   notifyChannel: string;
+  /** The event store's personal-data codec (crypto-shredding): the outbox relay publishes opened events. */
+  eventCodec?: EventDataCodec;
+  /**
+   * The service's retention rules besides its inbox (docs/privacy.md); the job runs every RETENTION_INTERVAL_MS
+   * with a lease, so one instance at a time deletes.
+   */
+  retention?: (env: E) => RetentionRule[];
   /** Extra system-pool connections (e.g. the agents runner's concurrency). */
   systemPoolExtra?: number;
   createServer: (deps: ProcessDeps<E>) => ProcessServer | Promise<ProcessServer>;
@@ -61,6 +72,11 @@ export interface SubgraphProcessOptions<E extends BaseServiceEnv & { PORT: numbe
   consumers?: (deps: ProcessDeps<E>) => Promise<Stoppable[]>;
   /** A background worker (stopped first at shutdown). */
   runner?: (deps: ProcessDeps<E>) => Stoppable | Promise<Stoppable>;
+  /**
+   * The schema level this code is written for (registered in service_instances; contract migrations above it wait
+   * until no such instance is live). Default: the highest migration version in the migrations folder it ships with.
+   */
+  schemaLevel?: number;
 }
 
 /**
@@ -73,19 +89,28 @@ export interface SubgraphProcessOptions<E extends BaseServiceEnv & { PORT: numbe
 export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: number }>(opts: SubgraphProcessOptions<E>) {
   const { service, env } = opts;
   const log = createLogger(service, env.LOG_LEVEL);
+  if (env.NODE_ENV === 'production' && !env.PII_MASTER_KEY) {
+    throw new Error('PII_MASTER_KEY (or PII_MASTER_KEY_FILE) is required in production');
+  }
+  configureMasterKeys(env.PII_MASTER_KEY, env.PII_PREVIOUS_MASTER_KEYS);
+  if (!env.PII_MASTER_KEY) log.warn('PII_MASTER_KEY is not set: personal data is encrypted with the development master key');
   const tracing = initTracing({ service, otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
   if (tracing.enabled) log.info({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT }, 'OpenTelemetry tracing on');
   const cfg = serviceDatabase(service, env.COS_PG_ADMIN_URL, { runtimeUrl: env.DATABASE_URL, systemUrl: env.SYSTEM_DATABASE_URL });
+  const migrationsDir = opts.migrationsDir ?? fileURLToPath(new URL(`../../../services/${service}/migrations`, import.meta.url));
   if (env.MIGRATE_ON_START) {
+    // Expand phase only: a contract migration never runs at startup (`pnpm migrate --contract`, docs/migrations.md).
     await migrate({
       adminUrl: cfg.adminUrl,
       schema: cfg.schema,
       runtimeRole: cfg.runtimeRole,
       systemRole: cfg.systemRole,
-      dir: opts.migrationsDir ?? fileURLToPath(new URL(`../../../services/${service}/migrations`, import.meta.url)),
+      dir: migrationsDir,
+      maxVersion: opts.schemaLevel,
       log: (m) => log.info(m),
     });
   }
+  const schemaLevel = opts.schemaLevel ?? (await schemaLevelOf(migrationsDir));
 
   const closers: Array<() => Promise<unknown>> = [];
   const closeAll = async () => {
@@ -112,6 +137,9 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
       }),
     );
     closers.push(() => Promise.allSettled([db.close(), systemDb.close()]));
+    const registration = await registerInstance({ db: systemDb, service, schemaLevel, codeVersion: env.COS_CODE_VERSION, log });
+    // Closed in reverse: deregistered after the server drained and the consumers stopped, before the pools close.
+    closers.push(() => registration.deregister());
 
     const metrics = createMetrics(service);
     observePool(metrics, 'runtime', db.pool);
@@ -123,7 +151,7 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
 
     const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: service, log, metrics: busMetrics(metrics) });
     closers.push(() => bus.close());
-    const relay = startOutboxRelay({ bus, db: systemDb, service, notifyChannel: opts.notifyChannel, log });
+    const relay = startOutboxRelay({ bus, db: systemDb, service, notifyChannel: opts.notifyChannel, log, codec: opts.eventCodec });
     closers.push(() => relay.stop());
 
     const deps: ProcessDeps<E> = {
@@ -147,6 +175,17 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
 
     const consumers = opts.consumers ? await opts.consumers(deps) : [];
     closers.push(() => Promise.allSettled(consumers.map((c) => c.stop())));
+    const retention = startRetentionJob({
+      service,
+      db: systemDb,
+      rules: [{ table: 'inbox', column: 'processed_at', days: env.RETENTION_INBOX_DAYS }, ...(opts.retention?.(env) ?? [])],
+      batchSize: env.RETENTION_BATCH_SIZE,
+      intervalMs: env.RETENTION_INTERVAL_MS,
+      log,
+      onDeleted: (table, rows) => metrics.retentionDeletedRows.inc({ table }, rows),
+      onRun: (outcome) => metrics.retentionRuns.inc({ outcome }),
+    });
+    closers.push(() => retention.stop());
     const runner = opts.runner ? await opts.runner(deps) : null;
     if (runner) closers.push(() => runner.stop());
 

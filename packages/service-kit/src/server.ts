@@ -35,7 +35,10 @@ export interface SubgraphServerOptions<Ctx extends BaseContext> {
   log: Logger;
   /** Dependencies /readyz checks (Postgres, NATS ...). */
   readiness?: Record<string, ReadinessCheck>;
-  /** Extra unauthenticated GET routes, e.g. identity's JWKS. */
+  /**
+   * Extra routes outside the gateway signature check, e.g. identity's JWKS. A key ending in `/*` matches every path
+   * under it (customers' `/webhooks/*`, which verify their own signatures); the route sees the untouched body.
+   */
   routes?: Record<string, (req: Request) => Response | Promise<Response>>;
   /** Extra yoga/envelop plugins (metrics, tracing). */
   plugins?: Plugin[];
@@ -98,7 +101,7 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
         );
         return;
       }
-      const route = opts.routes?.[url.pathname] ?? processInstrumentation.routes[url.pathname];
+      const route = opts.routes?.[url.pathname] ?? processInstrumentation.routes[url.pathname] ?? prefixRoute(opts.routes, url.pathname);
       if (route) {
         endResponse(await route(request));
         return;
@@ -241,6 +244,15 @@ function limitBody(request: Request, limit: number, fetchAPI: { Request: typeof 
     }),
   );
   return new fetchAPI.Request(request.url, { method: request.method, headers: request.headers, signal: request.signal, body: counted, duplex: 'half' } as RequestInit);
+}
+
+/** The route whose `<prefix>/*` key covers `pathname`, if any. */
+function prefixRoute(routes: SubgraphServerOptions<BaseContext>['routes'], pathname: string) {
+  if (!routes) return undefined;
+  for (const [key, route] of Object.entries(routes)) {
+    if (key.endsWith('/*') && pathname.startsWith(key.slice(0, -1))) return route;
+  }
+  return undefined;
 }
 
 function errorResponse(R: typeof Response, status: number, code: string, message: string): Response {

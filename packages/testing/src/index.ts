@@ -51,7 +51,7 @@ export async function createTestDatabase(prefix = 'cos_test'): Promise<TestDatab
   };
 }
 
-/** Applies one service's migrations to a test database. */
+/** Applies one service's migrations to a test database, contract phase included (nothing else runs on it yet). */
 export async function migrateService(db: TestDatabase, svc: ServiceName): Promise<ServiceDatabaseConfig> {
   const cfg = db.service(svc);
   await migrate({
@@ -60,6 +60,7 @@ export async function migrateService(db: TestDatabase, svc: ServiceName): Promis
     runtimeRole: cfg.runtimeRole,
     systemRole: cfg.systemRole,
     dir: path.join(repoRoot, 'services', svc, 'migrations'),
+    phase: 'contract',
   });
   return cfg;
 }

@@ -116,3 +116,19 @@ describe('Customer aggregate', () => {
     expect(r.events[1]).toMatchObject({ data: { score: 90, factors: [{ name: 'nps', weight: 1, value: 0.9 }] } });
   });
 });
+
+describe('contact erasure (decide)', () => {
+  it('erases a contact of the customer once; an unknown or already erased contact is NOT_FOUND', () => {
+    const created = evolve(initialCustomerState, {
+      type: 'CustomerCreated',
+      data: { customerId: 'c', name: 'Acme', domain: null, plan: null, mrr: null, ownerId: null, contacts: [{ id: 'k1', name: 'A', email: null }, { id: 'k2', name: 'B', email: null }] },
+    });
+    const events = decide({ type: 'EraseContact', customerId: 'c', contactId: 'k1' }, created);
+    expect(events).toEqual([{ type: 'CustomerContactErased', data: { customerId: 'c', contactId: 'k1' } }]);
+    const after = evolve(created, events[0]!);
+    expect(after.contactIds).toEqual(['k2']);
+    for (const [state, id] of [[after, 'k1'], [after, 'k9'], [initialCustomerState, 'k1']] as const) {
+      expect(() => decide({ type: 'EraseContact', customerId: 'c', contactId: id }, state)).toThrow(/not found/);
+    }
+  });
+});

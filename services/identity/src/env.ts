@@ -16,7 +16,11 @@ export const identityEnv = baseServiceEnv.extend({
   LOGIN_WINDOW_S: z.coerce.number().int().min(1).default(900),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(50),
-  /** Apply migrations at startup (under the runner's advisory lock, so many instances may do it at once). */
+  /** Retention (docs/privacy.md), in days: sign-in attempts (throttle rows), audit entries, sessions past their expiry, sent mails. */
+  RETENTION_LOGIN_ATTEMPTS_DAYS: z.coerce.number().int().min(1).default(30),
+  RETENTION_AUDIT_DAYS: z.coerce.number().int().min(1).default(365),
+  RETENTION_EXPIRED_SESSIONS_DAYS: z.coerce.number().int().min(1).default(7),
+  RETENTION_OUTBOUND_EMAILS_DAYS: z.coerce.number().int().min(1).default(30),
   /** Supergraph (file or URL) that trusted documents are validated against; default schema/supergraph.graphql. */
   SUPERGRAPH: z.string().min(1).optional(),
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),

@@ -10,6 +10,8 @@ import { loadEnv } from './env';
 import { startIdentityConsumers } from './events/consumers';
 import { NOTIFY_CHANNEL } from './projections';
 import { createServer } from './server';
+import { identityPii } from './store/pii';
+import { identityRetention } from './store/retention';
 
 const SERVICE = 'identity';
 
@@ -17,6 +19,8 @@ startSubgraphProcess({
   service: SERVICE,
   env: loadEnv(),
   notifyChannel: NOTIFY_CHANNEL,
+  eventCodec: identityPii,
+  retention: identityRetention,
   consumers: ({ bus, systemDb, log }) => startIdentityConsumers({ bus, systemDb, log }),
   createServer: async ({ env, db, systemDb, log, readiness, onLoaderBatch }) => {
     const kid = await ensureActiveSigningKey(systemDb);

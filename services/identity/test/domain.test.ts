@@ -162,3 +162,14 @@ describe('User aggregate and password policy', () => {
     expect(passwordProblem('demo-password-1')).toBeNull();
   });
 });
+
+describe('User aggregate: erasure', () => {
+  const registered = evolveUser(initialUser, { type: 'UserRegistered', data: { userId: 'u', email: 'e@x', name: 'N' } });
+  it('erasing emits UserErased once; an erased person is not erased again and cannot sign in', () => {
+    expect(decideUser({ type: 'EraseUser', userId: 'u' }, registered)).toEqual([{ type: 'UserErased', data: { userId: 'u' } }]);
+    const erased = evolveUser(registered, { type: 'UserErased', data: { userId: 'u' } });
+    expect(decideUser({ type: 'EraseUser', userId: 'u' }, erased)).toEqual([]);
+    expect(() => decideUser({ type: 'RecordLogin', userId: 'u' }, erased)).toThrow(/not found/);
+    expect(() => decideUser({ type: 'EraseUser', userId: 'u' }, initialUser)).toThrow(/not found/);
+  });
+});

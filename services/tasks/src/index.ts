@@ -8,12 +8,17 @@ import { loadEnv } from './env';
 import { startTasksConsumers } from './events/consumers';
 import { NOTIFY_CHANNEL } from './projections';
 import { createServer } from './server';
+import { LEGACY_SCHEMA_LEVEL, useLegacyCreatorColumn } from './store/creator-column';
 
 const SERVICE = 'tasks';
 
+const env = loadEnv();
+if (env.TASKS_LEGACY_RELEASE) useLegacyCreatorColumn();
+
 startSubgraphProcess({
   service: SERVICE,
-  env: loadEnv(),
+  env,
+  schemaLevel: env.TASKS_LEGACY_RELEASE ? LEGACY_SCHEMA_LEVEL : undefined,
   notifyChannel: NOTIFY_CHANNEL,
   consumers: ({ bus, systemDb, log }) => startTasksConsumers({ bus, systemDb, log }),
   createServer: ({ env, db, log, readiness, onLoaderBatch }) => createServer({ db, internalSecret: env.INTERNAL_SECRET, log, readiness, onLoaderBatch }),

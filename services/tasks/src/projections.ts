@@ -7,6 +7,7 @@ import type { Tx } from '@cos/db';
 import { isUuid } from '@cos/db';
 import { createEventStore, type StoredOf } from '@cos/event-store';
 import type { TaskEvent } from '@cos/events';
+import { creatorColumn } from './store/creator-column';
 
 export const NOTIFY_CHANNEL = 'tasks_events';
 
@@ -21,7 +22,7 @@ export async function project(tx: Tx, e: StoredOf<TaskEvent>): Promise<void> {
       const d = e.data;
       await tx.query(
         /* projectTaskCreated */ `INSERT INTO tasks (id, org_id, title, description, status, priority, version, assignee_id,
-           assignee_kind, customer_id, created_by, created_by_actor, created_at, updated_at, due_at, origin_key)
+           assignee_kind, customer_id, ${creatorColumn()}, created_by_actor, created_at, updated_at, due_at, origin_key)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)`,
         [
           d.taskId,

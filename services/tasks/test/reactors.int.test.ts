@@ -73,6 +73,39 @@ describe('identity reactor (reaction 1)', () => {
   });
 });
 
+describe('identity reactor: UserErased (GDPR)', () => {
+  it('blanks the person in every organization directory, unassigns their open tasks there, keeps their comments', async () => {
+    const a = await newOrg();
+    const b = await newOrg();
+    const person = randomUUID();
+    for (const o of [a, b]) {
+      await h.react(handleIdentityEvent, foreignEvent(o.org, 'Organization', 'MemberJoined', { organizationId: o.org, userId: person, name: 'Paula Person', role: 'MEMBER' }));
+    }
+    const inA = await h.exec(a.p, `mutation { createTask(input: { title: "A task" }) { id } }`);
+    const taskA = inA.data!.createTask.id as string;
+    await h.exec(a.p, `mutation($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { id } }`, { id: taskA, a: person });
+    const inB = await h.exec(b.p, `mutation($a: ID) { createTask(input: { title: "B task", assigneeId: $a }) { id } }`, { a: person });
+    const taskB = inB.data!.createTask.id as string;
+    const comment = await h.exec(userPrincipal(person, a.org, 'MEMBER'), `mutation($t: ID!) { addComment(taskId: $t, body: "my words") { id } }`, { t: taskA });
+    expect(comment.errors).toBeUndefined();
+
+    // identity appends UserErased in the erasing OWNER's organization (A); the reaction covers B too
+    const erased = foreignEvent(a.org, 'User', 'UserErased', { userId: person });
+    await h.react(handleIdentityEvent, erased);
+    await h.react(handleIdentityEvent, erased); // redelivery: nothing more
+
+    const names = await h.systemDb.withClient((tx) => tx.query<{ name: string; active: boolean }>(`SELECT name, active FROM members WHERE user_id = $1`, [person]));
+    expect(names).toEqual([{ name: '[erased]', active: false }, { name: '[erased]', active: false }]);
+    expect((await h.exec(a.p, GET, { id: taskA })).data!.task.assignee).toBeNull();
+    expect((await h.exec(b.p, GET, { id: taskB })).data!.task.assignee).toBeNull();
+    expect((await taskEvents(taskA)).filter((e) => e.type === 'TaskAssigned')).toHaveLength(2);
+    const comments = await h.exec(a.p, `query($id: ID!) { task(id: $id) { comments { body author { id } } } }`, { id: taskA });
+    expect(comments.data!.task.comments).toEqual([{ body: 'my words', author: { id: person } }]);
+    const r = await h.exec(a.p, `mutation($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { id } }`, { id: taskA, a: person });
+    expect(r.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'assigneeId' });
+  });
+});
+
 describe('agents reactor (reaction 4) and decideApproval', () => {
   it('an approval request creates one PENDING approval and parks the task; a decision resumes it, once', async () => {
     const { org, owner, p } = await newOrg();

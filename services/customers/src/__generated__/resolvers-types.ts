@@ -3,6 +3,9 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { CustomerRow, ContactRow } from '../store/customer-store';
 import { HealthScoreView } from '../domain/health';
+import { MyDataExportParent } from '../resolvers/MyDataExport';
+import { ConnectionRow, SyncRow, DeliveryRow } from '../store/connection-store';
+import { ConnectionCreatedView, SecretRotatedView } from '../connections/commands';
 import { Context } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
@@ -17,8 +20,113 @@ export type Scalars = {
   Float: { input: number; output: number; }
   /** ISO-8601 date-time */
   DateTime: { input: string | Date; output: string | Date; }
+  JSON: { input: unknown; output: unknown; }
   _FieldSet: { input: unknown; output: unknown; }
 };
+
+/**
+ * A provider connection of the organization: webhooks arrive at `webhookPath` on the gateway; providers with a pull
+ * API (Zendesk, Stripe) are also pulled on a schedule when the connection has a baseUrl and an API token.
+ */
+export type Connection = {
+  __typename?: 'Connection';
+  apiToken: Maybe<SecretHint>;
+  baseUrl: Maybe<Scalars['String']['output']>;
+  createdAt: Scalars['DateTime']['output'];
+  deletedAt: Maybe<Scalars['DateTime']['output']>;
+  /** The delivery audit trail, newest first: accepted, duplicate, ignored and rejected deliveries with the reason. */
+  deliveries: Array<ConnectionDelivery>;
+  email: Maybe<Scalars['String']['output']>;
+  id: Scalars['ID']['output'];
+  name: Scalars['String']['output'];
+  provider: ConnectionProvider;
+  /** Null for webhook-only connections. */
+  sync: Maybe<ConnectionSync>;
+  syncIntervalSeconds: Scalars['Int']['output'];
+  updatedAt: Scalars['DateTime']['output'];
+  /** `/webhooks/<provider>/<id>`, relative to the gateway's public URL. */
+  webhookPath: Scalars['String']['output'];
+  webhookSecret: SecretHint;
+};
+
+
+/**
+ * A provider connection of the organization: webhooks arrive at `webhookPath` on the gateway; providers with a pull
+ * API (Zendesk, Stripe) are also pulled on a schedule when the connection has a baseUrl and an API token.
+ */
+export type ConnectionDeliveriesArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type ConnectionConfigInput = {
+  /** Pull API token; stored encrypted, never returned. */
+  apiToken?: InputMaybe<Scalars['String']['input']>;
+  /** Pull API base URL (https://<subdomain>.zendesk.com, https://api.stripe.com); with apiToken turns the connector on. */
+  baseUrl?: InputMaybe<Scalars['String']['input']>;
+  /** Zendesk API user (token auth is `email/token`). */
+  email?: InputMaybe<Scalars['String']['input']>;
+  name: Scalars['String']['input'];
+  /** Seconds between pulls (default 300, at least 60). */
+  syncIntervalSeconds?: InputMaybe<Scalars['Int']['input']>;
+  /** The provider's webhook signing secret (Stripe whsec_..., Zendesk ...); generated when absent. */
+  webhookSecret?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type ConnectionCreated = {
+  __typename?: 'ConnectionCreated';
+  connection: Connection;
+  /** The webhook signing secret, shown once. */
+  webhookSecret: Scalars['String']['output'];
+};
+
+export type ConnectionDelivery = {
+  __typename?: 'ConnectionDelivery';
+  customer: Maybe<Customer>;
+  /** The provider's event id (the idempotency key). */
+  externalEventId: Maybe<Scalars['String']['output']>;
+  httpStatus: Maybe<Scalars['Int']['output']>;
+  id: Scalars['ID']['output'];
+  outcome: DeliveryOutcome;
+  /** Why a delivery was ignored or rejected (e.g. INVALID_SIGNATURE, customer_not_found). */
+  reason: Maybe<Scalars['String']['output']>;
+  receivedAt: Scalars['DateTime']['output'];
+  via: DeliveryVia;
+};
+
+/** The providers customer signals arrive from (README: Customer signals: webhooks and connectors). */
+export type ConnectionProvider =
+  | 'BILLING_STRIPE'
+  | 'SUPPORT_INTERCOM'
+  | 'SUPPORT_ZENDESK'
+  | 'USAGE_MIXPANEL'
+  | 'USAGE_SEGMENT';
+
+export type ConnectionSecretRotated = {
+  __typename?: 'ConnectionSecretRotated';
+  connection: Connection;
+  /** The new webhook signing secret, shown once; null when only the API token was replaced. */
+  webhookSecret: Maybe<Scalars['String']['output']>;
+};
+
+export type ConnectionSync = {
+  __typename?: 'ConnectionSync';
+  consecutiveFailures: Scalars['Int']['output'];
+  enabled: Scalars['Boolean']['output'];
+  itemsSynced: Scalars['Int']['output'];
+  lastError: Maybe<Scalars['String']['output']>;
+  lastSyncAt: Maybe<Scalars['DateTime']['output']>;
+  nextSyncAt: Scalars['DateTime']['output'];
+  status: ConnectionSyncStatus;
+};
+
+export type ConnectionSyncStatus =
+  | 'CIRCUIT_OPEN'
+  /** Too many failed runs in a row: no longer scheduled until the API token is rotated. */
+  | 'FAILED'
+  | 'OK'
+  | 'PENDING'
+  | 'RATE_LIMITED'
+  | 'RETRYING';
 
 export type Contact = {
   __typename?: 'Contact';
@@ -76,6 +184,16 @@ export type CustomerEdge = {
   node: Customer;
 };
 
+export type DeliveryOutcome =
+  | 'ACCEPTED'
+  | 'DUPLICATE'
+  | 'IGNORED'
+  | 'REJECTED';
+
+export type DeliveryVia =
+  | 'SYNC'
+  | 'WEBHOOK';
+
 export type HealthFactor = {
   __typename?: 'HealthFactor';
   name: Scalars['String']['output'];
@@ -94,9 +212,27 @@ export type HealthScore = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** ADMIN/OWNER. Credentials are encrypted at rest; the webhook signing secret is returned once. */
+  createConnection: ConnectionCreated;
   createCustomer: Customer;
+  /** Its webhooks answer 404 from now on, the connector stops, the credentials are erased. */
+  deleteConnection: Connection;
+  /**
+   * OWNER only (scope privacy:erase). GDPR erasure of one contact: its name and email are crypto-shredded in every
+   * event (the contact's data key is destroyed) and the contact leaves the customer, its search results included.
+   * NOT_FOUND for a customer or contact the caller's organization does not have (or a contact already erased).
+   */
+  eraseCustomerContact: Customer;
   /** Stores the signal and recomputes health. */
   recordSignal: HealthScore;
+  /** Replaces the webhook signing secret (given or generated) and/or the API token; the old secret stops verifying at once. */
+  rotateConnectionSecret: ConnectionSecretRotated;
+};
+
+
+export type MutationCreateConnectionArgs = {
+  config: ConnectionConfigInput;
+  provider: ConnectionProvider;
 };
 
 
@@ -105,9 +241,37 @@ export type MutationCreateCustomerArgs = {
 };
 
 
+export type MutationDeleteConnectionArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationEraseCustomerContactArgs = {
+  contactId: Scalars['ID']['input'];
+  customerId: Scalars['ID']['input'];
+};
+
+
 export type MutationRecordSignalArgs = {
   customerId: Scalars['ID']['input'];
   input: SignalInput;
+};
+
+
+export type MutationRotateConnectionSecretArgs = {
+  apiToken?: InputMaybe<Scalars['String']['input']>;
+  id: Scalars['ID']['input'];
+  webhookSecret?: InputMaybe<Scalars['String']['input']>;
+};
+
+/**
+ * Everything the graph keeps about the signed-in person (identity's Query.exportMyData); customers' part:
+ * the customers of the current organization the person owns.
+ */
+export type MyDataExport = {
+  __typename?: 'MyDataExport';
+  customers: Scalars['JSON']['output'];
+  userId: Scalars['ID']['output'];
 };
 
 export type PageInfo = {
@@ -118,8 +282,16 @@ export type PageInfo = {
 
 export type Query = {
   __typename?: 'Query';
+  connection: Maybe<Connection>;
+  /** The organization's connections (deleted ones left out). */
+  connections: Array<Connection>;
   customer: Maybe<Customer>;
   customers: CustomerConnection;
+};
+
+
+export type QueryConnectionArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -165,6 +337,14 @@ export type SearchType =
   | 'CONTACT'
   | 'CUSTOMER'
   | 'TASK';
+
+/** What may be shown of a credential: never the secret itself. */
+export type SecretHint = {
+  __typename?: 'SecretHint';
+  /** First 16 hex digits of the secret's SHA-256. */
+  fingerprint: Scalars['String']['output'];
+  last4: Scalars['String']['output'];
+};
 
 /**
  * value per kind: PRODUCT_USAGE 0..1 (share of seats active), SUPPORT_TICKET 1..4 (severity of a new ticket),
@@ -282,15 +462,23 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping of federation types */
 export type FederationTypes = ResolversObject<{
+  Connection: Connection;
   Customer: Customer;
+  MyDataExport: MyDataExport;
   SearchResults: SearchResults;
 }>;
 
 /** Mapping of federation reference types */
 export type FederationReferenceTypes = ResolversObject<{
+  Connection:
+    ( { __typename: 'Connection' }
+    & GraphQLRecursivePick<FederationTypes['Connection'], {"id":true}> );
   Customer:
     ( { __typename: 'Customer' }
     & GraphQLRecursivePick<FederationTypes['Customer'], {"id":true}> );
+  MyDataExport:
+    ( { __typename: 'MyDataExport' }
+    & GraphQLRecursivePick<FederationTypes['MyDataExport'], {"userId":true}> );
   SearchResults:
     ( { __typename: 'SearchResults' }
     & GraphQLRecursivePick<FederationTypes['SearchResults'], {"id":true}> );
@@ -300,27 +488,40 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  Contact: ResolverTypeWrapper<ContactRow>;
+  Connection: ResolverTypeWrapper<ConnectionRow>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  ConnectionConfigInput: ConnectionConfigInput;
+  ConnectionCreated: ResolverTypeWrapper<ConnectionCreatedView>;
+  ConnectionDelivery: ResolverTypeWrapper<DeliveryRow>;
+  ConnectionProvider: ConnectionProvider;
+  ConnectionSecretRotated: ResolverTypeWrapper<SecretRotatedView>;
+  ConnectionSync: ResolverTypeWrapper<SyncRow>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  ConnectionSyncStatus: ConnectionSyncStatus;
+  Contact: ResolverTypeWrapper<ContactRow>;
   ContactInput: ContactInput;
   CreateCustomerInput: CreateCustomerInput;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Customer: ResolverTypeWrapper<CustomerRow>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   CustomerConnection: ResolverTypeWrapper<Omit<CustomerConnection, 'edges'> & { edges: Array<ResolversTypes['CustomerEdge']> }>;
   CustomerEdge: ResolverTypeWrapper<Omit<CustomerEdge, 'node'> & { node: ResolversTypes['Customer'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  DeliveryOutcome: DeliveryOutcome;
+  DeliveryVia: DeliveryVia;
   HealthFactor: ResolverTypeWrapper<HealthFactor>;
   HealthScore: ResolverTypeWrapper<HealthScoreView>;
+  JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  MyDataExport: ResolverTypeWrapper<MyDataExportParent>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SearchMatch: ResolverTypeWrapper<SearchMatch>;
   SearchMatches: ResolverTypeWrapper<SearchMatches>;
   SearchResults: ResolverTypeWrapper<SearchResults>;
   SearchType: SearchType;
+  SecretHint: ResolverTypeWrapper<SecretHint>;
   SignalInput: SignalInput;
   SignalKind: SignalKind;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -329,29 +530,87 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  Contact: ContactRow;
+  Connection: ConnectionRow;
   String: Scalars['String']['output'];
+  Int: Scalars['Int']['output'];
   ID: Scalars['ID']['output'];
+  ConnectionConfigInput: ConnectionConfigInput;
+  ConnectionCreated: ConnectionCreatedView;
+  ConnectionDelivery: DeliveryRow;
+  ConnectionSecretRotated: SecretRotatedView;
+  ConnectionSync: SyncRow;
+  Boolean: Scalars['Boolean']['output'];
+  Contact: ContactRow;
   ContactInput: ContactInput;
   CreateCustomerInput: CreateCustomerInput;
   Float: Scalars['Float']['output'];
   Customer: CustomerRow;
-  Boolean: Scalars['Boolean']['output'];
-  Int: Scalars['Int']['output'];
   CustomerConnection: Omit<CustomerConnection, 'edges'> & { edges: Array<ResolversParentTypes['CustomerEdge']> };
   CustomerEdge: Omit<CustomerEdge, 'node'> & { node: ResolversParentTypes['Customer'] };
   DateTime: Scalars['DateTime']['output'];
   HealthFactor: HealthFactor;
   HealthScore: HealthScoreView;
+  JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
+  MyDataExport: MyDataExportParent;
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
   SearchMatch: SearchMatch;
   SearchMatches: SearchMatches;
   SearchResults: SearchResults | FederationReferenceTypes['SearchResults'];
+  SecretHint: SecretHint;
   SignalInput: SignalInput;
   Subscription: Record<PropertyKey, never>;
   User: User;
+}>;
+
+export type ConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Connection'] = ResolversParentTypes['Connection'], FederationReferenceType extends FederationReferenceTypes['Connection'] = FederationReferenceTypes['Connection']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Connection']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  apiToken?: Resolver<Maybe<ResolversTypes['SecretHint']>, ParentType, ContextType>;
+  baseUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deletedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  deliveries?: Resolver<Array<ResolversTypes['ConnectionDelivery']>, ParentType, ContextType, RequireFields<ConnectionDeliveriesArgs, 'first'>>;
+  email?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  provider?: Resolver<ResolversTypes['ConnectionProvider'], ParentType, ContextType>;
+  sync?: Resolver<Maybe<ResolversTypes['ConnectionSync']>, ParentType, ContextType>;
+  syncIntervalSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  webhookPath?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  webhookSecret?: Resolver<ResolversTypes['SecretHint'], ParentType, ContextType>;
+}>;
+
+export type ConnectionCreatedResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ConnectionCreated'] = ResolversParentTypes['ConnectionCreated']> = ResolversObject<{
+  connection?: Resolver<ResolversTypes['Connection'], ParentType, ContextType>;
+  webhookSecret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type ConnectionDeliveryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ConnectionDelivery'] = ResolversParentTypes['ConnectionDelivery']> = ResolversObject<{
+  customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
+  externalEventId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  httpStatus?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  outcome?: Resolver<ResolversTypes['DeliveryOutcome'], ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  via?: Resolver<ResolversTypes['DeliveryVia'], ParentType, ContextType>;
+}>;
+
+export type ConnectionSecretRotatedResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ConnectionSecretRotated'] = ResolversParentTypes['ConnectionSecretRotated']> = ResolversObject<{
+  connection?: Resolver<ResolversTypes['Connection'], ParentType, ContextType>;
+  webhookSecret?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type ConnectionSyncResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ConnectionSync'] = ResolversParentTypes['ConnectionSync']> = ResolversObject<{
+  consecutiveFailures?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  enabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  itemsSynced?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lastSyncAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  nextSyncAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['ConnectionSyncStatus'], ParentType, ContextType>;
 }>;
 
 export type ContactResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Contact'] = ResolversParentTypes['Contact']> = ResolversObject<{
@@ -402,9 +661,23 @@ export type HealthScoreResolvers<ContextType = Context, ParentType extends Resol
   score?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
+  name: 'JSON';
+}
+
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  createConnection?: Resolver<ResolversTypes['ConnectionCreated'], ParentType, ContextType, RequireFields<MutationCreateConnectionArgs, 'config' | 'provider'>>;
   createCustomer?: Resolver<ResolversTypes['Customer'], ParentType, ContextType, RequireFields<MutationCreateCustomerArgs, 'input'>>;
+  deleteConnection?: Resolver<ResolversTypes['Connection'], ParentType, ContextType, RequireFields<MutationDeleteConnectionArgs, 'id'>>;
+  eraseCustomerContact?: Resolver<ResolversTypes['Customer'], ParentType, ContextType, RequireFields<MutationEraseCustomerContactArgs, 'contactId' | 'customerId'>>;
   recordSignal?: Resolver<ResolversTypes['HealthScore'], ParentType, ContextType, RequireFields<MutationRecordSignalArgs, 'customerId' | 'input'>>;
+  rotateConnectionSecret?: Resolver<ResolversTypes['ConnectionSecretRotated'], ParentType, ContextType, RequireFields<MutationRotateConnectionSecretArgs, 'id'>>;
+}>;
+
+export type MyDataExportResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MyDataExport'] = ResolversParentTypes['MyDataExport'], FederationReferenceType extends FederationReferenceTypes['MyDataExport'] = FederationReferenceTypes['MyDataExport']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['MyDataExport']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  customers?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
@@ -413,6 +686,8 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  connection?: Resolver<Maybe<ResolversTypes['Connection']>, ParentType, ContextType, RequireFields<QueryConnectionArgs, 'id'>>;
+  connections?: Resolver<Array<ResolversTypes['Connection']>, ParentType, ContextType>;
   customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType, RequireFields<QueryCustomerArgs, 'id'>>;
   customers?: Resolver<ResolversTypes['CustomerConnection'], ParentType, ContextType, RequireFields<QueryCustomersArgs, 'first'>>;
 }>;
@@ -437,6 +712,11 @@ export type SearchResultsResolvers<ContextType = Context, ParentType extends Res
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
+export type SecretHintResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SecretHint'] = ResolversParentTypes['SecretHint']> = ResolversObject<{
+  fingerprint?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  last4?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
   customerHealthChanged?: SubscriptionResolver<ResolversTypes['Customer'], "customerHealthChanged", ParentType, ContextType, Partial<SubscriptionCustomerHealthChangedArgs>>;
 }>;
@@ -446,6 +726,11 @@ export type UserResolvers<ContextType = Context, ParentType extends ResolversPar
 }>;
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
+  Connection?: ConnectionResolvers<ContextType>;
+  ConnectionCreated?: ConnectionCreatedResolvers<ContextType>;
+  ConnectionDelivery?: ConnectionDeliveryResolvers<ContextType>;
+  ConnectionSecretRotated?: ConnectionSecretRotatedResolvers<ContextType>;
+  ConnectionSync?: ConnectionSyncResolvers<ContextType>;
   Contact?: ContactResolvers<ContextType>;
   Customer?: CustomerResolvers<ContextType>;
   CustomerConnection?: CustomerConnectionResolvers<ContextType>;
@@ -453,12 +738,15 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   DateTime?: GraphQLScalarType;
   HealthFactor?: HealthFactorResolvers<ContextType>;
   HealthScore?: HealthScoreResolvers<ContextType>;
+  JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
+  MyDataExport?: MyDataExportResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   SearchMatch?: SearchMatchResolvers<ContextType>;
   SearchMatches?: SearchMatchesResolvers<ContextType>;
   SearchResults?: SearchResultsResolvers<ContextType>;
+  SecretHint?: SecretHintResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 }>;

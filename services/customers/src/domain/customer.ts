@@ -20,6 +20,8 @@ export interface CustomerState {
   churnRisk: boolean;
   /** How many times churnRisk turned true. */
   episode: number;
+  /** Ids of the contacts not erased. */
+  contactIds: string[];
 }
 
 export const initialCustomerState: CustomerState = {
@@ -30,6 +32,7 @@ export const initialCustomerState: CustomerState = {
   score: null,
   churnRisk: false,
   episode: 0,
+  contactIds: [],
 };
 
 export type CreateCustomer = {
@@ -51,11 +54,16 @@ export type RecordSignal = {
   value: number;
   occurredAt: string;
   note: string | null;
+  /** Set when a connection delivered the signal (webhook or pull). */
+  source?: Extract<CustomerEvent, { type: 'SignalRecorded' }>['data']['source'];
   /** When the command is handled: the health windows end here. */
   now: Date;
 };
 
-export type CustomerCommand = CreateCustomer | RecordSignal;
+/** GDPR erasure of one contact: its data key is destroyed by the caller, this records it. */
+export type EraseContact = { type: 'EraseContact'; customerId: string; contactId: string };
+
+export type CustomerCommand = CreateCustomer | RecordSignal | EraseContact;
 
 /** Decides which events a command produces, or throws an API error (nothing is written). */
 export function decide(command: CustomerCommand, state: CustomerState): CustomerEvent[] {
@@ -83,6 +91,7 @@ export function decide(command: CustomerCommand, state: CustomerState): Customer
             value: command.value,
             occurredAt: command.occurredAt,
             note: command.note,
+            ...(command.source ? { source: command.source } : {}),
           },
         },
         {
@@ -108,6 +117,11 @@ export function decide(command: CustomerCommand, state: CustomerState): Customer
       }
       return events;
     }
+    case 'EraseContact': {
+      if (!state.exists) throw notFound('Customer', command.customerId);
+      if (!state.contactIds.includes(command.contactId)) throw notFound('Contact', command.contactId);
+      return [{ type: 'CustomerContactErased', data: { customerId: command.customerId, contactId: command.contactId } }];
+    }
   }
 }
 
@@ -115,7 +129,9 @@ export function decide(command: CustomerCommand, state: CustomerState): Customer
 export function evolve(state: CustomerState, event: CustomerEvent): CustomerState {
   switch (event.type) {
     case 'CustomerCreated':
-      return { ...state, exists: true, name: event.data.name, ownerId: event.data.ownerId };
+      return { ...state, exists: true, name: event.data.name, ownerId: event.data.ownerId, contactIds: event.data.contacts.map((c) => c.id) };
+    case 'CustomerContactErased':
+      return { ...state, contactIds: state.contactIds.filter((id) => id !== event.data.contactId) };
     case 'SignalRecorded':
       return {
         ...state,

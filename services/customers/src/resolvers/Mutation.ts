@@ -1,6 +1,7 @@
 import { requireScope, parseId } from '@cos/service-kit';
 import type { MutationResolvers } from '../__generated__/resolvers-types';
-import { createCustomer, recordSignal } from '../commands';
+import { forbidden } from '@cos/errors';
+import { createCustomer, eraseCustomerContact, recordSignal } from '../commands';
 
 export const Mutation: MutationResolvers = {
   createCustomer(_parent, args, ctx) {
@@ -11,5 +12,11 @@ export const Mutation: MutationResolvers = {
   recordSignal(_parent, args, ctx) {
     const principal = requireScope(ctx.principal, 'customers:write');
     return recordSignal(ctx, principal, parseId('customerId', args.customerId), args.input);
+  },
+
+  eraseCustomerContact(_parent, args, ctx) {
+    const principal = requireScope(ctx.principal, 'privacy:erase');
+    if (principal.kind !== 'user') throw forbidden('Only a person (an OWNER) can erase a contact');
+    return eraseCustomerContact(ctx, principal, parseId('customerId', args.customerId), parseId('contactId', args.contactId));
   },
 };

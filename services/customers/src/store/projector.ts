@@ -1,6 +1,6 @@
 /**
  * The projector: applies each stored customers event to the read-model tables, in the append's transaction
- * (and again, in order, during a rebuild). The only writer of customers, contacts, signals and health_scores.
+ * (and again, in order, during a rebuild). The only writer of customers, contacts, signals, health_scores and connections.
  */
 import type { Tx } from '@cos/db';
 import type { CustomerEvent } from '@cos/events';
@@ -55,6 +55,35 @@ export async function projectCustomerEvent(tx: Tx, e: StoredOf<CustomerEvent>): 
       return;
     case 'ChurnRiskCleared':
       await tx.query(`/* projectChurnRiskCleared */ UPDATE customers SET churn_risk = false WHERE id = $1`, [e.data.customerId]);
+      return;
+    case 'CustomerContactErased':
+      // The row (and with it its search document, a generated column) goes; the customer keeps its other contacts.
+      await tx.query(`/* projectCustomerContactErased */ DELETE FROM contacts WHERE id = $1 AND customer_id = $2`, [
+        e.data.contactId,
+        e.data.customerId,
+      ]);
+      return;
+    case 'ConnectionCreated': {
+      const d = e.data;
+      await tx.query(
+        `/* projectConnectionCreated */ INSERT INTO connections (id, org_id, provider, name, config, webhook_secret_hint, api_token_hint, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
+        [d.connectionId, e.orgId, d.provider, d.name, JSON.stringify(d.config), JSON.stringify(d.webhookSecretHint), d.apiTokenHint ? JSON.stringify(d.apiTokenHint) : null, e.occurredAt],
+      );
+      return;
+    }
+    case 'ConnectionSecretRotated': {
+      const d = e.data;
+      const column = d.secret === 'WEBHOOK_SECRET' ? 'webhook_secret_hint' : 'api_token_hint';
+      await tx.query(`/* projectConnectionSecretRotated */ UPDATE connections SET ${column} = $2, updated_at = $3 WHERE id = $1`, [
+        d.connectionId,
+        JSON.stringify(d.hint),
+        e.occurredAt,
+      ]);
+      return;
+    }
+    case 'ConnectionDeleted':
+      await tx.query(`/* projectConnectionDeleted */ UPDATE connections SET deleted_at = $2, updated_at = $2 WHERE id = $1`, [e.data.connectionId, e.occurredAt]);
       return;
   }
 }

@@ -3,6 +3,7 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { UserParent, OrganizationParent, MembershipParent, AuthPayloadParent, ApiKeyCreatedParent } from '../parents';
 import { ApiKeyRow, AuditRow } from '../store/identity-store';
+import { MyDataExportParent } from '../resolvers/MyDataExport';
 import { Context } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
@@ -80,6 +81,15 @@ export type Mutation = {
    * the tools its model calls (org:read, tasks:read, customers:read, agents:read); no other scope. The secret is shown once.
    */
   createServiceAccount: ApiKeyCreated;
+  /**
+   * OWNER only (scope privacy:erase). GDPR erasure of a person of the organization (a member or an invitee): their
+   * personal data is crypto-shredded (the data key of their email, name and IPs in every event is destroyed), their
+   * memberships, sessions and credentials go, and every service drops what it keeps about them (UserErased). They stay
+   * resolvable by id with name "[erased]". NOT_FOUND for anyone outside the organization; FORBIDDEN when they also
+   * belong to an organization the caller does not own; BAD_USER_INPUT (field userId) for the last OWNER of an
+   * organization, yourself included. Erasing an erased person again answers true.
+   */
+  eraseUser: Scalars['Boolean']['output'];
   /** ADMIN/OWNER only. An existing user joins at once; a new email gets a pending invitation. */
   inviteMember: Membership;
   login: AuthPayload;
@@ -134,6 +144,11 @@ export type MutationCreateServiceAccountArgs = {
 };
 
 
+export type MutationEraseUserArgs = {
+  userId: Scalars['ID']['input'];
+};
+
+
 export type MutationInviteMemberArgs = {
   email: Scalars['String']['input'];
   name: Scalars['String']['input'];
@@ -184,6 +199,19 @@ export type MutationSignUpArgs = {
   input: SignUpInput;
 };
 
+/**
+ * Everything the graph keeps about the signed-in person (GDPR right of access), as JSON documents: each subgraph
+ * contributes its part of this entity (identity, tasks, customers), the gateway assembles them. Secrets never appear
+ * (no password hash, token or key secret: sessions and API keys as metadata only).
+ */
+export type MyDataExport = {
+  __typename?: 'MyDataExport';
+  generatedAt: Scalars['DateTime']['output'];
+  /** identity's part: profile, memberships, invitations, sessions (metadata), API keys created, audit entries about or by the person. */
+  identity: Scalars['JSON']['output'];
+  userId: Scalars['ID']['output'];
+};
+
 export type Organization = {
   __typename?: 'Organization';
   /** ADMIN/OWNER only: the organization's partner API keys and service accounts, newest first (never their secrets). */
@@ -198,6 +226,8 @@ export type Query = {
   __typename?: 'Query';
   /** ADMIN/OWNER only. */
   auditLog: Array<AuditEntry>;
+  /** The signed-in person's data (people only; an API key: FORBIDDEN). Tasks and customers: the current organization's. */
+  exportMyData: MyDataExport;
   /** The signed-in user, or null for anonymous callers. */
   me: Maybe<User>;
   organization: Maybe<Organization>;
@@ -323,12 +353,16 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping of federation types */
 export type FederationTypes = ResolversObject<{
+  MyDataExport: MyDataExport;
   Organization: Organization;
   User: User;
 }>;
 
 /** Mapping of federation reference types */
 export type FederationReferenceTypes = ResolversObject<{
+  MyDataExport:
+    ( { __typename: 'MyDataExport' }
+    & GraphQLRecursivePick<FederationTypes['MyDataExport'], {"userId":true}> );
   Organization:
     ( { __typename: 'Organization' }
     & GraphQLRecursivePick<FederationTypes['Organization'], {"id":true}> );
@@ -354,6 +388,7 @@ export type ResolversTypes = ResolversObject<{
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  MyDataExport: ResolverTypeWrapper<MyDataExportParent>;
   Organization: ResolverTypeWrapper<OrganizationParent>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Role: Role;
@@ -375,6 +410,7 @@ export type ResolversParentTypes = ResolversObject<{
   Mutation: Record<PropertyKey, never>;
   Boolean: Scalars['Boolean']['output'];
   Int: Scalars['Int']['output'];
+  MyDataExport: MyDataExportParent;
   Organization: OrganizationParent;
   Query: Record<PropertyKey, never>;
   SignUpInput: SignUpInput;
@@ -431,6 +467,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   changeRole?: Resolver<ResolversTypes['Membership'], ParentType, ContextType, RequireFields<MutationChangeRoleArgs, 'role' | 'userId'>>;
   createApiKey?: Resolver<ResolversTypes['ApiKeyCreated'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'name' | 'scopes'>>;
   createServiceAccount?: Resolver<ResolversTypes['ApiKeyCreated'], ParentType, ContextType, RequireFields<MutationCreateServiceAccountArgs, 'name'>>;
+  eraseUser?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationEraseUserArgs, 'userId'>>;
   inviteMember?: Resolver<ResolversTypes['Membership'], ParentType, ContextType, RequireFields<MutationInviteMemberArgs, 'email' | 'name' | 'role'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'email' | 'password'>>;
   logout?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLogoutArgs, 'refreshToken'>>;
@@ -440,6 +477,13 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
   revokePersistedOperation?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokePersistedOperationArgs, 'client' | 'id'>>;
   signUp?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignUpArgs, 'input'>>;
+}>;
+
+export type MyDataExportResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MyDataExport'] = ResolversParentTypes['MyDataExport'], FederationReferenceType extends FederationReferenceTypes['MyDataExport'] = FederationReferenceTypes['MyDataExport']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['MyDataExport']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  generatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  identity?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export type OrganizationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Organization'] = ResolversParentTypes['Organization'], FederationReferenceType extends FederationReferenceTypes['Organization'] = FederationReferenceTypes['Organization']> = ResolversObject<{
@@ -453,6 +497,7 @@ export type OrganizationResolvers<ContextType = Context, ParentType extends Reso
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   auditLog?: Resolver<Array<ResolversTypes['AuditEntry']>, ParentType, ContextType, RequireFields<QueryAuditLogArgs, 'first'>>;
+  exportMyData?: Resolver<ResolversTypes['MyDataExport'], ParentType, ContextType>;
   me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   organization?: Resolver<Maybe<ResolversTypes['Organization']>, ParentType, ContextType, RequireFields<QueryOrganizationArgs, 'id'>>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
@@ -475,6 +520,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   JSON?: GraphQLScalarType;
   Membership?: MembershipResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  MyDataExport?: MyDataExportResolvers<ContextType>;
   Organization?: OrganizationResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   User?: UserResolvers<ContextType>;

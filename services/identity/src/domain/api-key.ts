@@ -34,6 +34,8 @@ export function decideApiKey(cmd: ApiKeyCommand, state: ApiKeyState): IdentityEv
       if (cmd.scopes.length === 0) throw badInput('scopes', 'An API key needs at least one scope');
       const unknown = cmd.scopes.filter((s) => !isScope(s));
       if (unknown.length) throw badInput('scopes', `Unknown scopes: ${unknown.join(', ')}`);
+      // Erasing people is an OWNER's own act, never delegated to a partner key.
+      if (cmd.scopes.includes('privacy:erase')) throw badInput('scopes', 'privacy:erase cannot be granted to an API key');
       const beyond = cmd.scopes.filter((s) => !cmd.callerScopes.includes(s));
       if (beyond.length) throw badInput('scopes', `You cannot grant scopes you do not hold: ${beyond.join(', ')}`);
       const scopes = [...new Set(cmd.scopes)].sort();

@@ -4,13 +4,16 @@ import { badInput, notFound } from '@cos/errors';
 /** User aggregate (stream `User-<id>`): registration and sign-ins (the audit trail of a person). */
 export interface UserState {
   exists: boolean;
+  /** GDPR erasure happened (UserErased): nothing more is recorded about the person. */
+  erased: boolean;
 }
 
-export const initialUser: UserState = { exists: false };
+export const initialUser: UserState = { exists: false, erased: false };
 
 export type UserCommand =
   | { type: 'RegisterUser'; userId: string; email: string; name: string }
-  | { type: 'RecordLogin'; userId: string };
+  | { type: 'RecordLogin'; userId: string }
+  | { type: 'EraseUser'; userId: string };
 
 export function decideUser(cmd: UserCommand, state: UserState): IdentityEvent[] {
   switch (cmd.type) {
@@ -18,13 +21,19 @@ export function decideUser(cmd: UserCommand, state: UserState): IdentityEvent[] 
       if (state.exists) throw badInput('email', 'This user already exists');
       return [{ type: 'UserRegistered', data: { userId: cmd.userId, email: cmd.email, name: cmd.name } }];
     case 'RecordLogin':
-      if (!state.exists) throw notFound('User', cmd.userId);
+      if (!state.exists || state.erased) throw notFound('User', cmd.userId);
       return [{ type: 'UserLoggedIn', data: { userId: cmd.userId } }];
+    case 'EraseUser':
+      if (!state.exists) throw notFound('User', cmd.userId);
+      // Erasing twice changes nothing (the key is gone already): no second event.
+      return state.erased ? [] : [{ type: 'UserErased', data: { userId: cmd.userId } }];
   }
 }
 
 export function evolveUser(state: UserState, event: IdentityEvent): UserState {
-  return event.type === 'UserRegistered' ? { exists: true } : state;
+  if (event.type === 'UserRegistered') return { ...state, exists: true };
+  if (event.type === 'UserErased') return { ...state, erased: true };
+  return state;
 }
 
 export const userStream = (id: string) => `User-${id}`;

@@ -5,6 +5,7 @@ import { createApiKey, revokeApiKey } from '../commands/api-keys';
 import { publishPersistedOperations, revokePersistedOperation } from '../persisted/commands';
 import { createServiceAccount } from '../auth/service-accounts';
 import { removeMember } from '../commands/remove-member';
+import { eraseUser } from '../commands/privacy';
 
 export const Mutation: MutationResolvers = {
   signUp: (_, { input }, ctx) => signUp(ctx, input),
@@ -20,4 +21,5 @@ export const Mutation: MutationResolvers = {
   createServiceAccount: (_, { name, scopes }, ctx) => createServiceAccount(ctx, { name, scopes }),
   publishPersistedOperations: (_, args, ctx) => publishPersistedOperations(ctx, args),
   revokePersistedOperation: (_, args, ctx) => revokePersistedOperation(ctx, args),
+  eraseUser: (_, { userId }, ctx) => eraseUser(ctx, userId),
 };

@@ -2,8 +2,10 @@ import { badInput } from '@cos/errors';
 import { parseId, requireScope } from '@cos/service-kit';
 import type { QueryResolvers } from '../__generated__/resolvers-types';
 import { auditPage } from '../store/identity-store';
+import { exportMyData } from './MyDataExport';
 
 export const Query: QueryResolvers = {
+  exportMyData,
   async me(_, __, ctx) {
     if (!ctx.viewer.userId) return null;
     return ctx.loaders().user.load(ctx.viewer.userId);

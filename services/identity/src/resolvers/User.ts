@@ -1,4 +1,5 @@
 import { forbidden } from '@cos/errors';
+import { ERASED } from '@cos/pii';
 import type { UserResolvers } from '../__generated__/resolvers-types';
 
 export const User: UserResolvers = {
@@ -6,6 +7,7 @@ export const User: UserResolvers = {
   /** The user themself, or an ADMIN/OWNER of an organization they share (rows are only visible within one). */
   email(user, _, ctx) {
     const viewer = user.viewer ?? ctx.viewer;
+    if (user.email === null) return ERASED;
     if (viewer.userId === user.id) return user.email;
     if (viewer.role === 'OWNER' || viewer.role === 'ADMIN') return user.email;
     throw forbidden('Only the user themself or an ADMIN/OWNER can see this email');

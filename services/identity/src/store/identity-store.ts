@@ -3,7 +3,8 @@ import type { Role } from '@cos/events';
 
 export interface UserRow {
   id: string;
-  email: string;
+  /** null once the person was erased (GDPR). */
+  email: string | null;
   name: string;
 }
 export interface OrganizationRow {

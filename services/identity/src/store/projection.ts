@@ -1,8 +1,10 @@
 import type { Tx } from '@cos/db';
 import { createEventStore, type StoredOf } from '@cos/event-store';
+import { ERASED } from '@cos/pii';
 import type { IdentityEvent } from '@cos/events';
 import { projectPersistedOperations, projectPersistedOperationsRevoked } from '../persisted/store';
 import { insertAuditEntry } from './identity-store';
+import { identityPii } from './pii';
 
 /** Postgres NOTIFY channel the outbox relay listens on. */
 export const NOTIFY_CHANNEL = 'identity_outbox';
@@ -92,6 +94,19 @@ export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): 
     case 'PersistedOperationsRevoked':
       await projectPersistedOperationsRevoked(tx, e);
       return;
+    case 'UserErased':
+      // The person stays resolvable by id (comments, audit entries) with nothing personal left.
+      await tx.query(`/* projectUserErased */ UPDATE users SET email = NULL, name = $2, erased_at = $3 WHERE id = $1`, [
+        e.data.userId,
+        ERASED,
+        e.occurredAt,
+      ]);
+      await tx.query(`/* projectUserErasedMemberships */ DELETE FROM memberships WHERE user_id = $1`, [e.data.userId]);
+      await tx.query(`/* projectUserErasedInvitations */ UPDATE invitations SET email = NULL, name = $2 WHERE user_id = $1`, [
+        e.data.userId,
+        ERASED,
+      ]);
+      return;
     case 'UserLoggedIn':
     case 'LoginFailed':
     case 'RefreshTokenReused':
@@ -101,4 +116,4 @@ export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): 
 }
 
 /** identity's event store: the single source of truth for its read models. */
-export const eventStore = createEventStore<IdentityEvent>({ notifyChannel: NOTIFY_CHANNEL, project: projectIdentityEvent });
+export const eventStore = createEventStore<IdentityEvent>({ notifyChannel: NOTIFY_CHANNEL, project: projectIdentityEvent, codec: identityPii });

@@ -4,6 +4,7 @@ import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from '
 import { TaskRow, ApprovalRow, CommentRow, TaskPage } from '../store/task-store';
 import { SearchResultsModel, SearchHitModel } from '../resolvers/Search';
 import { EntityRef } from '../resolvers/refs';
+import { MyDataExportParent } from '../resolvers/MyDataExport';
 import { Context } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
@@ -134,6 +135,16 @@ export type MutationUpdateTaskArgs = {
   expectedVersion: Scalars['Int']['input'];
   id: Scalars['ID']['input'];
   input: UpdateTaskInput;
+};
+
+/**
+ * Everything the graph keeps about the signed-in person (identity's Query.exportMyData); tasks' part, in the current
+ * organization: tasks they created, tasks assigned to them, their comments, the approvals they decided.
+ */
+export type MyDataExport = {
+  __typename?: 'MyDataExport';
+  tasks: Scalars['JSON']['output'];
+  userId: Scalars['ID']['output'];
 };
 
 export type PageInfo = {
@@ -437,6 +448,7 @@ export type FederationTypes = ResolversObject<{
   Agent: Agent;
   Approval: Approval;
   Customer: Customer;
+  MyDataExport: MyDataExport;
   SearchResults: SearchResults;
   Task: Task;
   User: User;
@@ -453,6 +465,9 @@ export type FederationReferenceTypes = ResolversObject<{
   Customer:
     ( { __typename: 'Customer' }
     & GraphQLRecursivePick<FederationTypes['Customer'], {"id":true}> );
+  MyDataExport:
+    ( { __typename: 'MyDataExport' }
+    & GraphQLRecursivePick<FederationTypes['MyDataExport'], {"userId":true}> );
   SearchResults:
     ( { __typename: 'SearchResults' }
     & GraphQLRecursivePick<FederationTypes['SearchResults'], {"id":true}>
@@ -497,6 +512,7 @@ export type ResolversTypes = ResolversObject<{
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  MyDataExport: ResolverTypeWrapper<MyDataExportParent>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SearchEdge: ResolverTypeWrapper<SearchHitModel>;
@@ -533,6 +549,7 @@ export type ResolversParentTypes = ResolversObject<{
   JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
   Boolean: Scalars['Boolean']['output'];
+  MyDataExport: MyDataExportParent;
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
   SearchEdge: SearchHitModel;
@@ -604,6 +621,12 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   createTask?: Resolver<ResolversTypes['Task'], ParentType, ContextType, RequireFields<MutationCreateTaskArgs, 'input'>>;
   decideApproval?: Resolver<ResolversTypes['Approval'], ParentType, ContextType, RequireFields<MutationDecideApprovalArgs, 'approve' | 'id'>>;
   updateTask?: Resolver<ResolversTypes['Task'], ParentType, ContextType, RequireFields<MutationUpdateTaskArgs, 'expectedVersion' | 'id' | 'input'>>;
+}>;
+
+export type MyDataExportResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MyDataExport'] = ResolversParentTypes['MyDataExport'], FederationReferenceType extends FederationReferenceTypes['MyDataExport'] = FederationReferenceTypes['MyDataExport']> = ResolversObject<{
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['MyDataExport']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  tasks?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 }>;
 
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
@@ -712,6 +735,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   DateTime?: GraphQLScalarType;
   JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
+  MyDataExport?: MyDataExportResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   SearchEdge?: SearchEdgeResolvers<ContextType>;

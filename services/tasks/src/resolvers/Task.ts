@@ -17,8 +17,8 @@ export const Task: TaskResolvers = {
     return t.assignee_kind === 'Agent' ? agentRef(t.assignee_id) : userRef(t.assignee_id);
   },
   customer: (t) => (t.customer_id ? customerRef(t.customer_id) : null),
-  // Tasks created by an API key or a service have no person as creator (created_by null).
-  createdBy: (t) => (t.created_by ? userRef(t.created_by) : null!),
+  // Tasks created by an API key or a service have no person as creator (created_by_user_id null).
+  createdBy: (t) => (t.created_by_user_id ? userRef(t.created_by_user_id) : null!),
   comments: (t, _args, ctx) => reader(ctx).loaders.commentsByTask.load(t.id),
   approvals: (t, _args, ctx) => reader(ctx).loaders.approvalsByTask.load(t.id),
 };

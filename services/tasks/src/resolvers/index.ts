@@ -2,6 +2,7 @@ import type { Resolvers } from '../__generated__/resolvers-types';
 import { Approval } from './Approval';
 import { Comment } from './Comment';
 import { Mutation } from './Mutation';
+import { MyDataExport } from './MyDataExport';
 import { Agent, Customer, User } from './parents';
 import { Query } from './Query';
 import { SearchEdge, SearchHit, SearchResults } from './Search';
@@ -25,4 +26,5 @@ export const resolvers: Resolvers = {
   User,
   Agent,
   Customer,
+  MyDataExport,
 };

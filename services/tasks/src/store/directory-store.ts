@@ -30,6 +30,18 @@ export async function deactivateMember(tx: Tx, orgId: string, userId: string) {
   );
 }
 
+/**
+ * GDPR erasure: the person's name is gone from every organization's directory and they can no longer be assigned.
+ * Returns the organizations they were in (system role: a person spans tenants).
+ */
+export async function eraseMember(tx: Tx, userId: string): Promise<string[]> {
+  const rows = await tx.query<{ org_id: string }>(
+    /* eraseMember */ `UPDATE members SET name = '[erased]', active = false, updated_at = now() WHERE user_id = $1 RETURNING org_id`,
+    [userId],
+  );
+  return rows.map((r) => r.org_id);
+}
+
 export async function upsertAgent(tx: Tx, a: { orgId: string; agentId: string; name: string }) {
   await tx.query(
     /* upsertAgent */ `INSERT INTO agents_directory (org_id, agent_id, name) VALUES ($1, $2, $3)

@@ -6,6 +6,7 @@
 import type { Tx } from '@cos/db';
 import type { AssigneeRef, TaskPriority, TaskStatus } from '@cos/events';
 import { assertSearchableText } from '@cos/service-kit';
+import { creatorColumn } from './creator-column';
 
 export interface TaskRow {
   id: string;
@@ -18,7 +19,7 @@ export interface TaskRow {
   assignee_id: string | null;
   assignee_kind: AssigneeRef['kind'] | null;
   customer_id: string | null;
-  created_by: string | null;
+  created_by_user_id: string | null;
   created_at: Date;
   updated_at: Date;
   due_at: Date | null;
@@ -62,13 +63,16 @@ export interface Keyset {
   id: string;
 }
 
-const TASK_COLUMNS = `t.id, t.org_id, t.title, t.description, t.status, t.priority, t.version, t.assignee_id,
-  t.assignee_kind, t.customer_id, t.created_by, t.created_at, t.updated_at, t.due_at,
-  to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts`;
+// Built once at module load time is too early: the release (creator-column.ts) is chosen in main() after imports.
+let taskColumns: string | null = null;
+const selectTaskColumns = () =>
+  (taskColumns ??= `t.id, t.org_id, t.title, t.description, t.status, t.priority, t.version, t.assignee_id,
+  t.assignee_kind, t.customer_id, t.${creatorColumn()} AS created_by_user_id, t.created_at, t.updated_at, t.due_at,
+  to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts`);
 
 export async function getTasksByIds(tx: Tx, orgId: string, ids: readonly string[]): Promise<TaskRow[]> {
   return tx.query<TaskRow>(
-    /* getTasksByIds */ `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.org_id = $1 AND t.id = ANY($2::uuid[])`,
+    /* getTasksByIds */ `SELECT ${selectTaskColumns()} FROM tasks t WHERE t.org_id = $1 AND t.id = ANY($2::uuid[])`,
     [orgId, ids],
   );
 }
@@ -119,7 +123,7 @@ export async function listTasks(
   }
   params.push(first + 1);
   const rows = await tx.query<TaskRow>(
-    /* listTasks */ `SELECT ${TASK_COLUMNS} FROM tasks t WHERE ${pageWhere}
+    /* listTasks */ `SELECT ${selectTaskColumns()} FROM tasks t WHERE ${pageWhere}
      ORDER BY t.created_at DESC, t.id DESC LIMIT $${params.length}`,
     params,
   );
@@ -158,7 +162,7 @@ export async function listTasksForParents(
           AS p(parent_id, after_ts, after_id, lim, ord)
      CROSS JOIN LATERAL (SELECT count(*)::int AS total FROM tasks t WHERE t.org_id = $1 AND ${match}) c
      LEFT JOIN LATERAL (
-       SELECT t.id AS task_id, ${TASK_COLUMNS} FROM tasks t
+       SELECT t.id AS task_id, ${selectTaskColumns()} FROM tasks t
        WHERE t.org_id = $1 AND ${match}
          AND (p.after_ts IS NULL OR (t.created_at, t.id) < (p.after_ts, p.after_id))
        ORDER BY t.created_at DESC, t.id DESC

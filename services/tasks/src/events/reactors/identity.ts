@@ -1,13 +1,14 @@
 /**
  * identity events -> the members directory (who may be assigned). MemberRemoved also unassigns that person's open
- * tasks (reaction 1: TaskAssigned to null, actor service:tasks). Idempotent on its own (upserts; a repeat finds
+ * tasks (reaction 1: TaskAssigned to null, actor service:tasks); UserErased does the same in every organization of
+ * the person and blanks their name. Idempotent on its own (upserts; a repeat finds
  * nothing left to unassign), on top of the bus inbox.
  */
 import type { Tx } from '@cos/db';
 import type { StoredEvent, StoredOf } from '@cos/event-store';
 import type { IdentityEvent } from '@cos/events';
 import { executeTask } from '../../commands/task-commands';
-import { deactivateMember, setMemberRole, upsertMember } from '../../store/directory-store';
+import { deactivateMember, eraseMember, setMemberRole, upsertMember } from '../../store/directory-store';
 import { listOpenTaskIdsAssignedTo } from '../../store/task-store';
 import { reactionMetadata } from '../subjects';
 
@@ -30,6 +31,17 @@ export async function handleIdentityEvent(tx: Tx, incoming: StoredEvent): Promis
           command: { type: 'AssignTask', assignee: null },
           metadata: reactionMetadata(incoming),
         });
+      }
+      return;
+    }
+    case 'UserErased': {
+      // GDPR erasure: the directory forgets the name in every organization, and the person's open tasks there are
+      // unassigned as for a removed member. Their comments stay (the author resolves to an erased person).
+      const orgs = await eraseMember(tx, event.data.userId);
+      for (const orgId of orgs) {
+        for (const taskId of await listOpenTaskIdsAssignedTo(tx, orgId, event.data.userId)) {
+          await executeTask(tx, { orgId, taskId, command: { type: 'AssignTask', assignee: null }, metadata: reactionMetadata(incoming) });
+        }
       }
       return;
     }

@@ -1,0 +1,25 @@
+/**
+ * `pnpm backup [--out <dir>] [--service <name>]...`: one pg_dump per service schema from one snapshot, plus
+ * manifest.json (versions, files, sha256, row counts and content hashes per table). docs/backup-restore.md.
+ */
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { backup } from './lib/backup';
+import { SERVICES, repoRoot, type ServiceName } from './lib/paths';
+
+const { values } = parseArgs({ options: { out: { type: 'string' }, service: { type: 'string', multiple: true } } });
+const services = (values.service ?? [...SERVICES]) as ServiceName[];
+const bad = services.find((s) => !SERVICES.includes(s));
+if (bad) {
+  console.error(`unknown service ${bad} (one of ${SERVICES.join(', ')})`);
+  process.exit(2);
+}
+const adminUrl = process.env.COS_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/cos';
+const outDir = values.out ?? path.join(repoRoot, 'backups', new Date().toISOString().replace(/[:.]/g, '-'));
+try {
+  await backup({ adminUrl, outDir, services });
+  console.log(outDir);
+} catch (err) {
+  console.error(`backup failed: ${(err as Error).message}`);
+  process.exit(1);
+}
