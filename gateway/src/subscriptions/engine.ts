@@ -207,13 +207,21 @@ class Group {
       const variables: Record<string, unknown> = { ...this.shape.variables };
       ids.forEach((id, i) => (variables[`cosId${i}`] = id));
       const query = lookupDocument(this.shape, ids.length);
-      for (let attempt = 0; attempt < 3 && !response; attempt++) {
+      for (let attempt = 0; attempt < LOOKUP_ATTEMPTS && !response; attempt++) {
         const holder = this.credential() ?? [...live[0]!.targets][0]!;
         this.engine.stats.lookups++;
         try {
           const r = await this.engine.execute(query, variables, holder.conn.authorization);
           if (r.status === 401) {
             holder.conn.close(4403, 'Forbidden: credentials expired or revoked');
+            continue;
+          }
+          if (attempt < LOOKUP_ATTEMPTS - 1 && unattributedErrors(r).length > 0 && !tooComplex(r)) {
+            // A subgraph was unreachable for this lookup (its errors name no entity): the entities read as null.
+            // Ask again with backoff (0.5, 1, 2, 4 s, jittered: ~7.5 s, past the gateway's 5 s circuit-breaker wait;
+            // a killed subgraph is back in ~5.5 s under `pnpm chaos`) instead of answering this event from a failure.
+            // The group's later events wait meanwhile, so order holds.
+            await new Promise((res) => setTimeout(res, 500 * 2 ** attempt * (0.5 + Math.random())));
             continue;
           }
           response = r;
@@ -291,9 +299,14 @@ class Group {
       return value ?? null;
     });
     if (parts.some((v) => v === null)) {
+      if (errors.length > 0) return { data: null, errors };
+      // The lookup failed as a whole (e.g. "The tasks service is unavailable", without a path): the entity is null
+      // because it could not be read, not because it is hidden. Say so: dropping it silently left a hole the client
+      // could not know about (its later cursors arrived, so resuming never brought this event back).
+      const failed = unattributedErrors(response);
+      if (failed.length > 0) return { data: null, errors: failed.map((e) => new GraphQLError(e.message, { extensions: e.extensions })) };
       // Not visible (another org, deleted, not authorized) and nothing to say about it: not an event for them.
-      if (errors.length === 0) return null;
-      return { data: null, errors };
+      return null;
     }
     let value: Record<string, unknown>;
     if (shape.spec.wrapper) {
@@ -310,6 +323,12 @@ class Group {
     return errors.length ? { data: { [shape.responseKey]: value }, errors } : { data: { [shape.responseKey]: value } };
   }
 }
+
+/** Lookups per batch: a 401 or a failure of the whole lookup is asked again (see resolve). */
+const LOOKUP_ATTEMPTS = 5;
+
+/** Errors of a lookup that name no field of it (a subgraph unavailable, a request-level failure). */
+const unattributedErrors = (r: Awaited<ReturnType<LookupExecutor>>) => (r.body.errors ?? []).filter((e) => !e.path || e.path.length === 0);
 
 const tooComplex = (r: Awaited<ReturnType<LookupExecutor>>) =>
   !r.body.data && (r.body.errors ?? []).some((e) => e.extensions?.code === 'QUERY_TOO_COMPLEX');

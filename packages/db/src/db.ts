@@ -255,3 +255,26 @@ export function translatePgError(err: unknown): unknown {
       return err;
   }
 }
+
+/** Node socket errors that mean Postgres could not be reached or the connection broke. */
+const UNREACHABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** SQLSTATEs of a server going away or not taking connections (admin/crash shutdown, starting up, full). */
+const UNAVAILABLE_SQLSTATE = new Set(['57P01', '57P02', '57P03', '53300']);
+/** What node-postgres and pg-pool throw themselves when a connection dies or cannot be had in time. */
+const UNAVAILABLE_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable)/;
+
+/**
+ * True when `err` says the database was unavailable (unreachable, restarting, shutting down, out of connections)
+ * rather than that the statement was wrong: a transient fault the caller may retry, not a bug to report as one.
+ * Walks `cause` chains. SQLSTATE class 08 (connection exception) counts too.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++, e = (e as { cause?: unknown }).cause) {
+    const { code: c, message } = e as { code?: unknown; message?: unknown };
+    const code = typeof c === 'string' ? c : '';
+    if (UNREACHABLE_ERRNO.has(code) || UNAVAILABLE_SQLSTATE.has(code) || (code.length === 5 && code.startsWith('08'))) return true;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+  }
+  return false;
+}

@@ -33,6 +33,13 @@ export function createPool(opts: PoolOptions): pg.Pool {
     options: `-c search_path=${quoteIdent(opts.schema)}`,
   });
   pool.on('error', (err) => opts.log?.error({ err }, 'idle postgres client error'));
+  // pg-pool listens for errors only on IDLE clients. A checked-out client whose connection dies between two statements
+  // (Postgres restarted, the backend terminated) emits 'error' with no listener, which crashes the process (seen in
+  // `pnpm chaos`: tasks died on a Postgres restart). With this listener the caller's next statement fails instead
+  // ("Client has encountered a connection error and is not queryable") and the pool drops the client at release.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => opts.log?.warn({ err: err.message }, 'postgres connection lost'));
+  });
   return pool;
 }
 

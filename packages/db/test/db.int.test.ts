@@ -3,7 +3,7 @@ import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Db, createPool, dropDatabase, ensureDatabase, migrate, serviceDatabase } from '../src/index';
+import { Db, createPool, dropDatabase, ensureDatabase, isDatabaseUnavailable, migrate, serviceDatabase } from '../src/index';
 
 // Its own database, made with this package's own helpers (@cos/testing builds on @cos/db, so it is not used here).
 const tdb = (() => {
@@ -194,5 +194,31 @@ describe('databases', () => {
     await dropDatabase(url);
     await open.close().catch(() => {});
     await expect(ensureDatabase(tdb.adminUrl.replace(/\/[^/]+$/, '/Bad%22Name'))).rejects.toThrow(/unsafe identifier/);
+  });
+});
+
+describe('a connection lost while checked out', () => {
+  it('fails the transaction (database unavailable) instead of crashing the process, and the pool recovers', async () => {
+    const urls = serviceDatabase('dbtest', tdb.adminUrl);
+    const db = new Db(createPool({ connectionString: urls.systemUrl, schema: 'dbtest', applicationName: 'lost-conn', max: 1, statementTimeoutMs: 2000 }));
+    const admin = new Db(createPool({ connectionString: tdb.adminUrl, schema: 'dbtest', applicationName: 'lost-conn-admin', max: 1, statementTimeoutMs: 2000 }));
+    try {
+      const err = await db
+        .tx({ orgId: null }, async (tx) => {
+          const [{ pid }] = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')) as [{ pid: number }];
+          await admin.withClient((a) => a.query('SELECT pg_terminate_backend($1)', [pid]));
+          // The backend is gone while this client is checked out and idle: pg emits 'error' on it now.
+          await new Promise((r) => setTimeout(r, 300));
+          await tx.query('SELECT 1');
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(isDatabaseUnavailable(err)).toBe(true);
+      // The dead client was dropped at release: the next transaction gets a fresh connection.
+      expect(await db.query({ orgId: null }, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    } finally {
+      await db.close();
+      await admin.close();
+    }
   });
 });

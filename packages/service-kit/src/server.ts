@@ -6,6 +6,7 @@ import { GraphQLError, parse } from 'graphql';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { PRINCIPAL_HEADER, SIGNATURE_HEADER, verifyPrincipal, type Principal } from '@cos/auth';
+import { isDatabaseUnavailable } from '@cos/db';
 import { ErrorCode, isAppError } from '@cos/errors';
 import type { Logger } from '@cos/logger';
 
@@ -203,6 +204,14 @@ export function createSubgraphServer<Ctx extends BaseContext>(opts: SubgraphServ
         // Request-level errors (no field path), e.g. variable coercion of a bad enum value, are the caller's input.
         if (error instanceof GraphQLError && !error.path && original instanceof GraphQLError) {
           return new GraphQLError(error.message, { nodes: error.nodes, extensions: { code: ErrorCode.BAD_USER_INPUT } });
+        }
+        const cause = original ?? error;
+        if (isDatabaseUnavailable(cause)) {
+          // Postgres restarting or unreachable: a transient outage, not a bug — SERVICE_UNAVAILABLE tells the client to
+          // retry with backoff (pnpm chaos saw "Unexpected error." here before). The transaction did not commit (a
+          // connection lost during COMMIT itself is the one case left unknown; writes carry expectedVersion).
+          opts.log.warn({ err: cause instanceof Error ? cause.message : String(cause) }, 'database unavailable');
+          return new GraphQLError(`The ${opts.name} service is unavailable: retry shortly`, { extensions: { code: ErrorCode.SERVICE_UNAVAILABLE } });
         }
         opts.log.error({ err: original ?? error }, 'unexpected error');
         return new GraphQLError(message, { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } });

@@ -12,7 +12,7 @@ import { createSubgraphServer, type BaseContext } from '../src/index';
 const typeDefs = /* GraphQL */ `
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])
   enum Color { RED GREEN }
-  type Query { echo(color: Color!): Color!  boom: String  bad: String  whoami: String }
+  type Query { echo(color: Color!): Color!  boom: String  bad: String  whoami: String  dbDown: String  dbRestarting: String }
 `;
 
 const server = createSubgraphServer<BaseContext>({
@@ -31,6 +31,13 @@ const server = createSubgraphServer<BaseContext>({
         throw badInput('title', 'title must not be empty');
       },
       whoami: (_: unknown, __: unknown, ctx: BaseContext) => ctx.principal.kind,
+      // What pg-pool throws while Postgres is down, and what a restarting server answers (pnpm chaos saw both).
+      dbDown: () => {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', errno: -111 });
+      },
+      dbRestarting: () => {
+        throw Object.assign(new Error('the database system is not yet accepting connections'), { code: '57P03', severity: 'FATAL' });
+      },
     },
   },
 });
@@ -55,6 +62,17 @@ describe('subgraph server', () => {
     const r = await execSubgraph(server.yoga, alice, '{ boom }');
     expect(r.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     expect(JSON.stringify(r)).not.toMatch(/secret_table|app\.ts/);
+  });
+
+  it('answers a database outage as SERVICE_UNAVAILABLE (retryable, not "Unexpected error."), without details', async () => {
+    for (const field of ['dbDown', 'dbRestarting']) {
+      const r = await execSubgraph(server.yoga, alice, `{ ${field} }`);
+      expect(r.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      expect(r.errors?.[0]?.message).toBe('The kit-test service is unavailable: retry shortly');
+      expect(JSON.stringify(r)).not.toMatch(/5432|ECONNREFUSED|accepting/);
+    }
+    // Any other unexpected error keeps the generic message.
+    expect((await execSubgraph(server.yoga, alice, '{ boom }')).errors?.[0]?.message).toBe('Unexpected error.');
   });
 
   it('keeps our own errors with their code and field', async () => {
