@@ -24,6 +24,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from '@cos/logger';
 import type { GatewayContext } from '../../context';
 import { compilePlan, typeMatcher, type RunState, type Step, type SubgraphCall } from './plan';
+import { planningSupergraph } from './planning-supergraph';
 import { ARG_ALIAS_PREFIX, compileShape, conditionVariables, shapeRoot, type ObjectShape } from './shape';
 
 /**
@@ -87,7 +88,7 @@ export function createNativeExecutor(opts: NativeExecutorOptions): NativeExecuto
   const cacheSize = opts.planCacheSize ?? 2000;
 
   opts.apollo.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
-    const supergraph = Supergraph.build(coreSupergraphSdl);
+    const supergraph = Supergraph.build(planningSupergraph(coreSupergraphSdl));
     state = {
       planner: new QueryPlanner(supergraph),
       apiSchema: supergraph.apiSchema(),
