@@ -197,7 +197,7 @@ describe('trusted documents for partners', () => {
     const raw = await post({ query: '{ me { id } }' }, auth());
     expect(raw.status).toBe(403);
     expect((await raw.json()).errors[0].extensions.code).toBe('OPERATION_NOT_ALLOWED');
-    // The subscription bridge's in-process lookup marker cannot be forged from outside.
+    // No header lets a request past the safelist (the old in-process lookup marker is gone: lookups no longer use HTTP).
     for (const forged of ['1', 'a'.repeat(64), 'true']) {
       const r = await post({ query: '{ me { id } }' }, { ...auth(), 'x-cos-internal-lookup': forged });
       expect(r.status).toBe(403);

@@ -7,7 +7,7 @@ import type { Principal } from '@cos/auth';
 import type { Logger } from '@cos/logger';
 import { createApiKeyVerifier } from './auth/api-keys';
 import { createJwtVerifier } from './auth/jwt';
-import type { GatewayContext } from './context';
+import type { GatewayContext, GatewayServerContext } from './context';
 import { CosDataSource } from './execution/datasource';
 import { DEFAULT_FILES_DIR, type GatewayEnv } from './env';
 import { createErrorHandling } from './errors';
@@ -17,6 +17,7 @@ import { subscriptionRootDenials } from './authz/engine';
 import { DEFAULT_POLICIES } from './authz/policies';
 import { requirementsFromSupergraph, type RequirementMap } from './authz/requirements';
 import { useAuth } from './auth/useAuth';
+import { createAuthenticator, createCoreExecute, type Authenticate, type Execute } from './core';
 import { useAuthorization } from './authz/useAuthorization';
 import { DEFAULT_RATE_LIMITS, useRateLimit, type RateLimitConfig, type RateLimitScope } from './limits/useRateLimit';
 import { useSecurityHeaders } from './transport/useSecurityHeaders';
@@ -40,21 +41,26 @@ import { useFileDownloads } from './uploads/useFileDownloads';
 import { createNativeExecutor } from './execution/executor';
 
 export const GRAPHQL_PATH = '/graphql';
-/** graphql-sse's endpoint (the subscriptions work mounts it; auth already covers it). */
+/**
+ * graphql-sse's endpoint: the subscription bridge serves it in front of yoga (subscriptions/index.ts `wrap`) and
+ * authenticates it itself; yoga's auth and rate limit list it too, for a request that reaches yoga anyway.
+ */
 export const SSE_PATH = '/graphql/stream';
 
 /**
  * Extension points, in pipeline order. Each slot takes yoga/envelop plugins (the gateway's own live in the folder
  * of their concern: auth/, limits/, persisted/, cache/, authz/, transport/):
- * - `afterAuth`: runs once the principal is known, before the body is parsed — rate limiting (429 + Retry-After).
- * - `documents`: before parsing/validation — APQ (@graphql-yoga/plugin-apq, Redis store) and trusted documents
- *   (safelist-only partners: OPERATION_NOT_ALLOWED).
+ * - `afterAuth`: runs once the principal is known and the built-in rate limit (useRateLimit) let the request through,
+ *   before the body is parsed.
+ * - `documents`: before the built-in persisted-document rules (usePersisted: APQ in Redis and trusted documents,
+ *   safelist-only partners answered OPERATION_NOT_ALLOWED) and before parsing/validation.
  * - `authorization`: after validation, before planning — @authenticated/@requiresScopes/@policy with Router
  *   semantics (remove unauthorized fields from the document, null + FORBIDDEN at their paths).
  * - `observability`: metrics/tracing plugins (prom-client, OpenTelemetry), outermost.
  * Subscriptions are not a yoga plugin: @apollo/gateway executes none. The subscription bridge (subscriptions/)
  * attaches graphql-ws to the same http.Server at GRAPHQL_PATH (`upgrade` event) and graphql-sse at SSE_PATH; it
- * authenticates with this gateway's `verifiers` and resolves each event's selection through `yoga.fetch`.
+ * authenticates with this gateway's `authenticate` and resolves each event's selection with `execute` (core/), in
+ * process, as the connection's principal.
  */
 export interface GatewayPluginSlots {
   observability?: Plugin[];
@@ -80,11 +86,15 @@ export interface GatewayDeps {
     | 'MAX_BODY_BYTES'
     | 'subgraphUrls'
   > &
-    /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
+    /** Attachments (defaults: DEFAULT_FILES_DIR, 10 MiB, 5 files, no scanner). */
     Partial<Pick<GatewayEnv, 'FILES_DIR' | 'UPLOAD_MAX_BYTES' | 'UPLOAD_MAX_FILES' | 'UPLOAD_SCANNER' | 'UPLOAD_SCAN_TIMEOUT_MS'>> &
+    /**
+     * Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s), executor
+     * (native), entity batching, subgraph-answer caching, trusted proxies, webhook body size.
+     */
     Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'GATEWAY_EXECUTOR' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
   log: Logger;
-  /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
+  /** Connected ioredis client (API-key and document caches, APQ, rate limits). Owned by the caller. */
   redis: Redis;
   limits?: Partial<LimitOptions>;
   /** Rate limits (defaults: DEFAULT_RATE_LIMITS); `onReject` is the metric hook for 429s. */
@@ -97,18 +107,18 @@ export interface GatewayDeps {
    * on once the feed is live). Absent: no caching.
    */
   responseCache?: ResponseCache;
-  /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
   /** A subgraph's circuit breaker changed state (the gauge cos_subgraph_circuit_open). */
   onCircuitChange?: (subgraph: string, state: 'closed' | 'open' | 'half-open') => void;
   /** A query-plan cache lookup of the native executor (cos_query_plan_cache_total; the apollo one is observed apart). */
   onPlanCache?: (result: 'hit' | 'miss') => void;
   /** Backing services the gateway serves without (NATS, Redis), reported by /readyz: name → connected. */
   dependencies?: () => Record<string, boolean>;
+  /** Wraps each subgraph's fetcher (observability: fetch latency/errors metrics and a CLIENT span per fetch). */
   instrumentFetch?: (subgraph: string, fetcher: ReturnType<typeof createSubgraphHttp>['fetcher']) => ReturnType<typeof createSubgraphHttp>['fetcher'];
 }
 
 export interface Gateway {
-  yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
+  yoga: YogaServerInstance<GatewayServerContext, GatewayContext>;
   apollo: ApolloGateway;
   /** Which executor runs query plans (env GATEWAY_EXECUTOR). */
   executor: 'native' | 'apollo';
@@ -126,8 +136,13 @@ export interface Gateway {
   resolvePersisted(principal: Principal, req: { id?: string; query?: string; viaApq: boolean }): Promise<string | undefined>;
   /** Root fields of a subscription the caller may not subscribe to (their @authenticated / @requiresScopes), as errors. */
   subscriptionDenials(principal: Principal, document: DocumentNode, operationName?: string | null): GraphQLError[];
-  /** The verifiers useAuth uses; the subscription bridge authenticates connections with the same ones. */
-  verifiers: { verifyAccessToken: (token: string) => Promise<Principal>; verifyApiKey: (secret: string) => Promise<Principal | null> };
+  /** The one credential reader (core/authenticate.ts): HTTP (useAuth), graphql-ws connection_init and SSE use it. */
+  authenticate: Authenticate;
+  /**
+   * Runs a query or mutation for an authenticated principal through the same plugins as HTTP (limits, authorization,
+   * masking, the executor), in process (core/execute.ts): subscription lookups use it.
+   */
+  execute: Execute;
   /** /readyz answers 503 from now on, so load balancers stop routing here before we stop accepting. */
   drain(): void;
   /** Stops supergraph polling and closes the subgraph connection pool. */
@@ -135,14 +150,17 @@ export interface Gateway {
 }
 
 /**
- * Builds the gateway: @apollo/gateway plans and executes (query-plan cache on, Federation 2 semantics identical to
- * Apollo's) inside graphql-yoga through @envelop/apollo-federation, so yoga provides GraphQL-over-HTTP (POST/GET,
- * application/graphql-response+json), masking and the envelop plugin ecosystem.
+ * Builds the gateway: @apollo/gateway loads the supergraph and @apollo/query-planner plans (query-plan cache on,
+ * Federation 2 semantics identical to Apollo's); the plans run in the gateway's own executor (execution/executor,
+ * GATEWAY_EXECUTOR=native, the default) or in @apollo/gateway's through @envelop/apollo-federation
+ * (GATEWAY_EXECUTOR=apollo). Both sit inside graphql-yoga, so yoga provides GraphQL-over-HTTP (POST/GET,
+ * application/graphql-response+json), masking and the envelop plugin ecosystem; core `execute` (core/) reuses the
+ * same plugins in process.
  *
  * Why not yoga's own federation executor (@graphql-tools/federation / Hive Gateway runtime): it would be a second
  * query planner with its own semantics next to the composition we check with @apollo/composition; the Apollo
  * planner is the reference implementation of the supergraph's join__ directives, and its plan cache makes per-request
- * overhead one plan lookup. The envelop plugin only replaces the execute function, so everything else in yoga
+ * overhead one plan lookup. Either executor only replaces the execute function, so everything else in yoga
  * (parsing/validation caches, armor limits, APQ) stays standard.
  *
  * Reads the supergraph (file or URL) when called; nothing happens on import, so tests build it in-process.
@@ -214,6 +232,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     log,
   });
 
+  const authenticate = createAuthenticator({ verifyAccessToken, verifyApiKey, log });
+
   const persisted = {
     store: createDocumentStore({
       redis: deps.redis,
@@ -263,7 +283,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     useFileDownloads({ store: blobStore, secret: env.INTERNAL_SECRET, log }),
     // Multipart uploads may be as big as their files (each checked by useUploads), the JSON fields stay small.
     useBodyLimit(env.MAX_BODY_BYTES, { multipartMaxBytes: uploadMaxFiles * uploadMaxBytes + env.MAX_BODY_BYTES, paths: new Set([GRAPHQL_PATH]) }),
-    useAuth({ verifyAccessToken, verifyApiKey, paths: new Set([GRAPHQL_PATH, SSE_PATH]), log, clientIp }) as Plugin,
+    useAuth({ authenticate, paths: new Set([GRAPHQL_PATH, SSE_PATH]), log, clientIp }) as Plugin,
     useRateLimit({
       clientIp,
       redis: deps.redis,
@@ -304,7 +324,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   ];
 
   const errors = createErrorHandling(log);
-  const yoga = createYoga<Record<string, unknown>, GatewayContext>({
+  const yoga = createYoga<GatewayServerContext, GatewayContext>({
     graphqlEndpoint: GRAPHQL_PATH,
     graphiql: !!graphiql,
     renderGraphiQL: graphiql?.render,
@@ -331,7 +351,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       }
       return t;
     },
-    verifiers: { verifyAccessToken, verifyApiKey },
+    authenticate,
+    execute: createCoreExecute(yoga),
     resolvePersisted: (principal, req) => resolvePersisted(persisted, principal, req),
     subscriptionDenials: (principal, document, operationName) =>
       subscriptionRootDenials(document, operationName, principal, requirements, DEFAULT_POLICIES),

@@ -1,15 +1,15 @@
-import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
 import type { Principal } from '@cos/auth';
 import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
-import { InvalidTokenError } from './jwt';
 import type { ClientIp } from './client-ip';
+import type { GatewayServerContext } from '../context';
+import { AuthenticationError, type Authenticate } from '../core/authenticate';
 import { jsonError } from '../transport/responses';
 
 export interface UseAuthOptions {
-  verifyAccessToken: (token: string) => Promise<Principal>;
-  verifyApiKey: (secret: string) => Promise<Principal | null>;
+  /** The gateway's one credential reader (core/authenticate.ts). */
+  authenticate: Authenticate;
   /** Paths that carry operations (auth applies); everything else (health, metrics) is public. */
   paths: ReadonlySet<string>;
   log: Logger;
@@ -21,15 +21,10 @@ export interface UseAuthOptions {
  * Authenticates every operation request before it is parsed: no credentials → anonymous principal (each field
  * decides what anonymous may see); a bad, expired or unknown credential → HTTP 401 UNAUTHENTICATED for the whole
  * request. `Authorization: Bearer <jwt>` for people and agent workers, `Authorization: ApiKey <secret>` or
- * `X-API-Key` for partners. The principal lands in the context as `principal`.
+ * `X-API-Key` for partners. The principal lands in the typed server context (`GatewayServerContext.principal`), which
+ * yoga turns into the GraphQL context, so later hooks (rate limit, persisted documents, validation rules) read it there.
  */
-/** The principal authenticated for a request, for plugins that run before the context exists (trusted documents). */
-const principalByRequest = new WeakMap<Request, Principal>();
-export const principalOf = (request: Request): Principal | undefined => principalByRequest.get(request);
-
-export function useAuth(opts: UseAuthOptions): Plugin<{ principal: Principal }> {
-  const principals = principalByRequest;
-
+export function useAuth(opts: UseAuthOptions): Plugin<{ principal: Principal }, GatewayServerContext> {
   const refuse = (message: string) => {
     const res = jsonError(401, ErrorCode.UNAUTHENTICATED, message);
     res.headers.set('www-authenticate', 'Bearer, ApiKey');
@@ -37,47 +32,21 @@ export function useAuth(opts: UseAuthOptions): Plugin<{ principal: Principal }> 
   };
 
   return {
-    async onRequest({ request, url, endResponse }) {
+    async onRequest({ request, url, serverContext, endResponse }) {
       if (!opts.paths.has(url.pathname)) return;
-      const authorization = request.headers.get('authorization')?.trim();
-      const apiKeyHeader = request.headers.get('x-api-key')?.trim();
       try {
-        if (authorization) {
-          const [scheme = '', ...rest] = authorization.split(/\s+/);
-          const credential = rest.join(' ');
-          if (!credential) return endResponse(refuse('Malformed Authorization header'));
-          if (scheme.toLowerCase() === 'bearer') {
-            principals.set(request, await opts.verifyAccessToken(credential));
-            return;
-          }
-          if (scheme.toLowerCase() === 'apikey') {
-            const p = await opts.verifyApiKey(credential);
-            if (!p) return endResponse(refuse('Invalid API key'));
-            principals.set(request, p);
-            return;
-          }
-          return endResponse(refuse('Unsupported Authorization scheme (use Bearer or ApiKey)'));
-        }
-        if (apiKeyHeader) {
-          const p = await opts.verifyApiKey(apiKeyHeader);
-          if (!p) return endResponse(refuse('Invalid API key'));
-          principals.set(request, p);
-        }
+        const auth = await opts.authenticate({ authorization: request.headers.get('authorization'), apiKey: request.headers.get('x-api-key') });
+        if (auth) serverContext.principal = auth.principal;
       } catch (err) {
-        if (err instanceof InvalidTokenError) {
-          opts.log.info({ reason: err.message }, 'refused access token');
-          return endResponse(refuse('Invalid or expired access token'));
-        }
+        if (err instanceof AuthenticationError) return endResponse(refuse(err.message));
         opts.log.error({ err }, 'credential verification failed');
         return endResponse(jsonError(503, ErrorCode.SERVICE_UNAVAILABLE, 'Authentication is temporarily unavailable: retry shortly'));
       }
     },
     onContextBuilding({ context, extendContext }) {
-      const request = (context as { request?: Request }).request;
-      const principal: Principal = (request && principals.get(request)) ?? { kind: 'anonymous' };
+      const { principal = { kind: 'anonymous' }, req } = context as GatewayServerContext;
       // The client's address travels signed inside the principal (identity throttles sign-ins per IP): the socket
       // peer, or X-Forwarded-For read through TRUSTED_PROXIES only (a client can write that header).
-      const req = (context as { req?: IncomingMessage }).req;
       const ip = opts.clientIp ? opts.clientIp(req) : req?.socket?.remoteAddress;
       extendContext({ principal: ip ? { ...principal, ip } : principal });
     },

@@ -4,7 +4,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { Principal } from '@cos/auth';
 import type { GatewayContext } from '../context';
 import type { CacheTicket, ResponseCache } from './response-cache';
-import { principalOf } from '../auth/useAuth';
+import { principalIn } from '../context';
 
 /**
  * Fields whose data changes WITHOUT an event of the subgraph that serves them, so event invalidation cannot see the
@@ -122,9 +122,8 @@ export function useResponseCache(opts: {
   };
 
   return {
-    onParams({ request, params, setResult }) {
-      const principal = principalOf(request);
-      const who = principal && principalKey(principal);
+    onParams({ request, params, context, setResult }) {
+      const who = principalKey(principalIn(context));
       if (!who || typeof params.query !== 'string') return;
       const key = createHash('sha256')
         .update(who.key)

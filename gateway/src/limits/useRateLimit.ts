@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Principal } from '@cos/auth';
 import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
-import { principalOf } from '../auth/useAuth';
+import { principalIn } from '../context';
 import { jsonError } from '../transport/responses';
 import type { ClientIp } from '../auth/client-ip';
 
@@ -93,12 +93,10 @@ export function useRateLimit(opts: UseRateLimitOptions): Plugin {
   return {
     async onRequest({ request, url, serverContext, endResponse }) {
       if (!config.enabled || !opts.paths.has(url.pathname)) return;
-      const principal = principalOf(request) ?? { kind: 'anonymous' };
+      // Every client request counts, whatever its transport; subscription lookups run through core execute, not here.
+      const principal = principalIn(serverContext);
       const req = (serverContext as { req?: IncomingMessage } | undefined)?.req;
-      // In-process calls (yoga.fetch: the subscription bridge resolving events it already admitted) have no socket;
-      // limits apply to what arrives over the network.
-      if (!req?.socket) return;
-      const ip = (opts.clientIp ? opts.clientIp(req) : req.socket.remoteAddress) ?? 'unknown';
+      const ip = (opts.clientIp ? opts.clientIp(req) : req?.socket?.remoteAddress) ?? 'unknown';
       const s = subject(principal, ip, config);
       let answer: [number, number, number];
       try {

@@ -4,8 +4,7 @@ import type { Principal } from '@cos/auth';
 import { appError, ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
 import type { DocumentStore } from './documents';
-import { isInternalLookup } from './internal-lookup';
-import { principalOf } from '../auth/useAuth';
+import { principalIn } from '../context';
 
 /**
  * - `open`: first-party callers (people, agent workers, anonymous) may send any operation and register APQ;
@@ -133,10 +132,8 @@ export function usePersisted(opts: UsePersistedOptions): Plugin {
   const withErrors = new WeakMap<Request, true>();
 
   return {
-    async onParams({ request, params, setParams }) {
-      // The subscription bridge resolving an event for a subscriber whose document was checked when it subscribed.
-      if (isInternalLookup(request)) return;
-      const principal: Principal = principalOf(request) ?? { kind: 'anonymous' };
+    async onParams({ request, params, context, setParams }) {
+      const principal: Principal = principalIn(context);
       const extensions = (params.extensions ?? {}) as Record<string, unknown>;
       const apq = extensions.persistedQuery;
       const url = request.method === 'GET' ? new URL(request.url) : null;

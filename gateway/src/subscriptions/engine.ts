@@ -8,11 +8,11 @@ import { aliasOf, analyse, CHILD_KEY, lookupDocument, type Shape } from './shape
 import { LocalQuota, type SubscriptionQuota } from './quota';
 import type { SequencedEvent, Upstream } from './upstream';
 
-/** Runs one GraphQL operation through the gateway's own HTTP pipeline with the given Authorization value. */
+/** Runs one lookup operation as the connection's principal (core execute: in process, no credential re-verification). */
 export type LookupExecutor = (
   query: string,
   variables: Record<string, unknown>,
-  authorization: string,
+  principal: AuthenticatedPrincipal,
 ) => Promise<{ status: number; body: { data?: Record<string, unknown> | null; errors?: GraphQLFormattedError[] } }>;
 
 export interface EngineLimits {
@@ -211,7 +211,7 @@ class Group {
         const holder = this.credential() ?? [...live[0]!.targets][0]!;
         this.engine.stats.lookups++;
         try {
-          const r = await this.engine.execute(query, variables, holder.conn.authorization);
+          const r = await this.engine.execute(query, variables, holder.conn.principal);
           if (r.status === 401) {
             holder.conn.close(4403, 'Forbidden: credentials expired or revoked');
             continue;

@@ -4,17 +4,15 @@ import { randomUUID } from 'node:crypto';
 import { GraphQLError, parse, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import { createHandler as createSseHandler } from 'graphql-sse/lib/use/http';
 import { useServer } from 'graphql-ws/use/ws';
-import { decodeJwt } from 'jose';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { isAuthenticated, type AuthenticatedPrincipal, type Principal } from '@cos/auth';
+import type { Principal } from '@cos/auth';
 import type { Bus } from '@cos/bus';
 import type { Logger } from '@cos/logger';
-import { InvalidTokenError } from '../auth/jwt';
+import { AuthenticationError, type Authentication } from '../core/authenticate';
 import type { Gateway } from '../server';
 import { SubscriptionEngine, type Connection, type EngineLimits, type LookupExecutor } from './engine';
 import type { SubscriptionQuota } from './quota';
 import { Upstream } from './upstream';
-import { internalLookupHeaders } from '../persisted/internal-lookup';
 import { persistedIdOf } from '../persisted/usePersisted';
 
 export { SubscriptionEngine } from './engine';
@@ -32,7 +30,7 @@ export const CloseCode = {
 } as const;
 
 export interface SubscriptionBridgeOptions {
-  gateway: Pick<Gateway, 'yoga' | 'apollo' | 'verifiers' | 'resolvePersisted' | 'subscriptionDenials'>;
+  gateway: Pick<Gateway, 'apollo' | 'authenticate' | 'execute' | 'resolvePersisted' | 'subscriptionDenials'>;
   /** The gateway's NATS link (events/bus.ts): subscriptions answer SERVICE_UNAVAILABLE while it is down. */
   bus: { readonly bus: Bus | undefined; readonly up: boolean };
   /** Subject prefix of the domain events. */
@@ -56,23 +54,15 @@ export interface SubscriptionBridge {
   close(): Promise<void>;
 }
 
-interface Authenticated {
-  principal: AuthenticatedPrincipal;
-  authorization: string;
-  /** ms epoch when the credential stops being valid (JWT exp), or null. */
-  expiresAt: number | null;
-  kind: 'jwt' | 'apiKey';
-  secret: string;
-}
-
-class AuthError extends Error {}
+type Authenticated = Authentication & { authorization: string };
 
 /**
  * graphql-ws (graphql-transport-ws) on the gateway's http.Server and graphql-sse at /graphql/stream, both backed by
- * one SubscriptionEngine. Authentication at connect uses the gateway's own verifiers (same rules as HTTP); every
- * event is then resolved through the gateway's HTTP pipeline (yoga.fetch) with the subscriber's own credential, so
- * authentication, @requiresScopes/@policy authorization, limits and tenant isolation apply per event exactly as for a
- * query.
+ * one SubscriptionEngine. Authentication at connect is the gateway's own `authenticate` (core/, same code as HTTP);
+ * every event is then resolved with core `execute` as the connection's principal, in process (no HTTP round trip, no
+ * credential re-verification per event), so @requiresScopes/@policy authorization, limits and tenant isolation apply
+ * per event exactly as for a query. The credential's expiry and an API key's revocation end the connection
+ * (watchCredential).
  */
 export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): SubscriptionBridge {
   const { gateway, log } = opts;
@@ -85,17 +75,12 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
     policyInUse = coreSupergraphSdl.includes('@policy');
   });
 
-  const execute: LookupExecutor = async (query, variables, authorization) => {
-    const res = await gateway.yoga.fetch('http://gateway.internal/graphql', {
-      method: 'POST',
-      // The subscribed document passed the persisted-document rules at subscribe time (documentFor); the lookups built
-      // from it are let through usePersisted for safelist-only callers by this in-process header.
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization, ...internalLookupHeaders() },
-      body: JSON.stringify({ query, variables, operationName: 'CosSubscriptionLookup' }),
-    });
-    const body = (await res.json()) as Awaited<ReturnType<LookupExecutor>>['body'];
-    return { status: res.status, body };
-  };
+  // The subscribed document passed the persisted-document rules at subscribe time (documentFor); the lookups built
+  // from it are the gateway's own operations, so they run as the subscriber without going through HTTP.
+  const execute: LookupExecutor = async (query, variables, principal) => ({
+    status: 200,
+    body: await gateway.execute(principal, query, variables, 'CosSubscriptionLookup'),
+  });
 
   const engine = new SubscriptionEngine({
     upstream,
@@ -107,30 +92,12 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
     limits: opts.limits,
   });
 
+  /** Subscriptions need a signed-in caller: the same `authenticate` as HTTP, anonymous refused. */
   async function authenticate(authorization: unknown): Promise<Authenticated> {
-    if (typeof authorization !== 'string' || !authorization.trim()) throw new AuthError('Missing credentials');
-    const [scheme = '', ...rest] = authorization.trim().split(/\s+/);
-    const secret = rest.join(' ');
-    if (!secret) throw new AuthError('Malformed credentials');
-    let principal: Principal | null;
-    let expiresAt: number | null = null;
-    let kind: Authenticated['kind'];
-    try {
-      if (scheme.toLowerCase() === 'bearer') {
-        principal = await gateway.verifiers.verifyAccessToken(secret);
-        const exp = decodeJwt(secret).exp;
-        expiresAt = typeof exp === 'number' ? exp * 1000 : null;
-        kind = 'jwt';
-      } else if (scheme.toLowerCase() === 'apikey') {
-        principal = await gateway.verifiers.verifyApiKey(secret);
-        kind = 'apiKey';
-      } else throw new AuthError('Unsupported scheme (use Bearer or ApiKey)');
-    } catch (err) {
-      if (err instanceof InvalidTokenError) throw new AuthError('Invalid or expired access token');
-      throw err;
-    }
-    if (!principal || !isAuthenticated(principal)) throw new AuthError('Invalid credentials');
-    return { principal, authorization: `${scheme} ${secret}`, expiresAt, kind, secret };
+    if (typeof authorization !== 'string' || !authorization.trim()) throw new AuthenticationError('Missing credentials');
+    const auth = await gateway.authenticate({ authorization });
+    if (!auth) throw new AuthenticationError('Missing credentials');
+    return { ...auth, authorization: authorization.trim() };
   }
 
   /** Ends the connection when its credential expires, and re-verifies API keys (revocation). */
@@ -143,12 +110,12 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
     }
     if (auth.kind === 'apiKey') {
       const t = setInterval(() => {
-        gateway.verifiers
-          .verifyApiKey(auth.secret)
-          .then((p) => {
-            if (!p) conn.close(CloseCode.Forbidden, 'Forbidden: API key revoked');
-          })
-          .catch((err) => log.warn({ err }, 'api-key re-verification failed; keeping the subscription'));
+        gateway
+          .authenticate({ authorization: `ApiKey ${auth.secret}` })
+          .catch((err: unknown) => {
+            if (err instanceof AuthenticationError) conn.close(CloseCode.Forbidden, 'Forbidden: API key revoked');
+            else log.warn({ err }, 'api-key re-verification failed; keeping the subscription');
+          });
       }, reverifyMs);
       t.unref();
       timers.push(t);
@@ -210,7 +177,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
         try {
           auth = await authenticate(params.authorization ?? params.Authorization);
         } catch (err) {
-          if (err instanceof AuthError) return false; // 4403 Forbidden
+          if (err instanceof AuthenticationError) return false; // 4403 Forbidden
           log.error({ err }, 'subscription authentication unavailable');
           ctx.extra.socket.close(1011, 'Authentication is temporarily unavailable');
           return false;
@@ -276,7 +243,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
       try {
         auth = await authenticate(headers.get('authorization'));
       } catch (err) {
-        if (err instanceof AuthError) {
+        if (err instanceof AuthenticationError) {
           return [JSON.stringify({ errors: [{ message: err.message, extensions: { code: 'UNAUTHENTICATED' } }] }), { status: 401, statusText: 'Unauthorized' }];
         }
         throw err;

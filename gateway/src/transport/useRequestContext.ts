@@ -13,11 +13,12 @@ export function useRequestContext(): Plugin<Omit<GatewayContext, 'principal'>> {
   const ids = new WeakMap<Request, string>();
   return {
     onContextBuilding({ context, extendContext }) {
-      const request = (context as { request: Request }).request;
-      const h = (name: string) => request.headers.get(name) ?? undefined;
+      // No request: an in-process operation (core execute) gets fresh ids.
+      const request = (context as { request?: Request }).request;
+      const h = (name: string) => request?.headers.get(name) ?? undefined;
       const given = h('x-request-id');
       const requestId = given && SAFE_ID.test(given) ? given : randomUUID();
-      ids.set(request, requestId);
+      if (request) ids.set(request, requestId);
       const correlation = h('x-correlation-id');
       const traceparent = h('traceparent');
       extendContext({

@@ -17,9 +17,10 @@ import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
+import type { Principal } from '@cos/auth';
 import { checkType, FileTooLargeError, sanitizeFileName, signBlobRef, stageStream, type BlobStore, type VirusScanner } from '@cos/files';
 import { rm } from 'node:fs/promises';
-import { principalOf } from '../auth/useAuth';
+import { principalIn } from '../context';
 
 export interface UploadOptions {
   store: BlobStore;
@@ -69,9 +70,8 @@ function setPath(root: Record<string, unknown>, dotted: string, value: unknown):
 }
 
 export function useUploads(opts: UploadOptions): Plugin {
-  async function parseMultipart(authenticated: Request, request: Request): Promise<Record<string, unknown>> {
-    const principal = principalOf(authenticated);
-    if (!principal || principal.kind === 'anonymous') {
+  async function parseMultipart(principal: Principal, request: Request): Promise<Record<string, unknown>> {
+    if (principal.kind === 'anonymous') {
       throw new GraphQLError('Sign in to upload files', { extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } } });
     }
     if (!request.body) throw uploadError('MALFORMED_MULTIPART', 'Empty multipart request');
@@ -175,10 +175,11 @@ export function useUploads(opts: UploadOptions): Plugin {
   }
 
   return {
-    onRequestParse({ request, url, setRequestParser }) {
+    onRequestParse({ request, url, serverContext, setRequestParser }) {
       if (url.pathname !== opts.path || request.method !== 'POST' || !isMultipart(request)) return;
-      // The hook's request is the one useAuth authenticated; the parser's argument carries the body to read.
-      setRequestParser((req) => parseMultipart(request, req) as never);
+      // useAuth put the principal in the server context; the parser's argument carries the body to read.
+      const principal = principalIn(serverContext);
+      setRequestParser((req) => parseMultipart(principal, req) as never);
     },
   };
 }
