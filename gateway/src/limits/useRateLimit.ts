@@ -1,10 +1,9 @@
-import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import type { Principal } from '@cos/auth';
 import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
-import { principalIn } from '../context';
+import { principalIn, type GatewayServerContext } from '../context';
 import { jsonError } from '../transport/responses';
 import type { ClientIp } from '../auth/client-ip';
 
@@ -95,7 +94,7 @@ export function useRateLimit(opts: UseRateLimitOptions): Plugin {
       if (!config.enabled || !opts.paths.has(url.pathname)) return;
       // Every client request counts, whatever its transport; subscription lookups run through core execute, not here.
       const principal = principalIn(serverContext);
-      const req = (serverContext as { req?: IncomingMessage } | undefined)?.req;
+      const req = (serverContext as GatewayServerContext | undefined)?.req;
       const ip = (opts.clientIp ? opts.clientIp(req) : req?.socket?.remoteAddress) ?? 'unknown';
       const s = subject(principal, ip, config);
       let answer: [number, number, number];
