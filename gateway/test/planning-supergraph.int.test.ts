@@ -142,3 +142,98 @@ describe('keys: the planner sends entities back with a key the subgraph can reso
     });
   });
 });
+
+describe('@requires of one type selecting a field with different arguments', () => {
+  const tasks = [
+    { id: 't1', hours: 2, rate: 10 },
+    { id: 't2', hours: 3, rate: 20 },
+  ];
+  const BILLING_SDL = /* GraphQL */ `
+    extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+    type Query {
+      tasks: [Task!]!
+    }
+    type Task @key(fields: "id") {
+      id: ID!
+      hours: Int!
+      rate(currency: String!): Int
+    }
+  `;
+  const ESTIMATES_SDL = /* GraphQL */ `
+    extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires"])
+    type Task @key(fields: "id") {
+      id: ID!
+      hours: Int! @external
+      rate(currency: String!): Int @external
+      costUSD: Int @requires(fields: "rate(currency: \\"USD\\") hours")
+      costEUR: Int @requires(fields: "rate(currency: \\"EUR\\") hours")
+      label: String
+    }
+  `;
+  let graph: Running;
+  let representations: Array<Record<string, unknown>> = [];
+  beforeAll(async () => {
+    graph = await startGraph([
+      {
+        name: 'billing',
+        typeDefs: BILLING_SDL,
+        resolvers: {
+          Query: { tasks: () => tasks },
+          Task: {
+            __resolveReference: (ref: { id: string }) => tasks.find((t) => t.id === ref.id) ?? null,
+            // EUR is twice USD: a representation carrying the wrong variant shows in the answer.
+            rate: (t: { rate: number }, args: { currency: string }) => (args.currency === 'EUR' ? t.rate * 2 : t.rate),
+          },
+        },
+      },
+      {
+        name: 'estimates',
+        typeDefs: ESTIMATES_SDL,
+        resolvers: {
+          Task: {
+            __resolveReference: (ref: Record<string, unknown>) => {
+              representations.push(ref);
+              return ref;
+            },
+            costUSD: (t: { rate?: number; hours?: number }) => (t.rate === undefined ? null : t.rate * t.hours! * 10),
+            costEUR: (t: { rate?: number; hours?: number }) => (t.rate === undefined ? null : t.rate * t.hours! * 10),
+            label: (t: { id: string }) => `task ${t.id}`,
+          },
+        },
+      },
+    ]);
+  });
+
+  it('sends each @requires its own arguments’ value, one variant per representation', async () => {
+    representations = [];
+    const r = await graph.ask(`{ tasks { id costUSD costEUR label } }`);
+    expect(r.errors).toBeUndefined();
+    expect(r.data).toEqual({
+      tasks: [
+        { id: 't1', costUSD: 200, costEUR: 400, label: 'task t1' },
+        { id: 't2', costUSD: 600, costEUR: 1200, label: 'task t2' },
+      ],
+    });
+    // Two fetches (one per variant) of two tasks each; every representation has the real field name only.
+    expect(representations).toHaveLength(4);
+    for (const rep of representations) expect(Object.keys(rep).sort()).toEqual(['__typename', 'hours', 'id', 'rate']);
+  });
+
+  it('keeps the client’s own arguments apart from the @requires ones', async () => {
+    const r = await graph.ask(`{ tasks { id eur: rate(currency: "EUR") rate(currency: "USD") costEUR } }`);
+    expect(r.errors).toBeUndefined();
+    expect(r.data).toEqual({
+      tasks: [
+        { id: 't1', eur: 20, rate: 10, costEUR: 400 },
+        { id: 't2', eur: 40, rate: 20, costEUR: 1200 },
+      ],
+    });
+  });
+
+  it('needs no split when one variant is asked for', async () => {
+    representations = [];
+    const r = await graph.ask(`{ tasks { costUSD } }`);
+    expect(r.data).toEqual({ tasks: [{ costUSD: 200 }, { costUSD: 600 }] });
+    expect(representations).toHaveLength(2);
+  });
+});

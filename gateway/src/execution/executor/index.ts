@@ -24,7 +24,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from '@cos/logger';
 import type { GatewayContext } from '../../context';
 import { compilePlan, typeMatcher, type RunState, type Step, type SubgraphCall } from './plan';
-import { planningSupergraph } from './planning-supergraph';
+import { planningSupergraph, type HiddenFields } from './planning-supergraph';
 import { ARG_ALIAS_PREFIX, compileShape, conditionVariables, shapeRoot, type ObjectShape } from './shape';
 
 /**
@@ -59,6 +59,8 @@ interface SchemaState {
   byText: LRUCache<string, CompiledOperation>;
   /** Names of fields some @requires selects with arguments (client fields of these names are aliased before planning). */
   requiredWithArgs: ReadonlySet<string>;
+  /** Hidden fields of the planning supergraph (planning-supergraph.ts), mapped back by plan.ts. */
+  hidden: HiddenFields;
 }
 
 export interface NativeExecutorOptions {
@@ -88,7 +90,8 @@ export function createNativeExecutor(opts: NativeExecutorOptions): NativeExecuto
   const cacheSize = opts.planCacheSize ?? 2000;
 
   opts.apollo.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
-    const supergraph = Supergraph.build(planningSupergraph(coreSupergraphSdl));
+    const planning = planningSupergraph(coreSupergraphSdl);
+    const supergraph = Supergraph.build(planning.sdl);
     state = {
       planner: new QueryPlanner(supergraph),
       apiSchema: supergraph.apiSchema(),
@@ -96,6 +99,7 @@ export function createNativeExecutor(opts: NativeExecutorOptions): NativeExecuto
       byDocument: new WeakMap(),
       byText: new LRUCache({ max: cacheSize }),
       requiredWithArgs: fieldsRequiredWithArguments(coreSupergraphSdl),
+      hidden: planning.hidden,
     };
     schemaListener?.(apiSchema);
   });
@@ -202,7 +206,7 @@ function compileOperation(s: SchemaState, original: DocumentNode, operationName:
     operation,
     fragments,
     plan,
-    step: compilePlan(plan, s.matches),
+    step: compilePlan(plan, s.matches, s.hidden),
     conditionVars: conditionVariables(operation, fragments),
     shapes: new Map(),
     introspection:

@@ -1,4 +1,16 @@
-import { GraphQLError, Kind, isAbstractType, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  isAbstractType,
+  parse,
+  print,
+  visit,
+  type DocumentNode,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+  type SelectionNode,
+} from 'graphql';
+import { HIDDEN_PREFIX, type HiddenFields } from './planning-supergraph';
 import { ARG_ALIAS_PREFIX } from './shape';
 import type { FetchDataRewrite, FetchNode, PlanNode, QueryPlan, QueryPlanSelectionNode } from '@apollo/query-planner';
 
@@ -58,7 +70,7 @@ export function typeMatcher(supergraph: GraphQLSchema): TypeMatcher {
 }
 
 /** Compiles a plan; `undefined` node: the answer needs no subgraph (only __typename or introspection). */
-export function compilePlan(plan: QueryPlan, matches: TypeMatcher): Step | undefined {
+export function compilePlan(plan: QueryPlan, matches: TypeMatcher, hidden: HiddenFields = NO_HIDDEN_FIELDS): Step | undefined {
   const node = plan.node;
   if (!node) return undefined;
   if (node.kind === 'Subscription') {
@@ -66,25 +78,27 @@ export function compilePlan(plan: QueryPlan, matches: TypeMatcher): Step | undef
       throw new GraphQLError('Subscriptions are served over WebSocket or SSE, not by the query executor');
     };
   }
-  return compileNode(node, matches);
+  return compileNode(node, matches, hidden);
 }
 
-function compileNode(node: PlanNode, matches: TypeMatcher): Step {
+const NO_HIDDEN_FIELDS: HiddenFields = { fields: new Map(), requiredBy: new Map() };
+
+function compileNode(node: PlanNode, matches: TypeMatcher, hidden: HiddenFields): Step {
   switch (node.kind) {
     case 'Sequence': {
-      const steps = node.nodes.map((n) => compileNode(n, matches));
+      const steps = node.nodes.map((n) => compileNode(n, matches, hidden));
       return async (state, cursor) => {
         for (const s of steps) await s(state, cursor);
       };
     }
     case 'Parallel': {
-      const steps = node.nodes.map((n) => compileNode(n, matches));
+      const steps = node.nodes.map((n) => compileNode(n, matches, hidden));
       return async (state, cursor) => {
         await Promise.all(steps.map((s) => s(state, cursor)));
       };
     }
     case 'Flatten': {
-      const inner = compileNode(node.node, matches);
+      const inner = compileNode(node.node, matches, hidden);
       const rel = node.path;
       return async (state, cursor) => {
         const objects: Record<string, unknown>[] = [];
@@ -94,10 +108,10 @@ function compileNode(node: PlanNode, matches: TypeMatcher): Step {
       };
     }
     case 'Fetch':
-      return compileFetch(node, matches);
+      return compileFetchWithHiddenFields(node, matches, hidden);
     case 'Condition': {
-      const yes = node.ifClause ? compileNode(node.ifClause, matches) : undefined;
-      const no = node.elseClause ? compileNode(node.elseClause, matches) : undefined;
+      const yes = node.ifClause ? compileNode(node.ifClause, matches, hidden) : undefined;
+      const no = node.elseClause ? compileNode(node.elseClause, matches, hidden) : undefined;
       const variable = node.condition;
       return async (state, cursor) => {
         const v = state.coerced[variable];
@@ -156,16 +170,19 @@ type Representation = Record<string, unknown>;
 type RepresentationBuilder = (entity: Record<string, unknown>) => Representation | null;
 
 /** @apollo/gateway's executeSelectionSet over a `requires` selection, compiled. A missing field voids its object. */
-function compileRequires(selections: readonly QueryPlanSelectionNode[], matches: TypeMatcher): RepresentationBuilder {
+function compileRequires(selections: readonly QueryPlanSelectionNode[], matches: TypeMatcher, hidden: HiddenFields): RepresentationBuilder {
   type Part =
-    | { kind: 'field'; name: string; sub: RepresentationBuilder | undefined }
+    | { kind: 'field'; name: string; outName: string; sub: RepresentationBuilder | undefined }
     | { kind: 'fragment'; condition: string; sub: RepresentationBuilder };
   const parts: Part[] = [];
   for (const s of selections) {
     if (s.kind === Kind.FIELD) {
-      parts.push({ kind: 'field', name: s.alias ?? s.name, sub: s.selections ? compileRequires(s.selections, matches) : undefined });
+      const name = s.alias ?? s.name;
+      // A hidden field of the planning supergraph is read under its hidden name and sent under the real one.
+      const outName = hidden.fields.get(name)?.name ?? name;
+      parts.push({ kind: 'field', name, outName, sub: s.selections ? compileRequires(s.selections, matches, hidden) : undefined });
     } else if (s.typeCondition) {
-      parts.push({ kind: 'fragment', condition: s.typeCondition, sub: compileRequires(s.selections, matches) });
+      parts.push({ kind: 'fragment', condition: s.typeCondition, sub: compileRequires(s.selections, matches, hidden) });
     }
   }
   const build = (source: Record<string, unknown>): Representation | null => {
@@ -174,7 +191,7 @@ function compileRequires(selections: readonly QueryPlanSelectionNode[], matches:
       if (p.kind === 'field') {
         const v = own(source, p.name);
         if (v === undefined) return null;
-        setOwn(result, p.name, p.sub ? mapValue(v, p.sub) : v);
+        setOwn(result, p.outName, p.sub ? mapValue(v, p.sub) : v);
       } else if (matches(source.__typename, p.condition, false)) {
         const r = p.sub(source);
         if (r) mergeInto(result, r);
@@ -231,12 +248,102 @@ function compileRewrites(rewrites: readonly FetchDataRewrite[] | undefined, matc
   };
 }
 
-function compileFetch(fetch: FetchNode, matches: TypeMatcher): Step {
+/**
+ * A fetch of a plan made on the planning supergraph (planning-supergraph.ts): hidden fields in its operation are asked
+ * as `hidden: real(args)`; an `_entities` fetch whose @requires inputs carry two variants of one real field is split
+ * into one fetch per compatible group of fields, run in parallel, so each representation carries one variant.
+ */
+function compileFetchWithHiddenFields(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFields): Step {
+  if (hidden.fields.size === 0) return compileFetch(fetch, matches, hidden);
+  const operation = fetch.operation.includes(HIDDEN_PREFIX) ? print(askHiddenFields(parse(fetch.operation, { noLocation: true }), hidden)) : fetch.operation;
+  const node = operation === fetch.operation ? fetch : { ...fetch, operation };
+  const parts = node.requires ? splitByVariants(node, hidden) : [node];
+  if (parts.length === 1) return compileFetch(parts[0]!, matches, hidden);
+  const steps = parts.map((p) => compileFetch(p, matches, hidden));
+  return async (state, cursor) => {
+    await Promise.all(steps.map((s) => s(state, cursor)));
+  };
+}
+
+/** `_cos_req_T_f_0` → `_cos_req_T_f_0: f(args)`: the subgraph knows only the real field. */
+function askHiddenFields(doc: DocumentNode, hidden: HiddenFields): DocumentNode {
+  return visit(doc, {
+    Field(f) {
+      const h = f.alias ? undefined : hidden.fields.get(f.name.value);
+      return h ? { ...f, alias: f.name, name: { kind: Kind.NAME, value: h.name }, arguments: h.arguments } : undefined;
+    },
+  });
+}
+
+/**
+ * Groups the fields an `_entities` fetch selects so that no group's @requires use two hidden fields of one real field
+ * (first fit, in selection order); one fetch per group, its requires without the other groups' hidden fields.
+ */
+function splitByVariants(fetch: FetchNode, hidden: HiddenFields): FetchNode[] {
+  const requires = fetch.requires ?? [];
+  const requiresHidden = (sels: readonly QueryPlanSelectionNode[]): boolean =>
+    sels.some((s) => (s.kind === Kind.FIELD ? hidden.fields.has(s.alias ?? s.name) : requiresHidden(s.selections)));
+  if (!requiresHidden(requires)) return [fetch];
+  const doc = parse(fetch.operation, { noLocation: true });
+  const op = doc.definitions[0];
+  if (op?.kind !== Kind.OPERATION_DEFINITION) return [fetch];
+  const entities = op.selectionSet.selections[0];
+  if (entities?.kind !== Kind.FIELD || entities.name.value !== '_entities' || !entities.selectionSet) return [fetch];
+  const entitySet = entities.selectionSet;
+
+  interface Group {
+    /** Real field (`T.f`) → the hidden field this group sends for it. */
+    variants: Map<string, string>;
+    fields: Set<SelectionNode>;
+  }
+  const groups: Group[] = [];
+  const groupOf = (uses: readonly string[]): Group => {
+    const fits = (g: Group) => uses.every((u) => {
+      const at = g.variants.get(hidden.fields.get(u)?.of ?? u);
+      return at === undefined || at === u;
+    });
+    let g = groups.find(fits);
+    if (!g) groups.push((g = { variants: new Map(), fields: new Set() }));
+    for (const u of uses) g.variants.set(hidden.fields.get(u)?.of ?? u, u);
+    return g;
+  };
+  for (const frag of entitySet.selections) {
+    if (frag.kind !== Kind.INLINE_FRAGMENT) continue;
+    const type = frag.typeCondition?.name.value ?? '';
+    for (const s of frag.selectionSet.selections) {
+      if (s.kind !== Kind.FIELD || s.name.value === '__typename') continue;
+      groupOf(hidden.requiredBy.get(`${type}.${s.name.value}`) ?? []).fields.add(s);
+    }
+  }
+  if (groups.length <= 1) return [fetch];
+
+  return groups.map((g, i) => {
+    const keep = (s: SelectionNode) => {
+      if (s.kind !== Kind.FIELD) return i === 0; // nested fragments: left to the first fetch
+      return s.name.value === '__typename' || g.fields.has(s);
+    };
+    const selections = entitySet.selections
+      .map((frag) => (frag.kind === Kind.INLINE_FRAGMENT ? { ...frag, selectionSet: { ...frag.selectionSet, selections: frag.selectionSet.selections.filter(keep) } } : frag))
+      .filter((frag) => frag.kind !== Kind.INLINE_FRAGMENT || frag.selectionSet.selections.some((s) => s.kind !== Kind.FIELD || s.name.value !== '__typename'));
+    const operation = print({
+      ...doc,
+      definitions: [{ ...op, selectionSet: { ...op.selectionSet, selections: [{ ...entities, selectionSet: { ...entitySet, selections } }] } }, ...doc.definitions.slice(1)],
+    });
+    const sent = new Set(g.variants.values());
+    const filter = (sels: readonly QueryPlanSelectionNode[]): QueryPlanSelectionNode[] =>
+      sels
+        .filter((s) => s.kind !== Kind.FIELD || !hidden.fields.has(s.alias ?? s.name) || sent.has(s.alias ?? s.name))
+        .map((s) => (s.kind === Kind.FIELD || !s.selections ? s : { ...s, selections: filter(s.selections) }));
+    return { ...fetch, operation, requires: filter(requires) };
+  });
+}
+
+function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFields): Step {
   const usages = fetch.variableUsages ?? [];
   const request = { query: fetch.operation, operationName: fetch.operationName };
   const output = compileRewrites(fetch.outputRewrites, matches);
   const input = compileRewrites(fetch.inputRewrites, matches);
-  const requires = fetch.requires ? compileRequires(fetch.requires, matches) : undefined;
+  const requires = fetch.requires ? compileRequires(fetch.requires, matches, hidden) : undefined;
   const service = fetch.serviceName;
 
   const variablesOf = (state: RunState): Record<string, unknown> => {
