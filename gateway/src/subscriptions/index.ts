@@ -11,7 +11,9 @@ import type { Bus } from '@cos/bus';
 import type { Logger } from '@cos/logger';
 import { InvalidTokenError } from '../auth/jwt';
 import type { Gateway } from '../server';
-import { SubscriptionEngine, type Connection, type EngineLimits, type LookupExecutor } from './engine';
+import { ViewerDependenceCache } from '../authz/viewer-dependent';
+import { SubscriptionEngine, type Connection, type EngineLimits, type EngineObserver, type LookupExecutor } from './engine';
+import { lookupDocument } from './shape';
 import type { SubscriptionQuota } from './quota';
 import { Upstream } from './upstream';
 import { internalLookupHeaders } from '../persisted/internal-lookup';
@@ -43,6 +45,8 @@ export interface SubscriptionBridgeOptions {
   quota?: SubscriptionQuota;
   /** API keys are re-verified this often (a revocation ends their subscriptions within it + the key cache TTL). */
   reverifyMs?: number;
+  /** Delivery lag and overload closes, for the metrics registry. */
+  observer?: EngineObserver;
 }
 
 export interface SubscriptionBridge {
@@ -81,8 +85,10 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
 
   const apollo = gateway.apollo as unknown as { schema?: GraphQLSchema; supergraphSdl?: string };
   let policyInUse = typeof apollo.supergraphSdl === 'string' && apollo.supergraphSdl.includes('@policy');
+  const viewerDependence = new ViewerDependenceCache(typeof apollo.supergraphSdl === 'string' ? apollo.supergraphSdl : undefined);
   gateway.apollo.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
     policyInUse = coreSupergraphSdl.includes('@policy');
+    viewerDependence.update(coreSupergraphSdl);
   });
 
   const execute: LookupExecutor = async (query, variables, authorization) => {
@@ -101,6 +107,11 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
     upstream,
     schema: () => apollo.schema,
     identityMatters: () => policyInUse,
+    viewerDependent: (shape) => {
+      const schema = apollo.schema;
+      return !schema || viewerDependence.check(shape.key, schema, () => parse(lookupDocument(shape, 1)));
+    },
+    observer: opts.observer,
     execute,
     log,
     quota: opts.quota,
