@@ -95,7 +95,11 @@ function setup(opts: Setup = {}) {
       id,
       principal,
       authorization: `Bearer ${id}`,
-      close: (code) => closed.push({ conn: id, code }),
+      // As the transports do: a close ends the connection's subscriptions.
+      close: (code) => {
+        closed.push({ conn: id, code });
+        engine.unregister(conn);
+      },
     };
     engine.register(conn);
     return conn;

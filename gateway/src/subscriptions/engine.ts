@@ -44,7 +44,7 @@ export const DEFAULT_ENGINE_LIMITS: EngineLimits = {
 export interface EngineObserver {
   /** One result handed to a subscriber, `seconds` after its event was committed. */
   delivered(seconds: number): void;
-  /** Subscribers closed because their group's queue overflowed. */
+  /** Connections closed with 1013 because a group of theirs overflowed its queue. */
   overloadClosed(count: number): void;
 }
 
@@ -73,7 +73,7 @@ export interface EngineStats {
   lookups: number;
   /** Events waiting to be resolved, summed over groups. */
   pending: number;
-  /** Subscribers closed with 1013 because their group's queue overflowed. */
+  /** Connections closed with 1013 because a group of theirs overflowed its queue (each counted once). */
   overloadClosed: number;
   /** Resolution groups alive (shared: one per org/role/scopes/selection; per user for viewer-dependent ones). */
   groups: number;
@@ -177,6 +177,8 @@ class Group {
   ) {}
 
   enqueue(ev: SequencedEvent, sub: Subscriber): void {
+    // Closed as overloaded or slow: its transport ends it when the close completes; queue nothing more meanwhile.
+    if (sub.conn.overflowed) return;
     let p = this.pending.get(ev.seq);
     if (!p) {
       if (this.pending.size >= this.engine.limits.groupQueue) {
@@ -201,13 +203,17 @@ class Group {
     this.engine.log.warn({ group: this.key, pending: this.pending.size, subscribers: members.length }, 'subscription group overloaded: closing its subscribers (1013)');
     this.engine.stats.pending -= this.pending.size;
     this.pending.clear();
+    // As the slow-consumer path: the transport's close ends the connection's subscriptions (engine.unregister), so the
+    // client sees the 1013 close rather than a `complete` it would not resume from.
+    let closed = 0;
     for (const m of members) {
+      if (m.conn.overflowed) continue;
       m.conn.overflowed = true;
+      closed++;
       m.conn.close(1013, 'Try again later: subscription events are arriving faster than they resolve, reconnect and resume with `after`');
-      m.end();
     }
-    this.engine.stats.overloadClosed += members.length;
-    this.engine.observer?.overloadClosed(members.length);
+    this.engine.stats.overloadClosed += closed;
+    this.engine.observer?.overloadClosed(closed);
   }
 
   /** The last member left: what is still queued will never be delivered. */

@@ -102,7 +102,7 @@ export function createMetrics(service: string) {
     }),
     subscriptionOverloadClosed: new Counter({
       name: 'cos_subscription_overload_closed_total',
-      help: 'Subscribers closed with 1013 because their resolution group queued more than SUBS_GROUP_QUEUE events',
+      help: 'Subscription connections closed with 1013 because a resolution group of theirs queued more than SUBS_GROUP_QUEUE events',
       registers: [registry],
     }),
     eventsPublished: new Counter({
