@@ -274,7 +274,7 @@ class Group {
         const holder = this.credential() ?? [...live[0]!.targets][0]!;
         this.engine.stats.lookups++;
         try {
-          const r = await this.engine.lookup(query, variables, holder.conn.authorization);
+          const r = await this.engine.execute(query, variables, holder.conn.authorization);
           if (r.status === 401) {
             holder.conn.close(4403, 'Forbidden: credentials expired or revoked');
             continue;
@@ -428,6 +428,7 @@ export interface EngineDeps {
 export class SubscriptionEngine {
   readonly limits: EngineLimits;
   readonly log: Logger;
+  /** deps.execute within `limits.lookupConcurrency`. */
   readonly execute: LookupExecutor;
   readonly stats: EngineStats = {
     subscribers: 0,
@@ -451,17 +452,17 @@ export class SubscriptionEngine {
     this.limits = { ...DEFAULT_ENGINE_LIMITS, ...deps.limits };
     this.quota = deps.quota ?? new LocalQuota(this.limits.perPrincipal);
     this.log = deps.log;
-    this.execute = deps.execute;
+    this.execute = (...args) => this.limited(() => deps.execute(...args));
     this.observer = deps.observer;
   }
 
   /** Runs a lookup when one of `limits.lookupConcurrency` slots is free (FIFO), so groups cannot flood the gateway. */
-  async lookup(...args: Parameters<LookupExecutor>): ReturnType<LookupExecutor> {
+  private async limited<T>(run: () => Promise<T>): Promise<T> {
     if (this.lookupsInFlight >= this.limits.lookupConcurrency) {
       await new Promise<void>((resolve) => this.lookupWaiters.push(resolve));
     } else this.lookupsInFlight++;
     try {
-      return await this.execute(...args);
+      return await run();
     } finally {
       // Hand the slot straight to the next waiter (the count stays), or free it.
       const next = this.lookupWaiters.shift();
