@@ -4,7 +4,9 @@
  * JetStream → gateway → federated lookup → clients). Prints: subscribers held, delivery latency p50/p99 from commit
  * (Task.updatedAt, written in the committing transaction) to client receipt, gateway RSS per subscriber, and the
  * resolution dedup ratio (deliveries / resolutions, from the gateway's own counters logged at shutdown).
- * Env: SUBS_BENCH_N (default 10000), SUBS_BENCH_EVENTS (default 20).
+ * Env: SUBS_BENCH_N (default 10000), SUBS_BENCH_EVENTS (default 20), SUBS_BENCH_USERS (default 0: two tokens, an
+ * OWNER and a VIEWER; >0: that many MEMBER users of the org, each with their own login, hold the subscriptions as the
+ * soak's users do — the case the per-principal grouping made one lookup per subscriber).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +16,7 @@ import { startTestStack } from '../e2e/support/test-stack';
 
 const N = Number(process.env.SUBS_BENCH_N ?? 10_000);
 const EVENTS = Number(process.env.SUBS_BENCH_EVENTS ?? 20);
+const USERS = Number(process.env.SUBS_BENCH_USERS ?? 0);
 const deadline = Date.now() + 170_000;
 
 function treeRssKb(pid: number): number {
@@ -52,6 +55,14 @@ async function main() {
     await ok(`mutation { inviteMember(email: "bview@subs.test", name: "Bench Viewer", role: VIEWER) { role } }`, {}, owner);
     const v = await ok(`mutation($o: ID!) { login(email: "bview@subs.test", password: "correct horse battery", organizationId: $o) { accessToken } }`, { o: a.signUp.organization.id }, '');
     const viewer = v.login.accessToken as string;
+    const members: string[] = [];
+    for (let u = 0; u < USERS; u++) {
+      const email = `bmember${u}@subs.test`;
+      await ok(`mutation($e: String!) { signUp(input: { email: $e, password: "correct horse battery", name: "Member ${u}", organizationName: "Own ${u}" }) { accessToken } }`, { e: email }, '');
+      await ok(`mutation($e: String!) { inviteMember(email: $e, name: "Member ${u}", role: MEMBER) { role } }`, { e: email }, owner);
+      const l = await ok(`mutation($e: String!, $o: ID!) { login(email: $e, password: "correct horse battery", organizationId: $o) { accessToken } }`, { e: email, o: a.signUp.organization.id }, '');
+      members.push(l.login.accessToken as string);
+    }
     const c = await ok(`mutation { createCustomer(input: { name: "Initech", plan: "growth", mrr: 100 }) { id } }`, {}, owner);
     const task = await ok(`mutation($c: ID!) { createTask(input: { title: "bench", customerId: $c }) { id } }`, { c: c.createCustomer.id }, owner);
     const taskId = task.createTask.id as string;
@@ -69,7 +80,7 @@ async function main() {
       new Promise<void>((resolve) => {
         const ws = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false });
         sockets.push(ws);
-        const token = i % 10 === 9 ? viewer : owner; // two permission sets
+        const token = members.length > 0 ? members[i % members.length]! : i % 10 === 9 ? viewer : owner; // two permission sets
         ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
         ws.on('message', (raw) => {
           const m = JSON.parse(raw.toString());
@@ -123,8 +134,13 @@ async function main() {
     if (stats) {
       console.log(`| gateway resolutions / deliveries / lookup operations | ${stats.resolutions} / ${stats.deliveries} / ${stats.lookups} |`);
       console.log(`| resolution dedup ratio (deliveries per resolution) | ${(stats.deliveries / Math.max(1, stats.resolutions)).toFixed(0)}× |`);
+      console.log(`| lookup operations per event | ${(stats.lookups / Math.max(1, received.size)).toFixed(2)} |`);
     }
-    console.log(`\n(two permission sets: 90 % OWNER, 10 % VIEWER tokens; one upstream JetStream consumer per org subject)`);
+    console.log(
+      USERS > 0
+        ? `\n(${USERS} MEMBER users, each with their own login, subscribers spread over them; one upstream JetStream consumer per org subject)`
+        : `\n(two permission sets: 90 % OWNER, 10 % VIEWER tokens; one upstream JetStream consumer per org subject)`,
+    );
   } finally {
     for (const ws of sockets) ws.terminate();
     await t.stop().catch(() => undefined);

@@ -228,6 +228,25 @@ describe('subscriptions through the gateway', () => {
     expect(await active()).toBe(before);
   });
 
+  it('reports delivery lag, pending events and overload closes on /metrics', async () => {
+    const metricsUrl = t.gatewayUrl.replace(/\/graphql$/, '/metrics');
+    const read = async (name: string) => {
+      const text = await (await fetch(metricsUrl)).text();
+      const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text);
+      return m ? Number(m[1]) : NaN;
+    };
+    const before = await read('cos_subscription_delivery_lag_seconds_count');
+    expect(Number.isFinite(before)).toBe(true);
+    const s = subscribeWs(t.gatewayUrl, owner, TASK_CHANGED);
+    await settle();
+    await ok(`mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`, { input: { title: 'Lag probe', customerId } });
+    await eventually(async () => s.results.length > 0, 15_000);
+    expect(await read('cos_subscription_delivery_lag_seconds_count')).toBeGreaterThan(before);
+    expect(await read('cos_subscription_pending_events')).toBe(0);
+    expect(await read('cos_subscription_overload_closed_total')).toBe(0);
+    s.dispose();
+  });
+
   it('refuses a connection without valid credentials with 4403', async () => {
     const s = subscribeWs(t.gatewayUrl, 'not-a-jwt', TASK_CHANGED);
     expect((await s.closed).code).toBe(4403);

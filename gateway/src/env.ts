@@ -107,6 +107,10 @@ export const gatewayEnvSchema = z.object({
   SUBS_MAX_PER_PRINCIPAL: z.coerce.number().int().positive().default(500),
   /** Results queued for one connection before it is closed as a slow consumer (1013). */
   SUBS_CONNECTION_BUFFER: z.coerce.number().int().positive().default(1_000),
+  /** Events queued for one resolution group before its subscribers are closed with 1013 (try again later). */
+  SUBS_GROUP_QUEUE: z.coerce.number().int().positive().default(5_000),
+  /** Subscription lookups in flight at once (all groups). */
+  SUBS_LOOKUP_CONCURRENCY: z.coerce.number().int().positive().default(4),
   /** APQ registrations live this long in Redis (shared by every instance); after that a client re-registers once. */
   APQ_TTL_S: z.coerce.number().int().positive().default(86_400),
   /** `open`: first-party callers may send any operation (and APQ); `safelist`: only trusted documents, like partners. */

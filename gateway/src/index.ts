@@ -96,9 +96,16 @@ async function main() {
       perConnection: env.SUBS_MAX_PER_CONNECTION,
       perPrincipal: env.SUBS_MAX_PER_PRINCIPAL,
       connectionBuffer: env.SUBS_CONNECTION_BUFFER,
+      groupQueue: env.SUBS_GROUP_QUEUE,
+      lookupConcurrency: env.SUBS_LOOKUP_CONCURRENCY,
+    },
+    observer: {
+      delivered: (seconds) => metrics.subscriptionDeliveryLag.observe(seconds),
+      overloadClosed: (count) => metrics.subscriptionOverloadClosed.inc(count),
     },
   });
   metrics.trackActiveSubscriptions(() => ({ all: subscriptions.engine.stats.subscribers }));
+  metrics.trackPendingSubscriptionEvents(() => subscriptions.engine.stats.pending);
   const server = await runService({
     name: 'gateway',
     port: env.PORT,

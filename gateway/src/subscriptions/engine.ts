@@ -2,6 +2,7 @@ import { serviceUnavailable } from '@cos/errors';
 import { randomUUID } from 'node:crypto';
 import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { actorOf, type AuthenticatedPrincipal } from '@cos/auth';
+import { principalFingerprint } from '../authz/engine';
 import type { Logger } from '@cos/logger';
 import { kindOf } from './fields';
 import { aliasOf, analyse, CHILD_KEY, lookupDocument, type Shape } from './shape';
@@ -24,9 +25,28 @@ export interface EngineLimits {
   connectionBuffer: number;
   /** Distinct entities per lookup operation. */
   maxBatch: number;
+  /** Events waiting to be resolved for one group; beyond it the group's subscribers are closed with 1013. */
+  groupQueue: number;
+  /** Lookup operations in flight at once, across all groups. */
+  lookupConcurrency: number;
 }
 
-export const DEFAULT_ENGINE_LIMITS: EngineLimits = { perConnection: 100, perPrincipal: 500, connectionBuffer: 1_000, maxBatch: 50 };
+export const DEFAULT_ENGINE_LIMITS: EngineLimits = {
+  perConnection: 100,
+  perPrincipal: 500,
+  connectionBuffer: 1_000,
+  maxBatch: 50,
+  groupQueue: 5_000,
+  lookupConcurrency: 4,
+};
+
+/** Where the engine reports what the metrics registry records (index.ts wires prom-client). */
+export interface EngineObserver {
+  /** One result handed to a subscriber, `seconds` after its event was committed. */
+  delivered(seconds: number): void;
+  /** Connections closed with 1013 because a group of theirs overflowed its queue. */
+  overloadClosed(count: number): void;
+}
 
 /** A transport connection; the engine tells it to close (overflow, auth loss, drain). */
 export interface Connection {
@@ -51,6 +71,12 @@ export interface EngineStats {
   resolutions: number;
   /** Lookup operations sent (a batch of events = one operation). */
   lookups: number;
+  /** Events waiting to be resolved, summed over groups. */
+  pending: number;
+  /** Connections closed with 1013 because a group of theirs overflowed its queue (each counted once). */
+  overloadClosed: number;
+  /** Resolution groups alive (shared: one per org/role/scopes/selection; per user for viewer-dependent ones). */
+  groups: number;
 }
 
 class Subscriber implements AsyncIterableIterator<ExecutionResult> {
@@ -138,7 +164,7 @@ interface Pending {
 /** Subscribers with the same shape and the same permissions: every event is resolved once for all of them. */
 class Group {
   readonly members = new Set<Subscriber>();
-  private pending = new Map<number, Pending>();
+  private readonly pending = new Map<number, Pending>();
   private running = false;
   private scheduled = false;
   /** Entities per lookup learnt from the gateway's static limits (aliases, tokens, cost grow with the batch). */
@@ -151,13 +177,49 @@ class Group {
   ) {}
 
   enqueue(ev: SequencedEvent, sub: Subscriber): void {
+    // Closed as overloaded or slow: its transport ends it when the close completes; queue nothing more meanwhile.
+    if (sub.conn.overflowed) return;
     let p = this.pending.get(ev.seq);
     if (!p) {
+      if (this.pending.size >= this.engine.limits.groupQueue) {
+        this.overload();
+        return;
+      }
       p = { ev, targets: new Set() };
       this.pending.set(ev.seq, p);
+      this.engine.stats.pending++;
     }
     p.targets.add(sub);
     this.schedule();
+  }
+
+  /**
+   * Events arrive faster than this group's lookups resolve them: close its subscribers with 1013 (they resume with
+   * `after` from their last cursor, on this or another instance) instead of queueing without bound — the soak saw
+   * 366k deliveries queued, a 263 s p99 lag and 1.3 GiB RSS before this limit.
+   */
+  private overload(): void {
+    const members = [...this.members].filter((m) => !m.done);
+    this.engine.log.warn({ group: this.key, pending: this.pending.size, subscribers: members.length }, 'subscription group overloaded: closing its subscribers (1013)');
+    this.engine.stats.pending -= this.pending.size;
+    this.pending.clear();
+    // As the slow-consumer path: the transport's close ends the connection's subscriptions (engine.unregister), so the
+    // client sees the 1013 close rather than a `complete` it would not resume from.
+    let closed = 0;
+    for (const m of members) {
+      if (m.conn.overflowed) continue;
+      m.conn.overflowed = true;
+      closed++;
+      m.conn.close(1013, 'Try again later: subscription events are arriving faster than they resolve, reconnect and resume with `after`');
+    }
+    this.engine.stats.overloadClosed += closed;
+    this.engine.observer?.overloadClosed(closed);
+  }
+
+  /** The last member left: what is still queued will never be delivered. */
+  discard(): void {
+    this.engine.stats.pending -= this.pending.size;
+    this.pending.clear();
   }
 
   private schedule(): void {
@@ -187,6 +249,7 @@ class Group {
           batch.push(p);
         }
         for (const p of batch) this.pending.delete(p.ev.seq);
+        this.engine.stats.pending -= batch.length;
         await this.resolve(batch, ids);
       }
     } finally {
@@ -244,13 +307,17 @@ class Group {
       await this.resolve(live.filter((p) => !inFirst(p)), ids.slice(half));
       return;
     }
+    const now = Date.now();
     for (const p of live) {
       const result = this.build(p.ev, ids, response);
       this.engine.stats.resolutions++;
       if (!result) continue;
+      const committed = Date.parse(p.ev.event.occurredAt ?? '');
+      const lag = Number.isFinite(committed) ? Math.max(0, (now - committed) / 1000) : null;
       for (const t of p.targets) {
         if (t.done) continue;
         this.engine.stats.deliveries++;
+        if (lag !== null) this.engine.observer?.delivered(lag);
         t.push(result);
       }
     }
@@ -337,6 +404,12 @@ export interface EngineDeps {
   upstream: Upstream;
   /** The gateway's current API schema (changes on supergraph reload). */
   schema: () => GraphQLSchema | undefined;
+  /**
+   * Whether resolutions of this selection depend on who the principal is beyond org/kind/role/scopes
+   * (authz/viewer-dependent.ts): then its subscribers are grouped per principal, else they share one resolution.
+   * Without it, `identityMatters` decides for every selection at once.
+   */
+  viewerDependent?: (shape: Shape) => boolean;
   /** Whether resolutions may depend on who the principal is beyond role/scopes (the supergraph uses @policy). */
   identityMatters: () => boolean;
   execute: LookupExecutor;
@@ -344,6 +417,7 @@ export interface EngineDeps {
   limits?: Partial<EngineLimits>;
   /** Who holds how many subscriptions (default: this process only, LocalQuota at limits.perPrincipal). */
   quota?: SubscriptionQuota;
+  observer?: EngineObserver;
 }
 
 /**
@@ -354,8 +428,21 @@ export interface EngineDeps {
 export class SubscriptionEngine {
   readonly limits: EngineLimits;
   readonly log: Logger;
+  /** deps.execute within `limits.lookupConcurrency`. */
   readonly execute: LookupExecutor;
-  readonly stats: EngineStats = { subscribers: 0, upstreamSubjects: 0, deliveries: 0, resolutions: 0, lookups: 0 };
+  readonly stats: EngineStats = {
+    subscribers: 0,
+    upstreamSubjects: 0,
+    deliveries: 0,
+    resolutions: 0,
+    lookups: 0,
+    pending: 0,
+    overloadClosed: 0,
+    groups: 0,
+  };
+  readonly observer: EngineObserver | undefined;
+  private lookupsInFlight = 0;
+  private readonly lookupWaiters: Array<() => void> = [];
   private readonly groups = new Map<string, Group>();
   readonly quota: SubscriptionQuota;
   private readonly connections = new Set<Connection>();
@@ -365,13 +452,36 @@ export class SubscriptionEngine {
     this.limits = { ...DEFAULT_ENGINE_LIMITS, ...deps.limits };
     this.quota = deps.quota ?? new LocalQuota(this.limits.perPrincipal);
     this.log = deps.log;
-    this.execute = deps.execute;
+    this.execute = (...args) => this.limited(() => deps.execute(...args));
+    this.observer = deps.observer;
   }
 
-  private permissionKey(p: AuthenticatedPrincipal): string {
-    const role = p.kind === 'user' ? p.role : '';
-    const who = this.deps.identityMatters() ? actorOf(p) : p.kind;
-    return JSON.stringify([p.orgId, who, role, [...p.scopes].sort()]);
+  /** Runs a lookup when one of `limits.lookupConcurrency` slots is free (FIFO), so groups cannot flood the gateway. */
+  private async limited<T>(run: () => Promise<T>): Promise<T> {
+    if (this.lookupsInFlight >= this.limits.lookupConcurrency) {
+      await new Promise<void>((resolve) => this.lookupWaiters.push(resolve));
+    } else this.lookupsInFlight++;
+    try {
+      return await run();
+    } finally {
+      // Hand the slot straight to the next waiter (the count stays), or free it.
+      const next = this.lookupWaiters.shift();
+      if (next) next();
+      else this.lookupsInFlight--;
+    }
+  }
+
+  /**
+   * Who may share a resolution. A selection that is not viewer-dependent resolves the same for every principal of
+   * one org with the same kind, role and scopes — exactly what the gateway's authorization decides on
+   * (principalFingerprint) — so those subscribers form one group and the lookup runs with any member's credential.
+   * API keys also keep their client apart (partner clients are separate parties even with equal scopes).
+   * A viewer-dependent selection (a @policy field, a per-user subgraph) is resolved per principal.
+   */
+  private permissionKey(p: AuthenticatedPrincipal, shape: Shape): string {
+    const perViewer = this.deps.viewerDependent ? this.deps.viewerDependent(shape) : this.deps.identityMatters();
+    if (perViewer) return JSON.stringify([p.orgId, actorOf(p), principalFingerprint(p)]);
+    return JSON.stringify([p.orgId, principalFingerprint(p), p.kind === 'apiKey' ? p.clientName : '']);
   }
 
   register(conn: Connection): void {
@@ -440,11 +550,12 @@ export class SubscriptionEngine {
       return { errors: [new GraphQLError(`At most ${this.limits.perConnection} subscriptions per connection`, { extensions: { code: 'RATE_LIMITED' } })] };
     }
 
-    const groupKey = `${shape.key}|${this.permissionKey(conn.principal)}`;
+    const groupKey = `${shape.key}|${this.permissionKey(conn.principal, shape)}`;
     let group = this.groups.get(groupKey);
     if (!group) {
       group = new Group(groupKey, shape, this);
       this.groups.set(groupKey, group);
+      this.stats.groups = this.groups.size;
     }
     const sub = new Subscriber(conn, shape, group, after, this.limits.connectionBuffer);
     group.members.add(sub);
@@ -474,7 +585,11 @@ export class SubscriptionEngine {
       unlisten?.();
       subs.delete(sub);
       g.members.delete(sub);
-      if (g.members.size === 0 && this.groups.get(g.key) === g) this.groups.delete(g.key);
+      if (g.members.size === 0 && this.groups.get(g.key) === g) {
+        this.groups.delete(g.key);
+        g.discard();
+        this.stats.groups = this.groups.size;
+      }
       this.quota.release(who, slot);
       this.stats.subscribers--;
     };

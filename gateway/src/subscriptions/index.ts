@@ -10,7 +10,9 @@ import type { Bus } from '@cos/bus';
 import type { Logger } from '@cos/logger';
 import { AuthenticationError, type Authentication } from '../core/authenticate';
 import type { Gateway } from '../server';
-import { SubscriptionEngine, type Connection, type EngineLimits, type LookupExecutor } from './engine';
+import { ViewerDependenceCache } from '../authz/viewer-dependent';
+import { SubscriptionEngine, type Connection, type EngineLimits, type EngineObserver, type LookupExecutor } from './engine';
+import { lookupDocument } from './shape';
 import type { SubscriptionQuota } from './quota';
 import { Upstream } from './upstream';
 import { persistedIdOf } from '../persisted/usePersisted';
@@ -41,6 +43,8 @@ export interface SubscriptionBridgeOptions {
   quota?: SubscriptionQuota;
   /** API keys are re-verified this often (a revocation ends their subscriptions within it + the key cache TTL). */
   reverifyMs?: number;
+  /** Delivery lag and overload closes, for the metrics registry. */
+  observer?: EngineObserver;
 }
 
 export interface SubscriptionBridge {
@@ -71,8 +75,10 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
 
   const apollo = gateway.apollo as unknown as { schema?: GraphQLSchema; supergraphSdl?: string };
   let policyInUse = typeof apollo.supergraphSdl === 'string' && apollo.supergraphSdl.includes('@policy');
+  const viewerDependence = new ViewerDependenceCache(typeof apollo.supergraphSdl === 'string' ? apollo.supergraphSdl : undefined);
   gateway.apollo.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
     policyInUse = coreSupergraphSdl.includes('@policy');
+    viewerDependence.update(coreSupergraphSdl);
   });
 
   // The subscribed document passed the persisted-document rules at subscribe time (documentFor); the lookups built
@@ -86,6 +92,11 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
     upstream,
     schema: () => apollo.schema,
     identityMatters: () => policyInUse,
+    viewerDependent: (shape) => {
+      const schema = apollo.schema;
+      return !schema || viewerDependence.check(shape.key, schema, () => parse(lookupDocument(shape, 1)));
+    },
+    observer: opts.observer,
     execute,
     log,
     quota: opts.quota,

@@ -10,6 +10,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  */
 export function createMetrics(service: string) {
   let activeSubscriptionsSource: (() => Record<string, number>) | null = null;
+  let pendingEventsSource: (() => number) | null = null;
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
@@ -84,6 +85,26 @@ export function createMetrics(service: string) {
         if (read) for (const [transport, n] of Object.entries(read())) this.set({ transport }, n);
       },
     }),
+    subscriptionDeliveryLag: new Histogram({
+      name: 'cos_subscription_delivery_lag_seconds',
+      help: 'Time from event commit to its result handed to a subscriber (the gateway side of commit → client lag)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+    subscriptionPendingEvents: new Gauge({
+      name: 'cos_subscription_pending_events',
+      help: 'Events waiting to be resolved for subscribers, summed over resolution groups',
+      registers: [registry],
+      collect() {
+        const read = pendingEventsSource;
+        if (read) this.set(read());
+      },
+    }),
+    subscriptionOverloadClosed: new Counter({
+      name: 'cos_subscription_overload_closed_total',
+      help: 'Subscription connections closed with 1013 because a resolution group of theirs queued more than SUBS_GROUP_QUEUE events',
+      registers: [registry],
+    }),
     eventsPublished: new Counter({
       name: 'cos_events_published_total',
       help: 'Events the outbox relay published to JetStream',
@@ -117,6 +138,10 @@ export function createMetrics(service: string) {
     /** Reports the live subscription count (by transport) at every scrape. */
     trackActiveSubscriptions(read: () => Record<string, number>) {
       activeSubscriptionsSource = read;
+    },
+    /** Reports the subscription engine's queued events at every scrape. */
+    trackPendingSubscriptionEvents(read: () => number) {
+      pendingEventsSource = read;
     },
   };
   return m;
