@@ -3,6 +3,7 @@
  * still-valid access tokens answer 401 UNAUTHENTICATED on the next request and their open graphql-ws subscriptions
  * close with 4403 (identity's MemberRemoved / UserErased, heard on the gateway's event feed), while the OWNER and a
  * bystander member keep querying and receiving events. The removed member, re-added, works again with a fresh token.
+ * A demotion (MemberRoleChanged to a lower role) refuses the tokens carrying the old role and ends their SSE stream.
  */
 import { randomBytes } from 'node:crypto';
 import { createClient as createWsClient } from 'graphql-ws';
@@ -26,6 +27,7 @@ let owner: Person & { orgId: string };
 let removed: Person;
 let erased: Person;
 let bystander: Person;
+let demoted: Person;
 
 const TASK_CHANGED = `subscription { taskChanged { kind task { id title } } }`;
 const asOwner = <T = Record<string, any>>(q: string, v: Record<string, unknown> = {}) => gqlOk<T>(t.gatewayUrl, q, v, { token: owner.token });
@@ -41,9 +43,13 @@ async function sql<R extends pg.QueryResultRow>(text: string, params: unknown[] 
 }
 
 /** Invited by the OWNER as a new person, who accepts with the mailed token. */
-async function invite(name: string): Promise<Person> {
+async function invite(name: string, role = 'MEMBER'): Promise<Person> {
   const email = `${name.toLowerCase()}.${tag}@revocation.test`;
-  const inv = await asOwner(`mutation($e: String!, $n: String!) { inviteMember(email: $e, name: $n, role: MEMBER) { user { id } } }`, { e: email, n: name });
+  const inv = await asOwner(`mutation($e: String!, $n: String!, $r: Role!) { inviteMember(email: $e, name: $n, role: $r) { user { id } } }`, {
+    e: email,
+    n: name,
+    r: role,
+  });
   const [mail] = await sql<{ body: string }>(`SELECT body FROM identity.outbound_emails WHERE to_address = $1`, [email]);
   const token = /token=([A-Za-z0-9_-]+)/.exec(mail!.body)![1]!;
   const acc = await gqlOk(t.gatewayUrl, `mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { accessToken } }`, { t: token, p: PASSWORD });
@@ -84,6 +90,27 @@ async function deliveredTo(s: Subscription): Promise<string> {
 
 const ME = `{ me { id } }`;
 
+/** A graphql-sse (distinct connections) subscription: whether its stream has ended. */
+async function subscribeSse(token: string) {
+  const ac = new AbortController();
+  const res = await fetch(`${t.gatewayUrl}/stream`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: TASK_CHANGED }),
+    signal: ac.signal,
+  });
+  expect(res.status).toBe(200);
+  let text = '';
+  let ended = false;
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) text += decoder.decode(chunk, { stream: true });
+  })()
+    .catch(() => {})
+    .finally(() => (ended = true));
+  return { text: () => text, ended: () => ended, abort: () => ac.abort() };
+}
+
 beforeAll(async () => {
   t = await startTestStack();
   try {
@@ -94,6 +121,7 @@ beforeAll(async () => {
     removed = await invite('Rita');
     erased = await invite('Ernst');
     bystander = await invite('Bea');
+    demoted = await invite('Dora', 'ADMIN');
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${t?.logs()}`, { cause: err });
   }
@@ -168,5 +196,27 @@ describe('revoking access at the gateway', () => {
     await sleep(700);
     await deliveredTo(sub);
     expect(sub.closed()).toBeNull();
+  });
+
+  it('a demotion (ADMIN → VIEWER) refuses the tokens that carry the old role and ends their SSE stream', async () => {
+    const sse = await subscribeSse(demoted.token);
+    try {
+      await sleep(700);
+      const id = await deliveredTo(bystanderSub);
+      await eventually(async () => sse.text().includes(id), 15_000);
+      expect(sse.ended()).toBe(false);
+      await asOwner(`mutation($u: ID!) { changeRole(userId: $u, role: VIEWER) { role } }`, { u: demoted.userId });
+      await eventually(async () => sse.ended(), 10_000, 50);
+      const refused = await gql(t.gatewayUrl, ME, {}, { token: demoted.token });
+      expect(refused.status).toBe(401);
+      expect(refused.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect(bystanderSub.closed()).toBeNull();
+      // Signing in again gives a VIEWER token, which works.
+      await sleep(1_100);
+      const login = await gqlOk(t.gatewayUrl, `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }`, { e: demoted.email, p: PASSWORD });
+      expect((await gqlOk(t.gatewayUrl, ME, {}, { token: login.login.accessToken })).me).toEqual({ id: demoted.userId });
+    } finally {
+      sse.abort();
+    }
   });
 });
