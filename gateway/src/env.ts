@@ -21,6 +21,11 @@ export const gatewayEnvSchema = z.object({
   JWKS_URL: envFields.url('http://127.0.0.1:4001/.well-known/jwks.json'),
   JWT_ISSUER: z.string().default('cos-identity'),
   JWT_AUDIENCE: z.string().default('cos-graph'),
+  /**
+   * The longest access-token lifetime identity issues (at least its ACCESS_TOKEN_TTL_S): how long a revocation of a
+   * person's tokens (erasure, removal, demotion) is kept in Redis.
+   */
+  ACCESS_TOKEN_MAX_TTL_S: z.coerce.number().int().positive().default(900),
   /** Base URL of identity for internal calls (API-key verification); default: the supergraph's identity URL origin. */
   IDENTITY_INTERNAL_URL: z.string().url().optional(),
   /**

@@ -81,13 +81,15 @@ async function main() {
   log.info({ subgraphs: gateway.subgraphs(), executor: gateway.executor }, 'supergraph loaded');
   // One reader of the domain events for the whole process (subscriptions have their own resumable JetStream consumers).
   const feed = createEventFeed(link, log);
-  const revocations = watchRevocations(feed, redis, env.REDIS_PREFIX, log);
+  const revocations = watchRevocations(feed, redis, env.REDIS_PREFIX, log, gateway.tokenRevocations);
+  gateway.tokenRevocations.start();
   const cacheFeed = responseCache
     ? feedResponseCache({ feed, cache: responseCache, subgraphs: () => gateway.subgraphs().map((s) => s.name.toLowerCase()) })
     : undefined;
   const subscriptions = createSubscriptionBridge({
     gateway,
     bus: link,
+    revocations: gateway.tokenRevocations,
     subjectPrefix: env.COS_SUBJECT_PREFIX,
     log,
     // The per-principal limit holds across gateway instances (leases in Redis; see subscriptions/quota.ts).

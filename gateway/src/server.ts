@@ -7,6 +7,7 @@ import type { Principal } from '@cos/auth';
 import type { Logger } from '@cos/logger';
 import { createApiKeyVerifier } from './auth/api-keys';
 import { createJwtVerifier } from './auth/jwt';
+import { TokenRevocations } from './auth/token-revocations';
 import type { GatewayContext, GatewayServerContext } from './context';
 import { CosDataSource } from './execution/datasource';
 import { DEFAULT_FILES_DIR, type GatewayEnv } from './env';
@@ -92,7 +93,7 @@ export interface GatewayDeps {
      * Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s), executor
      * (native), entity batching, subgraph-answer caching, trusted proxies, webhook body size.
      */
-    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'GATEWAY_EXECUTOR' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
+    Partial<Pick<GatewayEnv, 'ACCESS_TOKEN_MAX_TTL_S' | 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'GATEWAY_EXECUTOR' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
   log: Logger;
   /** Connected ioredis client (API-key and document caches, APQ, rate limits). Owned by the caller. */
   redis: Redis;
@@ -138,6 +139,11 @@ export interface Gateway {
   subscriptionDenials(principal: Principal, document: DocumentNode, operationName?: string | null): GraphQLError[];
   /** The one credential reader (core/authenticate.ts): HTTP (useAuth), graphql-ws connection_init and SSE use it. */
   authenticate: Authenticate;
+  /**
+   * Access-token revocations `authenticate` applies (erased people, members removed or demoted): auth/revocations.ts
+   * records them from identity's events, the subscription bridge closes the revoked people's connections.
+   */
+  tokenRevocations: TokenRevocations;
   /**
    * Runs a query or mutation for an authenticated principal through the same plugins as HTTP (limits, authorization,
    * masking, the executor), in process (core/execute.ts): subscription lookups use it.
@@ -232,7 +238,18 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     log,
   });
 
-  const authenticate = createAuthenticator({ verifyAccessToken, verifyApiKey, log });
+  const tokenRevocations = new TokenRevocations({
+    redis: deps.redis,
+    prefix: env.REDIS_PREFIX,
+    maxTokenTtlS: env.ACCESS_TOKEN_MAX_TTL_S ?? 900,
+    log,
+  });
+  const authenticate = createAuthenticator({
+    verifyAccessToken,
+    verifyApiKey,
+    isRevoked: (userId, orgId, issuedAtS) => tokenRevocations.isRevoked(userId, orgId, issuedAtS),
+    log,
+  });
 
   const persisted = {
     store: createDocumentStore({
@@ -352,6 +369,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       return t;
     },
     authenticate,
+    tokenRevocations,
     execute: createCoreExecute(yoga),
     resolvePersisted: (principal, req) => resolvePersisted(persisted, principal, req),
     subscriptionDenials: (principal, document, operationName) =>
@@ -360,6 +378,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       draining = true;
     },
     async close() {
+      tokenRevocations.stop();
       await apollo.stop();
       await http.close();
     },

@@ -160,6 +160,24 @@ describe('core authenticate', () => {
     const res = await overHttp('{ motto }', { 'x-api-key': 'cos_live_doomed' });
     expect(res.status).toBe(401);
   });
+
+  it('a person’s token issued before a revocation of them (erased; removed from that organization) is refused', async () => {
+    const [inOrg, elsewhere] = await Promise.all([
+      issuer.sign({ sub: 'u-removed', org: 'org-1', role: 'MEMBER' }),
+      issuer.sign({ sub: 'u-removed', org: 'org-2', role: 'MEMBER' }),
+    ]);
+    expect((await gateway.authenticate({ authorization: `Bearer ${inOrg}` }))?.issuedAt).toBeGreaterThan(0);
+    // What auth/revocations.ts records on identity's MemberRemoved: that organization only.
+    await gateway.tokenRevocations.record({ userId: 'u-removed', orgId: 'org-1', at: Date.now() });
+    expect((await refused({ authorization: `Bearer ${inOrg}` })).message).toBe('Access token revoked');
+    expect((await gateway.authenticate({ authorization: `Bearer ${elsewhere}` }))?.principal).toMatchObject({ orgId: 'org-2' });
+    const res = await overHttp('{ motto }', { authorization: `Bearer ${inOrg}` });
+    expect(res.status).toBe(401);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    // On UserErased: every organization.
+    await gateway.tokenRevocations.record({ userId: 'u-removed', orgId: null, at: Date.now() });
+    await refused({ authorization: `Bearer ${elsewhere}` });
+  });
 });
 
 describe('core execute', () => {

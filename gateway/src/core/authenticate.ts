@@ -17,12 +17,14 @@ export interface Authentication {
   kind: 'jwt' | 'apiKey';
   /** ms epoch when the credential stops being valid (the JWT's exp), or null. */
   expiresAt: number | null;
+  /** The JWT's iat (seconds), compared with later revocations of its person (auth/token-revocations.ts); null for keys. */
+  issuedAt: number | null;
   /** The raw JWT or key secret, for re-verification of long-lived connections (API-key revocation). */
   secret: string;
 }
 
 /**
- * A credential was refused (malformed, unsupported scheme, bad signature, expired, unknown or revoked key): the
+ * A credential was refused (malformed, unsupported scheme, bad signature, expired, revoked token, unknown or revoked key): the
  * transport answers UNAUTHENTICATED (HTTP 401, graphql-ws 4403, SSE 401). Any other error thrown by `authenticate`
  * is an outage of identity (JWKS or key lookup unreachable): HTTP 503, graphql-ws 1011.
  */
@@ -37,6 +39,11 @@ export interface AuthenticatorOptions {
   verifyAccessToken: (token: string) => Promise<Principal>;
   /** null: unknown or revoked key (identity's ApiKeyRevoked drops the cached verdicts at once, see auth/revocations.ts). */
   verifyApiKey: (secret: string) => Promise<Principal | null>;
+  /**
+   * Whether a person's access token issued at `issuedAtS` was revoked since (erased, removed from or demoted in the
+   * organization: auth/token-revocations.ts). Absent: no revocations.
+   */
+  isRevoked?: (userId: string, orgId: string, issuedAtS: number | undefined) => boolean;
   log: Logger;
 }
 
@@ -68,13 +75,18 @@ export function createAuthenticator(opts: AuthenticatorOptions) {
         throw new AuthenticationError('Invalid or expired access token');
       }
       if (principal.kind === 'anonymous') throw new AuthenticationError('Invalid or expired access token');
-      const exp = decodeJwt(secret).exp;
-      return { principal, kind: 'jwt', expiresAt: typeof exp === 'number' ? exp * 1000 : null, secret };
+      const { exp, iat } = decodeJwt(secret);
+      const issuedAt = typeof iat === 'number' ? iat : null;
+      if (principal.kind === 'user' && opts.isRevoked?.(principal.userId, principal.orgId, issuedAt ?? undefined)) {
+        opts.log.info({ userId: principal.userId, orgId: principal.orgId }, 'refused revoked access token');
+        throw new AuthenticationError('Access token revoked');
+      }
+      return { principal, kind: 'jwt', expiresAt: typeof exp === 'number' ? exp * 1000 : null, issuedAt, secret };
     }
     if (scheme === 'apikey') {
       const principal = await opts.verifyApiKey(secret);
       if (!principal || principal.kind === 'anonymous') throw new AuthenticationError('Invalid API key');
-      return { principal, kind: 'apiKey', expiresAt: null, secret };
+      return { principal, kind: 'apiKey', expiresAt: null, issuedAt: null, secret };
     }
     throw new AuthenticationError('Unsupported Authorization scheme (use Bearer or ApiKey)');
   }

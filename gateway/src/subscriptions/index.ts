@@ -9,6 +9,7 @@ import type { Principal } from '@cos/auth';
 import type { Bus } from '@cos/bus';
 import type { Logger } from '@cos/logger';
 import { AuthenticationError, type Authentication } from '../core/authenticate';
+import type { TokenRevocations } from '../auth/token-revocations';
 import type { Gateway } from '../server';
 import { ViewerDependenceCache } from '../authz/viewer-dependent';
 import { SubscriptionEngine, type Connection, type EngineLimits, type EngineObserver, type LookupExecutor } from './engine';
@@ -45,6 +46,11 @@ export interface SubscriptionBridgeOptions {
   reverifyMs?: number;
   /** Delivery lag and overload closes, for the metrics registry. */
   observer?: EngineObserver;
+  /**
+   * Access-token revocations (the gateway's `tokenRevocations`): a revoked person's connections (in that
+   * organization) close with 4403 as soon as this instance learns of it. Absent: only expiry ends them.
+   */
+  revocations?: Pick<TokenRevocations, 'onRevoked' | 'isRevoked'>;
 }
 
 export interface SubscriptionBridge {
@@ -65,8 +71,8 @@ type Authenticated = Authentication & { authorization: string };
  * one SubscriptionEngine. Authentication at connect is the gateway's own `authenticate` (core/, same code as HTTP);
  * every event is then resolved with core `execute` as the connection's principal, in process (no HTTP round trip, no
  * credential re-verification per event), so @requiresScopes/@policy authorization, limits and tenant isolation apply
- * per event exactly as for a query. The credential's expiry and an API key's revocation end the connection
- * (watchCredential).
+ * per event exactly as for a query. The credential's expiry, an API key's revocation and a revocation of the
+ * person's access tokens (erased, removed from or demoted in the organization) end the connection (watchCredential).
  */
 export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): SubscriptionBridge {
   const { gateway, log } = opts;
@@ -111,9 +117,23 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
     return { ...auth, authorization: authorization.trim() };
   }
 
-  /** Ends the connection when its credential expires, and re-verifies API keys (revocation). */
+  // Open connections of people (JWTs), checked against each revocation this instance learns.
+  const byPerson = new Map<Connection, Authenticated>();
+  const stopRevocations = opts.revocations?.onRevoked((r) => {
+    for (const [conn, auth] of byPerson) {
+      const p = auth.principal;
+      if (p.kind !== 'user' || p.userId !== r.userId || (r.orgId !== null && r.orgId !== p.orgId)) continue;
+      if (!opts.revocations!.isRevoked(p.userId, p.orgId, auth.issuedAt ?? undefined)) continue;
+      log.info({ userId: p.userId, orgId: p.orgId, connection: conn.id }, 'closing subscriptions of a revoked access token');
+      byPerson.delete(conn);
+      conn.close(CloseCode.Forbidden, 'Forbidden: access revoked');
+    }
+  });
+
+  /** Ends the connection when its credential expires or is revoked, and re-verifies API keys (revocation). */
   function watchCredential(auth: Authenticated, conn: Connection): () => void {
     const timers: NodeJS.Timeout[] = [];
+    if (auth.kind === 'jwt' && auth.principal.kind === 'user') byPerson.set(conn, auth);
     if (auth.expiresAt !== null) {
       const t = setTimeout(() => conn.close(CloseCode.Forbidden, 'Forbidden: token expired'), Math.max(0, auth.expiresAt - Date.now()));
       t.unref();
@@ -131,7 +151,10 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
       t.unref();
       timers.push(t);
     }
-    return () => timers.forEach((t) => clearTimeout(t));
+    return () => {
+      byPerson.delete(conn);
+      timers.forEach((t) => clearTimeout(t));
+    };
   }
 
   /**
@@ -306,6 +329,14 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
         engine.unregister(conn);
         return result;
       }
+      // A revocation learned while this request was being prepared (after authenticate): refused like a revoked token.
+      const p = auth.principal;
+      if (p.kind === 'user' && opts.revocations?.isRevoked(p.userId, p.orgId, auth.issuedAt ?? undefined)) {
+        unwatch();
+        engine.unregister(conn);
+        void result.return?.();
+        return [JSON.stringify({ errors: [{ message: 'Access token revoked', extensions: { code: 'UNAUTHENTICATED' } }] }), { status: 401, statusText: 'Unauthorized' }];
+      }
       iterator = result;
       const inner = result;
       const wrapped: AsyncIterableIterator<typeof inner extends AsyncIterableIterator<infer T> ? T : never> = {
@@ -353,6 +384,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
       engine.drain();
     },
     async close() {
+      stopRevocations?.();
       log.info({ subscriptionStats: { ...engine.stats, upstreamSubjects: upstream.size } }, 'subscription stats');
       engine.drain();
       for (const ws of wss.clients) ws.terminate();
