@@ -21,10 +21,10 @@ import {
   PULL_PROVIDERS,
   type ConnectionCommand,
 } from '../domain/connection';
-import { eventStore } from '../projections';
+import { eventStore } from '../projector';
 import { deleteSecrets, disableSync, getConnection, insertSync, putSecret, resetSync, type ConnectionRow, type SecretKind } from '../store/connection-store';
 import { lockStream } from '../store/customer-store';
-import { encryptSecret, generateWebhookSecret, hintOf, type KeyRing } from './secrets';
+import { encryptSecret, generateWebhookSecret, hintOf, type KeyRing } from '../connections/secrets';
 
 /** What the connection commands and the webhook route need beyond the Db. */
 export interface ConnectionsConfig {
