@@ -16,7 +16,7 @@ import {
   CONNECTION_STREAM_TYPE,
   connectionStreamIdOf,
   decideConnection,
-  evolveConnection,
+  connectionAggregate,
   initialConnectionState,
   PULL_PROVIDERS,
   type ConnectionCommand,
@@ -32,8 +32,6 @@ export interface ConnectionsConfig {
   /** Accept any http(s) baseUrl (tests, local fakes); otherwise only the providers' own hosts. */
   allowCustomBaseUrl: boolean;
 }
-
-const connectionAggregate = { initial: initialConnectionState, evolve: evolveConnection };
 
 /** A secret's additional authenticated data: binds the ciphertext to its connection and kind. */
 export const secretAad = (connectionId: string, kind: SecretKind) => `connection:${connectionId}:${kind}`;

@@ -11,14 +11,12 @@ import type { Logger } from '@cos/logger';
 import { ErrorCode } from '@cos/errors';
 import { GraphQLError } from 'graphql';
 import type { Context } from '../context';
-import { decide, evolve, initialCustomerState, STREAM_TYPE, streamIdOf } from '../domain/customer';
+import { customerAggregate, decide, initialCustomerState, STREAM_TYPE, streamIdOf } from '../domain/customer';
 import type { HealthScoreView } from '../domain/health';
 import { parseCreateCustomerInput, parseSignalInput, type SignalInput } from '../domain/validation';
 import { eventStore } from '../projector';
 import { customersPii } from '../store/pii';
 import { getCustomersByIds, lockStream, type CustomerRow } from '../store/customer-store';
-
-const customerAggregate = { initial: initialCustomerState, evolve };
 
 /**
  * Attempts for a command that still lost the optimistic version check (signals commute, so a retry is safe). The
