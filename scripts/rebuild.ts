@@ -13,7 +13,7 @@ import { createPool, Db, quoteIdent, serviceDatabase, type Tx } from '@cos/db';
 import { SERVICES, repoRoot, type ServiceName } from './lib/paths';
 import { configurePiiFromEnv } from './lib/pii-env';
 
-/** What a service's src/projections.ts exports for a rebuild. */
+/** What a service's src/projector/index.ts exports for a rebuild (docs/services.md). */
 export interface ProjectionsModule {
   READ_MODEL_TABLES: readonly string[];
   eventStore: { replayAll(tx: Tx, batchSize?: number): Promise<number> };
@@ -31,7 +31,7 @@ export interface RebuildResult {
 export const isService = (s: string | undefined): s is ServiceName => SERVICES.includes(s as ServiceName);
 
 export async function loadProjections(service: ServiceName): Promise<ProjectionsModule> {
-  const file = path.join(repoRoot, 'services', service, 'src', 'projections.ts');
+  const file = path.join(repoRoot, 'services', service, 'src', 'projector', 'index.ts');
   const mod = (await import(pathToFileURL(file).href)) as Partial<ProjectionsModule>;
   if (!Array.isArray(mod.READ_MODEL_TABLES) || typeof mod.eventStore?.replayAll !== 'function') {
     throw new Error(`${file} must export READ_MODEL_TABLES and eventStore`);

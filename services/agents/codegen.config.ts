@@ -7,7 +7,7 @@ export default {
     Checkpoint: '../store/run-store#CheckpointRow',
     AgentStep: '../store/run-store#CheckpointRow',
     AgentUsage: '../store/run-store#RunRow',
-    AgentRunClaim: '../domain/worker-protocol#Claim',
+    AgentRunClaim: '../commands/worker-protocol#Claim',
     AgentTaskSnapshot: '../store/known-task-store#KnownTaskRow',
     Task: '../resolvers/Task#TaskRef',
   },

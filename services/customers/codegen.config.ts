@@ -8,8 +8,8 @@ export default {
     Connection: '../store/connection-store#ConnectionRow',
     ConnectionSync: '../store/connection-store#SyncRow',
     ConnectionDelivery: '../store/connection-store#DeliveryRow',
-    ConnectionCreated: '../connections/commands#ConnectionCreatedView',
-    ConnectionSecretRotated: '../connections/commands#SecretRotatedView',
+    ConnectionCreated: '../commands/connection-commands#ConnectionCreatedView',
+    ConnectionSecretRotated: '../commands/connection-commands#SecretRotatedView',
   },
   contextType: '../context#Context',
 };

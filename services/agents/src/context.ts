@@ -1,6 +1,6 @@
 import type { Db } from '@cos/db';
 import type { BaseContext, BatchObserver } from '@cos/service-kit';
-import type { RetryPolicy } from './domain/worker-protocol';
+import type { RetryPolicy } from './commands/worker-protocol';
 import type { AgentMetrics } from '@cos/observability';
 import { createLoaders, type Loaders } from './store/loaders';
 

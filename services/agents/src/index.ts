@@ -10,7 +10,7 @@ import { loadEnv } from './env';
 import { startAgentsConsumers } from './events/consumers';
 import { SERVICE } from './events/subjects';
 import { createAgentMetrics } from '@cos/observability';
-import { NOTIFY_CHANNEL } from './projections';
+import { NOTIFY_CHANNEL } from './projector';
 import { createServer } from './server';
 import { createSupervisor } from './supervisor';
 

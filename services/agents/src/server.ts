@@ -3,7 +3,7 @@ import type { Db } from '@cos/db';
 import type { Logger } from '@cos/logger';
 import { createSubgraphServer, type ReadinessCheck, type BatchObserver } from '@cos/service-kit';
 import { createContextFactory, type Context } from './context';
-import type { RetryPolicy } from './domain/worker-protocol';
+import type { RetryPolicy } from './commands/worker-protocol';
 import type { AgentMetrics } from '@cos/observability';
 import { resolvers } from './resolvers';
 

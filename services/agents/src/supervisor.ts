@@ -1,8 +1,8 @@
 import type { Db } from '@cos/db';
 import type { Logger } from '@cos/logger';
 import { RunRejected } from './domain/agent-run';
-import { executeRunCommand } from './domain/commands';
-import { retryAt, type RetryPolicy } from './domain/worker-protocol';
+import { executeRunCommand } from './commands/agent-commands';
+import { retryAt, type RetryPolicy } from './commands/worker-protocol';
 import { SERVICE_ACTOR } from './events/subjects';
 import { lockExpiredLeases } from './store/run-store';
 

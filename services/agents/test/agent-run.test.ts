@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentStepRecord } from '@cos/events';
 import { decideMissingAgents, AGENT_CATALOG } from '../src/domain/agent';
 import { decideRun, evolveRun, initialRunState, RunRejected, type RunCommand, type RunState } from '../src/domain/agent-run';
-import { hashFencingToken, newFencingToken, retryAt } from '../src/domain/worker-protocol';
+import { hashFencingToken, newFencingToken, retryAt } from '../src/commands/worker-protocol';
 
 const RUN = '00000000-0000-4000-8000-000000000001';
 const AT = '2026-01-01T00:00:00.000Z';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBus, startOutboxRelay, subjectFor, type Bus, type OutboxRelay, type RunningConsumer } from '@cos/bus';
 import type { StoredEvent } from '@cos/event-store';
 import { startAgentsConsumers } from '../src/events/consumers';
-import { NOTIFY_CHANNEL } from '../src/projections';
+import { NOTIFY_CHANNEL } from '../src/projector';
 import { workQueuedRuns } from './drive';
 import { log, setupAgents, type AgentsHarness } from './harness';
 import { testSubjectPrefix } from '@cos/testing';

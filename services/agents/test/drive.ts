@@ -1,6 +1,6 @@
 import type { Db } from '@cos/db';
 import type { AgentKind, AgentStepRecord } from '@cos/events';
-import { claimRun, checkpointRun, fencedCommand } from '../src/domain/worker-protocol';
+import { claimRun, checkpointRun, fencedCommand } from '../src/commands/worker-protocol';
 
 const metadata = () => ({ actor: 'service:test-worker', correlationId: 'c', causationId: null, traceparent: null });
 export const testStep = (name: string): AgentStepRecord => ({

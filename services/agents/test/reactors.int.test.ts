@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureOrgAgents } from '../src/domain/commands';
+import { ensureOrgAgents } from '../src/commands/agent-commands';
 import { setupAgents, type AgentsHarness } from './harness';
 
 let h: AgentsHarness;

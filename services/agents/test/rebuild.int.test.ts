@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { eventStore, READ_MODEL_TABLES } from '../src/projections';
+import { eventStore, READ_MODEL_TABLES } from '../src/projector';
 import { workQueuedRuns } from './drive';
 import { setupAgents, type AgentsHarness } from './harness';
 

@@ -2,7 +2,7 @@ import { isAuthenticated } from '@cos/auth';
 import type { Db } from '@cos/db';
 import type { BaseContext, BatchObserver } from '@cos/service-kit';
 import { createLoaders, type Loaders } from './store/loaders';
-import type { ConnectionsConfig } from './connections/commands';
+import type { ConnectionsConfig } from './commands/connection-commands';
 
 /** Per-request context of the customers subgraph. */
 export interface Context extends BaseContext {

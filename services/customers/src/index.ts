@@ -6,11 +6,11 @@
  */
 import { Counter } from 'prom-client';
 import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
-import type { ConnectionsConfig } from './connections/commands';
+import type { ConnectionsConfig } from './commands/connection-commands';
 import { createConnectorRunner } from './connections/runner';
 import { developmentKeyRing, parseKeyRing } from './connections/secrets';
 import { loadEnv } from './env';
-import { NOTIFY_CHANNEL } from './projections';
+import { NOTIFY_CHANNEL } from './projector';
 import { createServer } from './server';
 import { customersPii } from './store/pii';
 

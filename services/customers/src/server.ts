@@ -8,7 +8,7 @@ import type { Logger } from '@cos/logger';
 import { createSubgraphServer, type ReadinessCheck, type BatchObserver } from '@cos/service-kit';
 import { createContextFactory, type Context } from './context';
 import { resolvers } from './resolvers';
-import type { ConnectionsConfig } from './connections/commands';
+import type { ConnectionsConfig } from './commands/connection-commands';
 import { developmentKeyRing } from './connections/secrets';
 import { createWebhookRoute, WEBHOOK_PREFIX } from './connections/webhook-route';
 

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { CustomerEvent } from '@cos/events';
-import { decide, evolve, initialCustomerState, type CustomerState, type RecordSignal } from '../src/domain/customer';
+import { customerAggregate, decide, evolve, initialCustomerState, type CustomerState, type RecordSignal } from '../src/domain/customer';
 import { DAY_MS } from '../src/domain/health';
 
 const NOW = new Date('2026-06-30T12:00:00.000Z');
 const CID = '00000000-0000-4000-8000-000000000001';
 const OWNER = '00000000-0000-4000-8000-0000000000aa';
 
-const fold = (events: CustomerEvent[], from: CustomerState = initialCustomerState) => events.reduce(evolve, from);
+const fold = (events: CustomerEvent[], from: CustomerState = initialCustomerState) => events.reduce(customerAggregate.evolve, from);
 
 const created = (): CustomerState =>
   fold(

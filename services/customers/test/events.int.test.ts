@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBus, startOutboxRelay, type Bus, type OutboxRelay } from '@cos/bus';
 import type { StoredEvent } from '@cos/event-store';
-import { eventStore, NOTIFY_CHANNEL, READ_MODEL_TABLES } from '../src/projections';
+import { eventStore, NOTIFY_CHANNEL, READ_MODEL_TABLES } from '../src/projector';
 import { CREATE, createHarness, log, RECORD, type Harness } from './harness';
 import { testSubjectPrefix } from '@cos/testing';
 

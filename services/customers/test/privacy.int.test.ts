@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '@cos/auth';
 import { parseSearchArgs, searchKey } from '@cos/service-kit';
 import { rebuild } from '../../../scripts/rebuild';
-import { eventStore, READ_MODEL_TABLES } from '../src/projections';
+import { eventStore, READ_MODEL_TABLES } from '../src/projector';
 import { CREATE, createHarness, type Harness } from './harness';
 
 let h: Harness;

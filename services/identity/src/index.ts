@@ -8,7 +8,7 @@ import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
 import { ensureActiveSigningKey, KeyRing } from './auth/keyring';
 import { loadEnv } from './env';
 import { startIdentityConsumers } from './events/consumers';
-import { NOTIFY_CHANNEL } from './projections';
+import { NOTIFY_CHANNEL } from './projector';
 import { createServer } from './server';
 import { identityPii } from './store/pii';
 import { identityRetention } from './store/retention';

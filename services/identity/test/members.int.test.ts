@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import type { Principal } from '@cos/auth';
 import { signedHeaders, userPrincipal } from '@cos/testing';
-import { READ_MODEL_TABLES, eventStore } from '../src/projections';
+import { READ_MODEL_TABLES, eventStore } from '../src/projector';
 import { ANON, LOGIN, PASSWORD, signUp, startIdentity, uniqueEmail, type Identity, type Session } from './harness';
 
 let id: Identity;

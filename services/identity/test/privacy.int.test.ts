@@ -3,7 +3,7 @@ import type { Principal } from '@cos/auth';
 import { userPrincipal } from '@cos/testing';
 import { seal } from '../../../scripts/pii';
 import { rebuild } from '../../../scripts/rebuild';
-import { READ_MODEL_TABLES, eventStore } from '../src/projections';
+import { READ_MODEL_TABLES, eventStore } from '../src/projector';
 import { ANON, LOGIN, PASSWORD, signUp, startIdentity, uniqueEmail, type Identity, type Session } from './harness';
 
 let id: Identity;

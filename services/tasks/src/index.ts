@@ -6,7 +6,7 @@
 import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
 import { loadEnv, type TasksEnv } from './env';
 import { startTasksConsumers } from './events/consumers';
-import { NOTIFY_CHANNEL } from './projections';
+import { NOTIFY_CHANNEL } from './projector';
 import { createServer } from './server';
 import { filesConfig } from './files';
 import { LEGACY_SCHEMA_LEVEL, useLegacyCreatorColumn } from './store/creator-column';

@@ -6,7 +6,7 @@ import { createLogger } from '@cos/logger';
 import { userPrincipal, testSubjectPrefix, TEST_INTERNAL_SECRET } from '@cos/testing';
 import { signBlobRef, stageStream } from '@cos/files';
 import { startTasksConsumers } from '../src/events/consumers';
-import { NOTIFY_CHANNEL } from '../src/projections';
+import { NOTIFY_CHANNEL } from '../src/projector';
 import { foreignEvent, startHarness, type Harness } from './helpers';
 
 const log = createLogger('tasks-bus-test', 'silent');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GraphQLError } from 'graphql';
 import type { TaskEvent } from '@cos/events';
-import { canTransition, decideTask, evolveTask, type TaskAggregateState, type TaskCommand } from '../src/domain/task';
+import { canTransition, decideTask, taskAggregate, type TaskAggregateState, type TaskCommand } from '../src/domain/task';
 import { decideApproval, evolveApproval, type ApprovalState } from '../src/domain/approval';
 import { createTaskInput, updateTaskInput, commentBody, pageSize, taskFilter } from '../src/domain/inputs';
 import { churnOriginKey, churnTaskTitle } from '../src/events/reactors/customers';
@@ -22,7 +22,7 @@ const create: TaskCommand = {
   dueAt: null,
 };
 
-const fold = (events: TaskEvent[], state: TaskAggregateState = null) => events.reduce(evolveTask, state);
+const fold = (events: TaskEvent[], state: TaskAggregateState = null) => events.reduce(taskAggregate.evolve, state);
 const created = () => fold(decideTask(create, null));
 
 function codeOf(fn: () => unknown): { code: unknown; field: unknown } {

@@ -3,7 +3,7 @@
 import { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import { AgentRow } from '../store/agent-store';
 import { RunRow, CheckpointRow } from '../store/run-store';
-import { Claim } from '../domain/worker-protocol';
+import { Claim } from '../commands/worker-protocol';
 import { KnownTaskRow } from '../store/known-task-store';
 import { TaskRef } from '../resolvers/Task';
 import { Context } from '../context';

@@ -5,7 +5,7 @@ import { CustomerRow, ContactRow } from '../store/customer-store';
 import { HealthScoreView } from '../domain/health';
 import { MyDataExportParent } from '../resolvers/MyDataExport';
 import { ConnectionRow, SyncRow, DeliveryRow } from '../store/connection-store';
-import { ConnectionCreatedView, SecretRotatedView } from '../connections/commands';
+import { ConnectionCreatedView, SecretRotatedView } from '../commands/connection-commands';
 import { Context } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Tx } from '@cos/db';
 import type { ConnectionProvider } from '@cos/events';
 import { GraphQLError } from 'graphql';
-import { appendSignal } from '../commands';
+import { appendSignal } from '../commands/customer-commands';
 import { SIGNAL_VALUE_RULES } from '../domain/validation';
 import { claimExternalEvent, customerExists, findCustomerByDomain, recordDelivery, type DeliveryOutcome } from '../store/connection-store';
 import { domainOf, type Mapped } from './providers';

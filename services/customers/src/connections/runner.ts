@@ -29,7 +29,7 @@ import {
 import type { Db } from '@cos/db';
 import type { Logger } from '@cos/logger';
 import { advanceCursor, claimDueSyncs, findConnectionAnyTenant, finishSync, getSecret, purgeDeliveries, type SyncRow } from '../store/connection-store';
-import { secretAad, type ConnectionsConfig } from './commands';
+import { secretAad, type ConnectionsConfig } from '../commands/connection-commands';
 import { ingestMapped } from './ingest';
 import { PULLERS, ProviderHttpError, RateLimitedError } from './pullers';
 import { decryptSecret, rewrap, type KeyRing } from './secrets';

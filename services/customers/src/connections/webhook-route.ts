@@ -16,11 +16,11 @@ import type { Logger } from '@cos/logger';
 import { readBodyCapped } from '@cos/service-kit';
 import { WEBHOOK_PATH_OF } from '../domain/connection';
 import { findConnectionAnyTenant, getSecret, recordDelivery } from '../store/connection-store';
-import { secretAad, type ConnectionsConfig } from './commands';
+import { secretAad, type ConnectionsConfig } from '../commands/connection-commands';
 import { ingestMapped, type IngestResult } from './ingest';
 import { mapWebhook, parseJson, verifySignature, type RejectCode } from './providers';
 import { decryptSecret } from './secrets';
-import { withConflictRetry } from '../commands';
+import { withConflictRetry } from '../commands/customer-commands';
 
 export const WEBHOOK_PREFIX = '/webhooks/';
 

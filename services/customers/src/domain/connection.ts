@@ -43,7 +43,12 @@ export type ConnectionCommand =
   | { type: 'RotateSecret'; connectionId: string; secret: 'WEBHOOK_SECRET' | 'API_TOKEN'; hint: SecretHint }
   | { type: 'DeleteConnection'; connectionId: string };
 
-export function decideConnection(command: ConnectionCommand, state: ConnectionState): CustomerEvent[] {
+/** The events of a Connection stream; `evolveConnection` handles each one (a member it misses is a type error). */
+export const CONNECTION_EVENT_TYPES = ['ConnectionCreated', 'ConnectionSecretRotated', 'ConnectionDeleted'] as const satisfies readonly CustomerEvent['type'][];
+export type ConnectionEvent = Extract<CustomerEvent, { type: (typeof CONNECTION_EVENT_TYPES)[number] }>;
+export const isConnectionEvent = (e: CustomerEvent): e is ConnectionEvent => (CONNECTION_EVENT_TYPES as readonly string[]).includes(e.type);
+
+export function decideConnection(command: ConnectionCommand, state: ConnectionState): ConnectionEvent[] {
   switch (command.type) {
     case 'CreateConnection': {
       const { type: _t, ...data } = command;
@@ -58,13 +63,24 @@ export function decideConnection(command: ConnectionCommand, state: ConnectionSt
   }
 }
 
-export function evolveConnection(state: ConnectionState, event: CustomerEvent): ConnectionState {
+export function evolveConnection(state: ConnectionState, event: ConnectionEvent): ConnectionState {
   switch (event.type) {
     case 'ConnectionCreated':
       return { exists: true, deleted: false, provider: event.data.provider };
+    case 'ConnectionSecretRotated':
+      // Secrets live beside the stream (connection_secrets), not in the state.
+      return state;
     case 'ConnectionDeleted':
       return { ...state, deleted: true };
-    default:
-      return state;
+    default: {
+      const unhandled: never = event;
+      return unhandled;
+    }
   }
 }
+
+/** The Connection aggregate for the event store: a stream holds only ConnectionEvents; anything else leaves the state alone. */
+export const connectionAggregate = {
+  initial: initialConnectionState,
+  evolve: (state: ConnectionState, event: CustomerEvent): ConnectionState => (isConnectionEvent(event) ? evolveConnection(state, event) : state),
+};

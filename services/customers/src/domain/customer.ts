@@ -4,6 +4,7 @@
  */
 import { appError, badInput, ErrorCode, notFound } from '@cos/errors';
 import type { CustomerEvent, SignalKind } from '@cos/events';
+import { isConnectionEvent, type ConnectionEvent } from './connection';
 import { computeHealth, isChurnRisk, type SignalPoint } from './health';
 import { streamTypeOf } from '@cos/events';
 
@@ -66,7 +67,7 @@ export type EraseContact = { type: 'EraseContact'; customerId: string; contactId
 export type CustomerCommand = CreateCustomer | RecordSignal | EraseContact;
 
 /** Decides which events a command produces, or throws an API error (nothing is written). */
-export function decide(command: CustomerCommand, state: CustomerState): CustomerEvent[] {
+export function decide(command: CustomerCommand, state: CustomerState): CustomerAggregateEvent[] {
   switch (command.type) {
     case 'CreateCustomer': {
       if (state.exists) throw appError(ErrorCode.CONFLICT, 'Customer already exists', { currentVersion: null });
@@ -81,7 +82,7 @@ export function decide(command: CustomerCommand, state: CustomerState): Customer
         // Only possible for a lone usage/NPS reading older than its window: it could never show in a score.
         throw badInput('input.occurredAt', 'The signal is older than its health window and the customer has no other signals');
       }
-      const events: CustomerEvent[] = [
+      const events: CustomerAggregateEvent[] = [
         {
           type: 'SignalRecorded',
           data: {
@@ -125,8 +126,11 @@ export function decide(command: CustomerCommand, state: CustomerState): Customer
   }
 }
 
-/** Folds one event into the state. */
-export function evolve(state: CustomerState, event: CustomerEvent): CustomerState {
+/** The events of a Customer stream: every customers event that is not a Connection's. */
+export type CustomerAggregateEvent = Exclude<CustomerEvent, ConnectionEvent>;
+
+/** Folds one event into the state; a member of the union it misses is a type error. */
+export function evolve(state: CustomerState, event: CustomerAggregateEvent): CustomerState {
   switch (event.type) {
     case 'CustomerCreated':
       return { ...state, exists: true, name: event.data.name, ownerId: event.data.ownerId, contactIds: event.data.contacts.map((c) => c.id) };
@@ -143,7 +147,15 @@ export function evolve(state: CustomerState, event: CustomerEvent): CustomerStat
       return { ...state, churnRisk: true, episode: event.data.episode };
     case 'ChurnRiskCleared':
       return { ...state, churnRisk: false };
-    default:
-      return state;
+    default: {
+      const unhandled: never = event;
+      return unhandled;
+    }
   }
 }
+
+/** The Customer aggregate for the event store: a stream holds only its own events; anything else leaves the state alone. */
+export const customerAggregate = {
+  initial: initialCustomerState,
+  evolve: (state: CustomerState, event: CustomerEvent): CustomerState => (isConnectionEvent(event) ? state : evolve(state, event)),
+};

@@ -6,7 +6,7 @@ import { badInput, notFound } from '@cos/errors';
 import { parseId, requireScope } from '@cos/service-kit';
 import type { ConnectionResolvers, MutationResolvers, QueryResolvers } from '../__generated__/resolvers-types';
 import type { Context } from '../context';
-import { createConnection, deleteConnection, rotateConnectionSecret } from '../connections/commands';
+import { createConnection, deleteConnection, rotateConnectionSecret } from '../commands/connection-commands';
 import { WEBHOOK_PATH_OF } from '../domain/connection';
 import { getConnection, getSyncs, listConnections, listDeliveries } from '../store/connection-store';
 

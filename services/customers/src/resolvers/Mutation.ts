@@ -1,7 +1,7 @@
 import { requireScope, parseId } from '@cos/service-kit';
 import type { MutationResolvers } from '../__generated__/resolvers-types';
 import { forbidden } from '@cos/errors';
-import { createCustomer, eraseCustomerContact, recordSignal } from '../commands';
+import { createCustomer, eraseCustomerContact, recordSignal } from '../commands/customer-commands';
 
 export const Mutation: MutationResolvers = {
   createCustomer(_parent, args, ctx) {

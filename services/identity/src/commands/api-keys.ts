@@ -7,7 +7,7 @@ import type { Context } from '../context';
 import type { ApiKeyCreatedParent } from '../parents';
 import { apiKeyPrefix, newApiKeySecret, sameDigest, sha256Hex } from '../auth/secrets';
 import { apiKeyAggregate, apiKeyStream, decideApiKey, initialApiKey } from '../domain/api-key';
-import { eventStore } from '../store/projection';
+import { eventStore } from '../projector';
 import { apiKeyById, apiKeyForVerification, insertApiKeyCredentials, touchApiKey } from '../store/identity-store';
 import { metadataFor, pgCode } from './common';
 import { streamTypeOf } from '@cos/events';

@@ -13,7 +13,7 @@ import { decideOrganization, initialOrganization, organizationAggregate, organiz
 import { decideUser, initialUser, loginAttemptStream, passwordProblem, userStream } from '../domain/user';
 import { DEFAULT_LOGIN_THROTTLE, DEFAULT_REFRESH_REUSE_GRACE_S } from '../deps';
 import { finishLoginAttempt, reserveLoginAttempt } from '../store/login-attempts-store';
-import { eventStore } from '../store/projection';
+import { eventStore } from '../projector';
 import {
   invitationByTokenHash,
   membershipForLogin,

@@ -9,7 +9,7 @@ import { newOpaqueToken, sha256Hex } from '../auth/secrets';
 import { decideInvitation, initialInvitation, invitationStream } from '../domain/invitation';
 import { decideOrganization, organizationAggregate, organizationStream } from '../domain/organization';
 import { decideUser, initialUser, userStream } from '../domain/user';
-import { eventStore } from '../store/projection';
+import { eventStore } from '../projector';
 import { insertOutboundEmail, userByEmail } from '../store/identity-store';
 import { emailSchema, nameSchema } from './auth';
 import { metadataFor, pgCode, retryOnConflict } from './common';

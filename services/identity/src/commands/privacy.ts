@@ -9,7 +9,7 @@ import type { Context } from '../context';
 import { sha256Hex } from '../auth/secrets';
 import { decideUser, userAggregate, userStream } from '../domain/user';
 import { identityPii } from '../store/pii';
-import { eventStore } from '../store/projection';
+import { eventStore } from '../projector';
 import { metadataFor, retryOnConflict } from './common';
 
 /**

@@ -6,7 +6,7 @@ import { apiSchemaOf, clientNameSchema, documentIdSchema, manifestSchema, readSu
 import { requireRole, validate } from '@cos/service-kit';
 import type { Context } from '../context';
 import { metadataFor, retryOnConflict } from '../commands/common';
-import { eventStore } from '../store/projection';
+import { eventStore } from '../projector';
 import { decidePersistedClient, persistedClientAggregate, persistedClientStream, type PublishCommand, type RevokeCommand } from './domain';
 import type { IdentityEvent } from '@cos/events';
 import { streamTypeOf } from '@cos/events';

@@ -9,7 +9,7 @@ import type { TaskEvent } from '@cos/events';
 import { appliedAction } from '@cos/events/approval-actions';
 import { decideTask, TASK_STREAM_TYPE, taskAggregate, taskStreamId, type TaskCommand, type TaskAggregateState } from '../domain/task';
 import { approvalAggregate, approvalStreamId, APPROVAL_STREAM_TYPE, decideApproval, type ApprovalState } from '../domain/approval';
-import { eventStore } from '../projections';
+import { eventStore } from '../projector';
 import { countPendingApprovalsForTask, lockTask } from '../store/task-store';
 
 export interface CommandResult {

@@ -32,7 +32,12 @@ export type ApprovalCommand =
   | { type: 'RequestApproval'; approvalId: string; taskId: string; runId: string; agentId: string; action: string; payload: unknown }
   | { type: 'DecideApproval'; approved: boolean; reason: string | null; decidedBy: string };
 
-export function decideApproval(command: ApprovalCommand, state: ApprovalState | null, version = 0): TaskEvent[] {
+/** The events of an Approval stream; `evolveApproval` handles each one (a member it misses is a type error). */
+export const APPROVAL_EVENT_TYPES = ['ApprovalRequested', 'ApprovalDecided'] as const satisfies readonly TaskEvent['type'][];
+export type ApprovalEvent = Extract<TaskEvent, { type: (typeof APPROVAL_EVENT_TYPES)[number] }>;
+export const isApprovalEvent = (e: Pick<TaskEvent, 'type'>): e is ApprovalEvent => (APPROVAL_EVENT_TYPES as readonly string[]).includes(e.type);
+
+export function decideApproval(command: ApprovalCommand, state: ApprovalState | null, version = 0): ApprovalEvent[] {
   if (command.type === 'RequestApproval') {
     // Requests are keyed by the incoming event: a second request with the same id is the same request.
     if (state) return [];
@@ -70,10 +75,7 @@ export function decideApproval(command: ApprovalCommand, state: ApprovalState | 
   ];
 }
 
-type TaskEventLike = Pick<StoredOf<TaskEvent>, 'type' | 'data'>;
-
-export function evolveApproval(state: ApprovalState | null, event: TaskEventLike): ApprovalState | null {
-  const e = event as TaskEvent;
+export function evolveApproval(state: ApprovalState | null, e: ApprovalEvent): ApprovalState | null {
   switch (e.type) {
     case 'ApprovalRequested':
       return {
@@ -87,9 +89,20 @@ export function evolveApproval(state: ApprovalState | null, event: TaskEventLike
       };
     case 'ApprovalDecided':
       return state && { ...state, status: e.data.approved ? 'APPROVED' : 'REJECTED' };
-    default:
-      return state;
+    default: {
+      const unhandled: never = e;
+      return unhandled;
+    }
   }
 }
 
-export const approvalAggregate = { initial: null as ApprovalState | null, evolve: evolveApproval };
+type TaskEventLike = Pick<StoredOf<TaskEvent>, 'type' | 'data'>;
+
+/** The Approval aggregate for the event store: a stream holds only ApprovalEvents; anything else leaves the state alone. */
+export const approvalAggregate = {
+  initial: null as ApprovalState | null,
+  evolve: (state: ApprovalState | null, event: TaskEventLike): ApprovalState | null => {
+    const e = event as TaskEvent;
+    return isApprovalEvent(e) ? evolveApproval(state, e) : state;
+  },
+};

@@ -15,6 +15,7 @@ import type { AssigneeRef, TaskEvent, TaskPriority, TaskStatus } from '@cos/even
 import type { StoredOf } from '@cos/event-store';
 import { badInput, notFound } from '@cos/errors';
 import { streamTypeOf } from '@cos/events';
+import { isApprovalEvent, type ApprovalEvent } from './approval';
 
 export const TASK_STREAM_TYPE = streamTypeOf('tasks', 'Task');
 export const taskStreamId = (taskId: string) => `Task-${taskId}`;
@@ -112,7 +113,10 @@ const sameAssignee = (a: AssigneeRef | null, b: AssigneeRef | null) =>
   a === b || (a !== null && b !== null && a.id === b.id && a.kind === b.kind);
 
 /** Decides which events a command produces on the current state; throws a client error when it may not happen. */
-export function decideTask(command: TaskCommand, state: TaskAggregateState): TaskEvent[] {
+/** The events of a Task stream: every tasks event that is not an Approval's. */
+export type TaskStreamEvent = Exclude<TaskEvent, ApprovalEvent>;
+
+export function decideTask(command: TaskCommand, state: TaskAggregateState): TaskStreamEvent[] {
   if (command.type === 'CreateTask') {
     if (state) throw badInput('id', 'This task already exists');
     if (command.title.trim().length === 0) throw badInput('input.title', 'title must not be blank');
@@ -217,9 +221,8 @@ function sameInstant(a: string | null, b: string | null): boolean {
 
 type TaskEventLike = Pick<StoredOf<TaskEvent>, 'type' | 'data'>;
 
-/** Folds one event into the task state. Approval events belong to the Approval stream and leave it unchanged. */
-export function evolveTask(state: TaskAggregateState, event: TaskEventLike): TaskAggregateState {
-  const e = event as TaskEvent;
+/** Folds one event into the task state; a member of the union it misses is a type error. */
+export function evolveTask(state: TaskAggregateState, e: TaskStreamEvent): TaskAggregateState {
   switch (e.type) {
     case 'TaskCreated':
       return {
@@ -254,9 +257,18 @@ export function evolveTask(state: TaskAggregateState, event: TaskEventLike): Tas
       const { [e.data.attachmentId]: _removed, ...rest } = state.attachments;
       return { ...state, attachments: rest };
     }
-    default:
-      return state;
+    default: {
+      const unhandled: never = e;
+      return unhandled;
+    }
   }
 }
 
-export const taskAggregate = { initial: null as TaskAggregateState, evolve: evolveTask };
+/** The Task aggregate for the event store: Approval events belong to the Approval stream and leave the task unchanged. */
+export const taskAggregate = {
+  initial: null as TaskAggregateState,
+  evolve: (state: TaskAggregateState, event: TaskEventLike): TaskAggregateState => {
+    const e = event as TaskEvent;
+    return isApprovalEvent(e) ? state : evolveTask(state, e);
+  },
+};

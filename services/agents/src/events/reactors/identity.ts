@@ -2,7 +2,7 @@ import type { Tx } from '@cos/db';
 import type { StoredEvent, StoredOf } from '@cos/event-store';
 import type { IdentityEvent } from '@cos/events';
 import type { Logger } from '@cos/logger';
-import { ensureOrgAgents } from '../../domain/commands';
+import { ensureOrgAgents } from '../../commands/agent-commands';
 import { reactionMetadata } from './metadata';
 
 /** Consumer name (durable `agents-identity`). */

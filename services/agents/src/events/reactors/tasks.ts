@@ -3,7 +3,7 @@ import type { StoredEvent, StoredOf } from '@cos/event-store';
 import type { AssigneeRef, TaskEvent } from '@cos/events';
 import type { Logger } from '@cos/logger';
 import { RunRejected } from '../../domain/agent-run';
-import { executeRunCommand, queueRun } from '../../domain/commands';
+import { executeRunCommand, queueRun } from '../../commands/agent-commands';
 import { getAgentInOrg } from '../../store/agent-store';
 import { upsertKnownTask, updateKnownTask } from '../../store/known-task-store';
 import { findActiveRun, getRunOrg } from '../../store/run-store';

@@ -16,15 +16,15 @@ import {
   CONNECTION_STREAM_TYPE,
   connectionStreamIdOf,
   decideConnection,
-  evolveConnection,
+  connectionAggregate,
   initialConnectionState,
   PULL_PROVIDERS,
   type ConnectionCommand,
 } from '../domain/connection';
-import { eventStore } from '../projections';
+import { eventStore } from '../projector';
 import { deleteSecrets, disableSync, getConnection, insertSync, putSecret, resetSync, type ConnectionRow, type SecretKind } from '../store/connection-store';
 import { lockStream } from '../store/customer-store';
-import { encryptSecret, generateWebhookSecret, hintOf, type KeyRing } from './secrets';
+import { encryptSecret, generateWebhookSecret, hintOf, type KeyRing } from '../connections/secrets';
 
 /** What the connection commands and the webhook route need beyond the Db. */
 export interface ConnectionsConfig {
@@ -32,8 +32,6 @@ export interface ConnectionsConfig {
   /** Accept any http(s) baseUrl (tests, local fakes); otherwise only the providers' own hosts. */
   allowCustomBaseUrl: boolean;
 }
-
-const connectionAggregate = { initial: initialConnectionState, evolve: evolveConnection };
 
 /** A secret's additional authenticated data: binds the ciphertext to its connection and kind. */
 export const secretAad = (connectionId: string, kind: SecretKind) => `connection:${connectionId}:${kind}`;

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Tx } from '@cos/db';
 import type { EventMetadata, StoredOf } from '@cos/event-store';
 import type { AgentEvent, AgentKind } from '@cos/events';
-import { eventStore } from '../projections';
+import { eventStore } from '../projector';
 import { agentKindsOfOrg } from '../store/agent-store';
-import { decideMissingAgents, agentStreamId } from './agent';
+import { decideMissingAgents, agentStreamId } from '../domain/agent';
 import {
   decideRun,
   evolveRun,
@@ -14,7 +14,7 @@ import {
   type RunCommand,
   type RunEvent,
   type RunState,
-} from './agent-run';
+} from '../domain/agent-run';
 import { streamTypeOf } from '@cos/events';
 
 /**

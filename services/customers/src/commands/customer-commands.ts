@@ -10,15 +10,13 @@ import type { CustomerEvent } from '@cos/events';
 import type { Logger } from '@cos/logger';
 import { ErrorCode } from '@cos/errors';
 import { GraphQLError } from 'graphql';
-import type { Context } from './context';
-import { decide, evolve, initialCustomerState, STREAM_TYPE, streamIdOf } from './domain/customer';
-import type { HealthScoreView } from './domain/health';
-import { parseCreateCustomerInput, parseSignalInput, type SignalInput } from './domain/validation';
-import { eventStore } from './projections';
-import { customersPii } from './store/pii';
-import { getCustomersByIds, lockStream, type CustomerRow } from './store/customer-store';
-
-const customerAggregate = { initial: initialCustomerState, evolve };
+import type { Context } from '../context';
+import { customerAggregate, decide, initialCustomerState, STREAM_TYPE, streamIdOf } from '../domain/customer';
+import type { HealthScoreView } from '../domain/health';
+import { parseCreateCustomerInput, parseSignalInput, type SignalInput } from '../domain/validation';
+import { eventStore } from '../projector';
+import { customersPii } from '../store/pii';
+import { getCustomersByIds, lockStream, type CustomerRow } from '../store/customer-store';
 
 /**
  * Attempts for a command that still lost the optimistic version check (signals commute, so a retry is safe). The

@@ -7,7 +7,7 @@ import type { Tx } from '@cos/db';
 import { isUuid } from '@cos/db';
 import { createEventStore, type StoredOf } from '@cos/event-store';
 import type { TaskEvent } from '@cos/events';
-import { creatorColumn } from './store/creator-column';
+import { creatorColumn } from '../store/creator-column';
 
 export const NOTIFY_CHANNEL = 'tasks_events';
 

@@ -4,8 +4,8 @@ import type { EventMetadata } from '@cos/event-store';
 import type { AgentKind, AgentStepRecord } from '@cos/events';
 import { getKnownTask, type KnownTaskRow } from '../store/known-task-store';
 import { getCheckpointsByRunIds, getRunsByIds, lockNextQueuedRun, lockRun, renewLease, type CheckpointRow, type RunRow } from '../store/run-store';
-import { RunRejected, type RunCommand, type RunState } from './agent-run';
-import { executeRunCommand } from './commands';
+import { RunRejected, type RunCommand, type RunState } from '../domain/agent-run';
+import { executeRunCommand } from './agent-commands';
 
 /**
  * The worker protocol: how an external agent worker (a service account holding agents:work, through the gateway)

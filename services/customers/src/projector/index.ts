@@ -4,8 +4,8 @@
  */
 import { createEventStore } from '@cos/event-store';
 import type { CustomerEvent } from '@cos/events';
-import { customersPii } from './store/pii';
-import { projectCustomerEvent } from './store/projector';
+import { customersPii } from '../store/pii';
+import { projectCustomerEvent } from './customer-projector';
 
 /** The NOTIFY channel the outbox relay listens on. */
 export const NOTIFY_CHANNEL = 'customers_events';

@@ -3,8 +3,8 @@ import { createEventStore, type StoredOf } from '@cos/event-store';
 import { ERASED } from '@cos/pii';
 import type { IdentityEvent } from '@cos/events';
 import { projectPersistedOperations, projectPersistedOperationsRevoked } from '../persisted/store';
-import { insertAuditEntry } from './identity-store';
-import { identityPii } from './pii';
+import { insertAuditEntry } from '../store/identity-store';
+import { identityPii } from '../store/pii';
 
 /** Postgres NOTIFY channel the outbox relay listens on. */
 export const NOTIFY_CHANNEL = 'identity_outbox';
