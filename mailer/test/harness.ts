@@ -1,0 +1,205 @@
+/**
+ * A mailer wired like the process (consumers + sender + HTTP handler) against a fresh database, a random subject
+ * prefix and a local SMTP server (smtp-server) the test controls: it can refuse recipients or fail DATA.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { SMTPServer } from 'smtp-server';
+import { connectBus, type Bus, type RunningConsumer } from '@cos/bus';
+import { createPool, Db, migrate } from '@cos/db';
+import type { StoredEvent } from '@cos/event-store';
+import { createLogger } from '@cos/logger';
+import { createTestDatabase, repoRoot, testSubjectPrefix, type TestDatabase } from '@cos/testing';
+import { Registry } from 'prom-client';
+import { startMailerConsumers } from '../src/consumers';
+import { createHttpHandler } from '../src/http';
+import { createMailerMetrics } from '../src/metrics';
+import { startSender, type Sender } from '../src/sender';
+import { smtpTransport } from '../src/transport';
+
+export const log = createLogger('mailer-test', process.env.LOG_LEVEL ?? 'silent');
+export const SECRET = 'test-unsubscribe-secret-0123456789abcdef';
+export const PUBLIC_BASE_URL = 'http://cos.test';
+
+export interface ReceivedMail {
+  from: string;
+  to: string[];
+  raw: string;
+  /** Header lines as they arrived (unfolded), lower-cased names. */
+  headers: Record<string, string>;
+  /** The raw message with quoted-printable soft breaks and escapes decoded (good enough to search text in). */
+  decoded: string;
+}
+
+/** The local SMTP server: `failNext(n)` answers 451 to the next n DATA commands; `reject` refuses addresses (550). */
+export interface SmtpSink {
+  port: number;
+  url: string;
+  received: ReceivedMail[];
+  reject: Set<string>;
+  failNext(n: number): void;
+  to(address: string): ReceivedMail[];
+  close(): Promise<void>;
+}
+
+export async function startSmtpSink(): Promise<SmtpSink> {
+  const received: ReceivedMail[] = [];
+  const reject = new Set<string>();
+  let failures = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onRcptTo(address, _session, cb) {
+      if (reject.has(address.address.toLowerCase())) return cb(Object.assign(new Error('mailbox unavailable'), { responseCode: 550 }));
+      cb();
+    },
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        if (failures > 0) {
+          failures -= 1;
+          return cb(Object.assign(new Error('try again later'), { responseCode: 451 }));
+        }
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const head = raw.split(/\r?\n\r?\n/)[0] ?? '';
+        const headers: Record<string, string> = {};
+        for (const line of head.replace(/\r?\n[ \t]+/g, ' ').split(/\r?\n/)) {
+          const i = line.indexOf(':');
+          if (i > 0) headers[line.slice(0, i).toLowerCase()] = decodeWords(line.slice(i + 1).trim());
+        }
+        const decoded = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+        received.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
+          raw,
+          headers,
+          decoded: Buffer.from(decoded, 'latin1').toString('utf8'),
+        });
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `smtp://127.0.0.1:${port}?tls=off`,
+    received,
+    reject,
+    failNext: (n) => {
+      failures = n;
+    },
+    to: (address) => received.filter((m) => m.to.includes(address.toLowerCase())),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** RFC 2047 encoded words (=?UTF-8?Q?…?= / ?B?) as nodemailer writes long or non-ASCII subjects. */
+function decodeWords(v: string): string {
+  return v
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?([\w-]+)\?([QB])\?([^?]*)\?=/gi, (_, _cs: string, enc: string, text: string) =>
+      enc.toUpperCase() === 'B'
+        ? Buffer.from(text, 'base64').toString('utf8')
+        : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_m: string, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8'),
+    );
+}
+
+export interface MailerHarness {
+  tdb: TestDatabase;
+  db: Db;
+  bus: Bus;
+  smtp: SmtpSink;
+  sender: Sender;
+  /** Base URL of the mailer's HTTP handler (unsubscribe, health). */
+  httpUrl: string;
+  /** Publishes an event as the owning service's relay would (msgID = event id unless given). */
+  publish(service: string, streamType: string, e: Partial<StoredEvent> & { type: string; orgId: string; data: unknown }, msgId?: string): Promise<StoredEvent>;
+  sql<R extends Record<string, unknown> = Record<string, unknown>>(q: string, params?: unknown[]): Promise<R[]>;
+  teardown(): Promise<void>;
+}
+
+export async function createMailerHarness(opts: { maxAttempts?: number } = {}): Promise<MailerHarness> {
+  const tdb = await createTestDatabase('cos_mailer_test');
+  const cfg = tdb.service('mailer' as never);
+  await migrate({ adminUrl: tdb.adminUrl, schema: cfg.schema, runtimeRole: cfg.runtimeRole, systemRole: cfg.systemRole, dir: path.join(repoRoot, 'mailer/migrations') });
+  const db = new Db(createPool({ connectionString: cfg.systemUrl, schema: cfg.schema, applicationName: 'mailer-test', max: 6, statementTimeoutMs: 5_000 }));
+  const prefix = testSubjectPrefix();
+  const bus = await connectBus({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222', subjectPrefix: prefix, name: 'mailer-test', log });
+  const smtp = await startSmtpSink();
+  const links = { publicBaseUrl: PUBLIC_BASE_URL, unsubscribeSecret: SECRET };
+  const consumers: RunningConsumer[] = await startMailerConsumers({ bus, db, log, links, backoffMs: [50] });
+  const metrics = createMailerMetrics(new Registry(), db);
+  const sender = startSender({
+    db,
+    transport: smtpTransport(smtp.url, 2_000),
+    from: 'Company OS <no-reply@cos.test>',
+    links,
+    log,
+    maxAttempts: opts.maxAttempts ?? 3,
+    retryBaseMs: 50,
+    retryMaxMs: 200,
+    pollMs: 50,
+    leaseMs: 10_000,
+    listenUrl: cfg.systemUrl,
+    metrics,
+  });
+  const http: Server = createServer(createHttpHandler({ db, secret: SECRET, log, metrics, readiness: {} }));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const httpUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  let position = 0;
+  return {
+    tdb,
+    db,
+    bus,
+    smtp,
+    sender,
+    httpUrl,
+    async publish(service, streamType, e, msgId) {
+      const event: StoredEvent = {
+        id: e.id ?? randomUUID(),
+        globalPosition: ++position,
+        orgId: e.orgId,
+        streamId: e.streamId ?? `${streamType}-${randomUUID()}`,
+        streamType,
+        version: e.version ?? 1,
+        type: e.type,
+        schemaVersion: 1,
+        data: e.data as never,
+        metadata: e.metadata ?? { actor: 'user:00000000-0000-4000-8000-000000000000', correlationId: randomUUID(), causationId: null },
+        occurredAt: new Date().toISOString(),
+      };
+      await bus.js.publish(`${prefix}.${event.orgId}.${service}.${streamType}.${event.type}`, JSON.stringify(event), { msgID: msgId ?? event.id });
+      return event;
+    },
+    sql: (q, params) => db.tx({ orgId: null }, (tx) => tx.query(q, params)) as never,
+    async teardown() {
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await sender.stop();
+      await Promise.allSettled(consumers.map((c) => c.stop()));
+      await bus.jsm.streams.delete(bus.streamName).catch(() => {});
+      await bus.jsm.streams.delete(bus.dlqStreamName).catch(() => {});
+      await bus.close();
+      await smtp.close();
+      await db.close();
+      await tdb.drop();
+    },
+  };
+}
+
+/** Polls until `fn` returns a truthy value (or throws with the last value after `timeoutMs`). */
+export type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<Truthy<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await fn();
+    if (last) return last as Truthy<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

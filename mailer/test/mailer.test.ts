@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { retryDelayMs } from '../src/sender';
+import { escapeHtml, renderMail } from '../src/templates';
+import { signUnsubscribeToken, verifyUnsubscribeToken } from '../src/unsubscribe';
+
+const secret = 'unit-test-secret-0123456789abcdef0123';
+const userId = '6b0c1f5e-1f7a-4c55-9a53-3f1f0a6f3b11';
+
+describe('unsubscribe tokens', () => {
+  it('round-trips and refuses tampering, other secrets and kinds one cannot opt out of', () => {
+    const token = signUnsubscribeToken(secret, { userId, kind: 'CHURN_RISK' });
+    expect(verifyUnsubscribeToken(secret, token)).toEqual({ userId, kind: 'CHURN_RISK' });
+    expect(verifyUnsubscribeToken('another-secret-0123456789abcdef0123', token)).toBeNull();
+    const [payload, sig] = token.split('.') as [string, string];
+    const swapped = Buffer.from(`${userId}:TASK_ASSIGNED`).toString('base64url');
+    expect(verifyUnsubscribeToken(secret, `${swapped}.${sig}`)).toBeNull();
+    expect(verifyUnsubscribeToken(secret, `${payload}.${sig.slice(0, -2)}`)).toBeNull();
+    expect(verifyUnsubscribeToken(secret, `${payload}`)).toBeNull();
+    expect(verifyUnsubscribeToken(secret, signUnsubscribeToken(secret, { userId, kind: 'INVITATION' }))).toBeNull();
+    expect(verifyUnsubscribeToken(secret, signUnsubscribeToken(secret, { userId: 'not-a-uuid', kind: 'CHURN_RISK' }))).toBeNull();
+  });
+});
+
+describe('templates', () => {
+  it('escapes everything from events in the HTML part and keeps header injection out of the subject', () => {
+    const m = renderMail({ kind: 'TASK_ASSIGNED', name: '<b>Eve</b>', organization: 'A&B', taskTitle: 'x\r\nBcc: evil@x.test "<img src=x>"', taskUrl: 'http://x.test/tasks/1?a=1&b=2' }, 'http://x.test/unsubscribe?token=t');
+    expect(m.subject).not.toMatch(/[\r\n]/);
+    expect(m.html).toContain('&lt;b&gt;Eve&lt;/b&gt;');
+    expect(m.html).toContain('&quot;&lt;img src=x&gt;&quot;');
+    expect(m.html).toContain('href="http://x.test/tasks/1?a=1&amp;b=2"');
+    expect(m.html).not.toContain('<img');
+    expect(m.text).toContain('Stop these emails: http://x.test/unsubscribe?token=t');
+    expect(escapeHtml(`'"&<>`)).toBe('&#39;&quot;&amp;&lt;&gt;');
+  });
+});
+
+describe('retry backoff', () => {
+  it('doubles per failed attempt with ±20% jitter, capped', () => {
+    expect(retryDelayMs(1, 1000, 60_000, () => 0.5)).toBe(1000);
+    expect(retryDelayMs(3, 1000, 60_000, () => 0.5)).toBe(4000);
+    expect(retryDelayMs(3, 1000, 60_000, () => 0)).toBe(3200);
+    expect(retryDelayMs(3, 1000, 60_000, () => 1)).toBe(4800);
+    expect(retryDelayMs(20, 1000, 60_000, () => 1)).toBe(60_000);
+  });
+});
