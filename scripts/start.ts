@@ -71,15 +71,17 @@ if (!process.env.CONNECTIONS_MASTER_KEYS && !existsSync(masterKeysFile)) {
   writeFileSync(masterKeysFile, `k1:${randomBytes(32).toString('base64')}`, { mode: 0o600 });
 }
 const connectionsMasterKeys = process.env.CONNECTIONS_MASTER_KEYS ?? readFileSync(masterKeysFile, 'utf8').trim();
-// And the key that signs unsubscribe links (README "Email"): links in mails keep working across restarts.
+// And the key of unsubscribe links (README "Email": the mailer signs, identity verifies): old links keep working.
 const unsubscribeSecretFile = path.join(dataDir, 'mail-unsubscribe-secret');
 if (!process.env.MAIL_UNSUBSCRIBE_SECRET && !process.env.MAIL_UNSUBSCRIBE_SECRET_FILE && !existsSync(unsubscribeSecretFile)) {
   writeFileSync(unsubscribeSecretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
 }
+const unsubscribeEnv: Record<string, string> =
+  process.env.MAIL_UNSUBSCRIBE_SECRET || process.env.MAIL_UNSUBSCRIBE_SECRET_FILE ? {} : { MAIL_UNSUBSCRIBE_SECRET_FILE: unsubscribeSecretFile };
 const mailerEnv: Record<string, string> = {
   PUBLIC_BASE_URL: process.env.PUBLIC_BASE_URL ?? `http://localhost:${env.gatewayPort}`,
   MAIL_DIR: process.env.MAIL_DIR ?? path.join(dataDir, 'mail'),
-  ...(process.env.MAIL_UNSUBSCRIBE_SECRET || process.env.MAIL_UNSUBSCRIBE_SECRET_FILE ? {} : { MAIL_UNSUBSCRIBE_SECRET_FILE: unsubscribeSecretFile }),
+  ...unsubscribeEnv,
 };
 
 console.log('» starting identity, tasks, customers, agents, the mailer and the gateway');
@@ -93,7 +95,7 @@ const stack = await startStack({
   servicePorts: servicePortsAfter(env.gatewayPort),
   logDir: path.join(dataDir, 'logs'),
   nodeEnv: env.nodeEnv,
-  perProcessEnv: { customers: { CONNECTIONS_MASTER_KEYS: connectionsMasterKeys }, mailer: mailerEnv },
+  perProcessEnv: { customers: { CONNECTIONS_MASTER_KEYS: connectionsMasterKeys }, mailer: mailerEnv, identity: unsubscribeEnv },
   mailerPort: env.mailerPort,
 }).catch((err: Error) => {
   console.error(err.message);

@@ -52,8 +52,6 @@ export const gatewayEnvSchema = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
   /** Largest provider webhook body forwarded to customers (`/webhooks/*`); keep it equal to customers' own limit. */
   WEBHOOK_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
-  /** The mailer's base URL: `/unsubscribe` (links in mails, RFC 8058 one-click) is forwarded to it. Unset: 404. */
-  MAILER_URL: z.string().url().optional(),
   /** Rate limits (Redis, GCRA): requests per RATE_LIMIT_WINDOW_S per user / partner key / anonymous IP. */
   RATE_LIMIT_ENABLED: envFields.bool(true),
   RATE_LIMIT_WINDOW_S: z.coerce.number().int().positive().default(60),

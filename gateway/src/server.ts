@@ -83,7 +83,7 @@ export interface GatewayDeps {
   > &
     /** Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s). */
     Partial<Pick<GatewayEnv, 'FILES_DIR' | 'UPLOAD_MAX_BYTES' | 'UPLOAD_MAX_FILES' | 'UPLOAD_SCANNER' | 'UPLOAD_SCAN_TIMEOUT_MS'>> &
-    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'GATEWAY_EXECUTOR' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES' | 'MAILER_URL'>>;
+    Partial<Pick<GatewayEnv, 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'GATEWAY_EXECUTOR' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
   log: Logger;
   /** Connected ioredis client (API-key cache now; APQ and rate limits later). Owned by the caller. */
   redis: Redis;
@@ -261,8 +261,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       clientIp,
       log,
     }),
-    // Unsubscribe links in mails (README "Email"): forwarded to the mailer; its signed token is the credential.
-    useUnsubscribeProxy({ mailerUrl: env.MAILER_URL, fetcher: (url, init) => http.fetcher(url, init as never) as never, log }),
+    // Unsubscribe links in mails (README "Email"): forwarded to identity; their signed token is the credential.
+    useUnsubscribeProxy({ identityUrl, fetcher: (url, init) => http.fetcher(url, init as never) as never, log }),
     useFileDownloads({ store: blobStore, secret: env.INTERNAL_SECRET, log }),
     // Multipart uploads may be as big as their files (each checked by useUploads), the JSON fields stay small.
     useBodyLimit(env.MAX_BODY_BYTES, { multipartMaxBytes: uploadMaxFiles * uploadMaxBytes + env.MAX_BODY_BYTES, paths: new Set([GRAPHQL_PATH]) }),

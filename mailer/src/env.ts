@@ -1,3 +1,4 @@
+import { unsubscribeSecret } from '@cos/auth';
 import { envFields, z } from '@cos/config';
 
 /** The mailer's settings (README "Email"); every secret also as `<NAME>_FILE`. */
@@ -5,7 +6,7 @@ export const mailerEnv = z.object({
   NODE_ENV: envFields.nodeEnv(),
   LOG_LEVEL: envFields.logLevel(),
   HOST: z.string().default('127.0.0.1'),
-  /** /healthz, /readyz, /metrics and the unsubscribe endpoint (the gateway proxies /unsubscribe here). */
+  /** /healthz, /readyz and /metrics. */
   PORT: envFields.port(4006),
   COS_PG_ADMIN_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/cos'),
   /** The mailer's system-role URL (production, with a password); derived from COS_PG_ADMIN_URL otherwise. */
@@ -19,9 +20,9 @@ export const mailerEnv = z.object({
   SMTP_URL: z.string().url().optional(),
   MAIL_DIR: z.string().default('.data/mail'),
   MAIL_FROM: z.string().min(3).default('Company OS <no-reply@company-os.local>'),
-  /** Where links in mails point: the gateway's public base URL (unsubscribe is served under it). */
+  /** Where links in mails point: the gateway's public base URL (`/unsubscribe` there reaches identity). */
   PUBLIC_BASE_URL: z.string().url().default('http://localhost:4000'),
-  /** HMAC key of unsubscribe tokens (32+ characters); MAIL_UNSUBSCRIBE_SECRET_FILE works too. */
+  /** HMAC key of unsubscribe tokens, the same as identity's (32+ characters); MAIL_UNSUBSCRIBE_SECRET_FILE works too. */
   MAIL_UNSUBSCRIBE_SECRET: envFields.secret().optional(),
   /** Sending attempts before a mail is DEAD (`pnpm dlq mail list|retry`). */
   MAIL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
@@ -42,9 +43,5 @@ export const mailerEnv = z.object({
 });
 export type MailerEnv = z.infer<typeof mailerEnv>;
 
-/** The unsubscribe secret, with a development default (refused in production). */
-export function unsubscribeSecret(env: MailerEnv): string {
-  if (env.MAIL_UNSUBSCRIBE_SECRET) return env.MAIL_UNSUBSCRIBE_SECRET;
-  if (env.NODE_ENV === 'production') throw new Error('MAIL_UNSUBSCRIBE_SECRET (or MAIL_UNSUBSCRIBE_SECRET_FILE) is required in production');
-  return 'development-unsubscribe-secret-not-for-production';
-}
+/** The unsubscribe secret, with the development default identity shares (refused in production). */
+export const mailUnsubscribeSecret = (env: MailerEnv): string => unsubscribeSecret(env.NODE_ENV, env.MAIL_UNSUBSCRIBE_SECRET);

@@ -1,7 +1,6 @@
 /**
  * The mailer process: env → migrations (MIGRATE_ON_START) → system pool → bus → consumers (events → mail outbox)
- * → sender (outbox → SMTP, or .eml files in development) → retention → HTTP (/healthz, /readyz, /metrics,
- * /unsubscribe). SIGTERM: readiness 503, stop accepting, then sender → consumers → bus → pool.
+ * → sender (outbox → SMTP, or .eml files in development) → retention → HTTP (/healthz, /readyz, /metrics). SIGTERM: readiness 503, stop accepting, then sender → consumers → bus → pool.
  */
 import { fileURLToPath } from 'node:url';
 import { connectBus } from '@cos/bus';
@@ -11,7 +10,7 @@ import { createLogger } from '@cos/logger';
 import { busMetrics, createMetrics, observePool } from '@cos/observability';
 import { runService, startRetentionJob } from '@cos/service-kit';
 import { startMailerConsumers, MAILER_SERVICE } from './consumers';
-import { mailerEnv, unsubscribeSecret } from './env';
+import { mailerEnv, mailUnsubscribeSecret } from './env';
 import { createHttpHandler } from './http';
 import { createMailerMetrics } from './metrics';
 import { startSender } from './sender';
@@ -22,7 +21,7 @@ const log = createLogger(MAILER_SERVICE, env.LOG_LEVEL);
 
 async function main(): Promise<void> {
   if (env.NODE_ENV === 'production' && !env.SMTP_URL) throw new Error('SMTP_URL (or SMTP_URL_FILE) is required in production');
-  const secret = unsubscribeSecret(env);
+  const secret = mailUnsubscribeSecret(env);
   const cfg = serviceDatabase(MAILER_SERVICE, env.COS_PG_ADMIN_URL, { systemUrl: env.SYSTEM_DATABASE_URL });
   if (env.MIGRATE_ON_START) {
     await migrate({
@@ -89,10 +88,7 @@ async function main(): Promise<void> {
       host: env.HOST,
       log,
       handler: createHttpHandler({
-        db,
-        secret,
         log,
-        metrics: mailerMetrics,
         isDraining: () => draining,
         readiness: {
           postgres: async () => {

@@ -29,7 +29,6 @@ export function createMailerMetrics(registry: Registry, db: Db) {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
-    unsubscribes: new Counter({ name: 'cos_mailer_unsubscribes_total', help: 'Unsubscribe requests by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
   };
 }
 export type MailerMetrics = ReturnType<typeof createMailerMetrics>;

@@ -31,17 +31,11 @@ const APPROVERS = ['OWNER', 'ADMIN'];
 /** Who hears of an ownerless customer's churn risk. */
 const CUSTOMER_ADMINS = ['OWNER', 'ADMIN'];
 
-/** NotificationPreferencesChanged (identity, User stream): the kinds the person turned off. */
-interface PreferencesChanged {
-  type: 'NotificationPreferencesChanged';
-  data: { userId: string; disabled: string[] };
-}
-
 const base = (links: MailLinks) => links.publicBaseUrl.replace(/\/$/, '');
 
 export function createIdentityReactor() {
   return async (tx: Tx, incoming: StoredEvent): Promise<void> => {
-    const event = incoming as StoredOf<IdentityEvent | PreferencesChanged>;
+    const event = incoming as StoredOf<IdentityEvent>;
     switch (event.type) {
       case 'OrganizationCreated':
         await upsertOrganization(tx, event.orgId, event.data.name);
@@ -70,7 +64,7 @@ export function createIdentityReactor() {
         );
         return;
       case 'InvitationCreated': {
-        const d = event.data as typeof event.data & { acceptUrl?: string | null };
+        const d = event.data;
         if (d.userId) await upsertRecipient(tx, { userId: d.userId, email: d.email, name: d.name });
         // Erased before we got here (sealed fields opened to null), or an invitation of an erased person: no mail.
         if (!d.email) return;

@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '@cos/db';
 import { renderMail, type TemplateInput } from './templates';
-import { OPTIONAL_KINDS, signUnsubscribeToken, type NotificationKind } from './unsubscribe';
+import { signUnsubscribeToken } from '@cos/auth';
+import { OPTIONAL_KINDS, type NotificationKind } from './unsubscribe';
 
 /** NOTIFY channel that wakes the sender when a mail is queued. */
 export const MAIL_CHANNEL = 'cos_mailer_mails';
@@ -79,12 +80,6 @@ export const setDisabledKinds = (tx: Tx, userId: string, disabled: readonly stri
     `/* setDisabledKinds */ INSERT INTO preferences (user_id, disabled, updated_at) VALUES ($1, $2, now())
      ON CONFLICT (user_id) DO UPDATE SET disabled = EXCLUDED.disabled, updated_at = now()`,
     [userId, [...new Set(disabled)].sort()],
-  );
-export const disableKind = (tx: Tx, userId: string, kind: NotificationKind) =>
-  tx.query(
-    `/* disableKind */ INSERT INTO preferences (user_id, disabled, updated_at) VALUES ($1, ARRAY[$2::text], now())
-     ON CONFLICT (user_id) DO UPDATE SET disabled = (SELECT array_agg(DISTINCT k ORDER BY k) FROM unnest(preferences.disabled || $2::text) k), updated_at = now()`,
-    [userId, kind],
   );
 export const disabledKinds = async (tx: Tx, userId: string): Promise<string[]> =>
   (await tx.one<{ disabled: string[] }>(`/* disabledKinds */ SELECT disabled FROM preferences WHERE user_id = $1`, [userId]))?.disabled ?? [];
@@ -173,7 +168,7 @@ export async function resolveMail(tx: Tx, links: MailLinks, m: MailRow): Promise
   if (!template.name) template = { ...template, name: to };
   const unsubscribeUrl =
     OPTIONAL_KINDS.includes(m.kind) && m.recipientUserId
-      ? `${links.publicBaseUrl.replace(/\/$/, '')}/unsubscribe?token=${signUnsubscribeToken(links.unsubscribeSecret, { userId: m.recipientUserId, kind: m.kind })}`
+      ? `${links.publicBaseUrl.replace(/\/$/, '')}/unsubscribe?token=${signUnsubscribeToken(links.unsubscribeSecret, { userId: m.recipientUserId, orgId: m.orgId, kind: m.kind })}`
       : null;
   const mail = renderMail(template, unsubscribeUrl);
   const headers: Record<string, string> = unsubscribeUrl ? { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } : {};

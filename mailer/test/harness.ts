@@ -3,7 +3,6 @@
  * prefix and a local SMTP server (smtp-server) the test controls: it can refuse recipients or fail DATA.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
@@ -14,7 +13,6 @@ import { createLogger } from '@cos/logger';
 import { createTestDatabase, repoRoot, testSubjectPrefix, type TestDatabase } from '@cos/testing';
 import { Registry } from 'prom-client';
 import { startMailerConsumers } from '../src/consumers';
-import { createHttpHandler } from '../src/http';
 import { createMailerMetrics } from '../src/metrics';
 import { startSender, type Sender } from '../src/sender';
 import { smtpTransport } from '../src/transport';
@@ -115,8 +113,6 @@ export interface MailerHarness {
   bus: Bus;
   smtp: SmtpSink;
   sender: Sender;
-  /** Base URL of the mailer's HTTP handler (unsubscribe, health). */
-  httpUrl: string;
   /** Publishes an event as the owning service's relay would (msgID = event id unless given). */
   publish(service: string, streamType: string, e: Partial<StoredEvent> & { type: string; orgId: string; data: unknown }, msgId?: string): Promise<StoredEvent>;
   sql<R extends Record<string, unknown> = Record<string, unknown>>(q: string, params?: unknown[]): Promise<R[]>;
@@ -148,9 +144,6 @@ export async function createMailerHarness(opts: { maxAttempts?: number } = {}): 
     listenUrl: cfg.systemUrl,
     metrics,
   });
-  const http: Server = createServer(createHttpHandler({ db, secret: SECRET, log, metrics, readiness: {} }));
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const httpUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   let position = 0;
   return {
     tdb,
@@ -158,7 +151,6 @@ export async function createMailerHarness(opts: { maxAttempts?: number } = {}): 
     bus,
     smtp,
     sender,
-    httpUrl,
     async publish(service, streamType, e, msgId) {
       const event: StoredEvent = {
         id: e.id ?? randomUUID(),
@@ -178,7 +170,6 @@ export async function createMailerHarness(opts: { maxAttempts?: number } = {}): 
     },
     sql: (q, params) => db.tx({ orgId: null }, (tx) => tx.query(q, params)) as never,
     async teardown() {
-      await new Promise<void>((resolve) => http.close(() => resolve()));
       await sender.stop();
       await Promise.allSettled(consumers.map((c) => c.stop()));
       await bus.jsm.streams.delete(bus.streamName).catch(() => {});

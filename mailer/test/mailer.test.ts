@@ -1,23 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelayMs } from '../src/sender';
 import { escapeHtml, renderMail } from '../src/templates';
-import { signUnsubscribeToken, verifyUnsubscribeToken } from '../src/unsubscribe';
+import { signUnsubscribeToken, verifyUnsubscribeToken } from '@cos/auth';
+import { OPTIONAL_KINDS } from '../src/unsubscribe';
 
 const secret = 'unit-test-secret-0123456789abcdef0123';
 const userId = '6b0c1f5e-1f7a-4c55-9a53-3f1f0a6f3b11';
+const orgId = '0c9a7f3e-2b1d-4e6f-8a9b-1c2d3e4f5a6b';
+const verify = (s: string, t: string) => verifyUnsubscribeToken(s, t, OPTIONAL_KINDS);
 
 describe('unsubscribe tokens', () => {
   it('round-trips and refuses tampering, other secrets and kinds one cannot opt out of', () => {
-    const token = signUnsubscribeToken(secret, { userId, kind: 'CHURN_RISK' });
-    expect(verifyUnsubscribeToken(secret, token)).toEqual({ userId, kind: 'CHURN_RISK' });
-    expect(verifyUnsubscribeToken('another-secret-0123456789abcdef0123', token)).toBeNull();
+    const token = signUnsubscribeToken(secret, { userId, orgId, kind: 'CHURN_RISK' });
+    expect(verify(secret, token)).toEqual({ userId, orgId, kind: 'CHURN_RISK' });
+    expect(verify('another-secret-0123456789abcdef0123', token)).toBeNull();
     const [payload, sig] = token.split('.') as [string, string];
-    const swapped = Buffer.from(`${userId}:TASK_ASSIGNED`).toString('base64url');
-    expect(verifyUnsubscribeToken(secret, `${swapped}.${sig}`)).toBeNull();
-    expect(verifyUnsubscribeToken(secret, `${payload}.${sig.slice(0, -2)}`)).toBeNull();
-    expect(verifyUnsubscribeToken(secret, `${payload}`)).toBeNull();
-    expect(verifyUnsubscribeToken(secret, signUnsubscribeToken(secret, { userId, kind: 'INVITATION' }))).toBeNull();
-    expect(verifyUnsubscribeToken(secret, signUnsubscribeToken(secret, { userId: 'not-a-uuid', kind: 'CHURN_RISK' }))).toBeNull();
+    const swapped = Buffer.from(`${userId}:${orgId}:TASK_ASSIGNED`).toString('base64url');
+    expect(verify(secret, `${swapped}.${sig}`)).toBeNull();
+    expect(verify(secret, `${payload}.${sig.slice(0, -2)}`)).toBeNull();
+    expect(verify(secret, `${payload}`)).toBeNull();
+    expect(verify(secret, signUnsubscribeToken(secret, { userId, orgId, kind: 'INVITATION' }))).toBeNull();
+    expect(verify(secret, signUnsubscribeToken(secret, { userId: 'not-a-uuid', orgId, kind: 'CHURN_RISK' }))).toBeNull();
   });
 });
 

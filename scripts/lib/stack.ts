@@ -24,8 +24,7 @@ export interface StackOptions {
   /** Extra env for one process only. */
   perProcessEnv?: Partial<Record<ServiceName | 'gateway' | 'mailer', Record<string, string>>>;
   /**
-   * The mailer (README "Email") on this port, started with the subgraphs; the gateway forwards `/unsubscribe` to it.
-   * Absent: no mailer process.
+   * The mailer (README "Email") on this port, started with the subgraphs. Absent: no mailer process.
    */
   mailerPort?: number;
 }
@@ -101,7 +100,6 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   ];
   if (opts.mailerPort !== undefined) {
     specs.unshift({ name: 'mailer', entry: path.join(repoRoot, 'mailer/src/index.ts'), port: opts.mailerPort, env: { PORT: String(opts.mailerPort) } });
-    specs.find((s) => s.name === 'gateway')!.env.MAILER_URL = `http://127.0.0.1:${opts.mailerPort}`;
   }
 
   const processes: RunningProcess[] = [];

@@ -8,8 +8,8 @@ export const UNSUBSCRIBE_PATH = '/unsubscribe';
 const MAX_BODY_BYTES = 1_024;
 
 export interface UseUnsubscribeProxyOptions {
-  /** The mailer's base URL (MAILER_URL); unset: the path answers 404 like any other unknown path. */
-  mailerUrl: string | undefined;
+  /** identity's URL (its `/unsubscribe` route), or undefined while no supergraph is loaded. */
+  identityUrl: () => string | undefined;
   fetcher: (url: string, init: { method: string; headers: Record<string, string>; body?: Uint8Array }) => Promise<{ status: number; headers: Headers; text(): Promise<string> }>;
   log: Logger;
 }
@@ -17,15 +17,15 @@ export interface UseUnsubscribeProxyOptions {
 const json = (status: number, code: string, message: string, headers: Record<string, string> = {}) => Response.json({ error: { code, message } }, { status, headers });
 
 /**
- * `GET|POST /unsubscribe?token=…` is forwarded to the mailer before any GraphQL concern: mail clients send RFC 8058
- * one-click POSTs without credentials, so the signed token (checked by the mailer) is the only authentication.
- * Only the token, Accept and Content-Type travel; the mailer's answer (HTML or JSON, 400 `INVALID_UNSUBSCRIBE_TOKEN`
- * for a bad token) comes back as is. An unreachable mailer is a 503 with Retry-After (mail clients retry).
+ * `GET|POST /unsubscribe?token=…` is forwarded to identity before any GraphQL concern: mail clients send RFC 8058
+ * one-click POSTs without credentials, so the signed token (identity checks it, then records the opt-out as an event
+ * the mailer consumes) is the only authentication. Only the token, Accept and Content-Type travel; identity's answer
+ * (HTML or JSON, 400 `INVALID_UNSUBSCRIBE_TOKEN` for a bad token) comes back as is. Unreachable: 503 + Retry-After.
  */
 export function useUnsubscribeProxy(opts: UseUnsubscribeProxyOptions): Plugin {
   return {
     async onRequest({ request, url, endResponse }) {
-      if (url.pathname !== UNSUBSCRIBE_PATH || !opts.mailerUrl) return;
+      if (url.pathname !== UNSUBSCRIBE_PATH) return;
       if (request.method !== 'GET' && request.method !== 'POST') {
         endResponse(json(405, 'METHOD_NOT_ALLOWED', 'GET or POST', { allow: 'GET, POST' }));
         return;
@@ -38,7 +38,13 @@ export function useUnsubscribeProxy(opts: UseUnsubscribeProxyOptions): Plugin {
           return;
         }
       }
-      const target = new URL(UNSUBSCRIBE_PATH, opts.mailerUrl);
+      const base = opts.identityUrl();
+      if (!base) {
+        endResponse(json(503, 'UNAVAILABLE', 'Try again later', { 'retry-after': '5' }));
+        return;
+      }
+      // The path only on identity's origin, never something the caller chose; the token is the one parameter.
+      const target = new URL(UNSUBSCRIBE_PATH, base);
       const token = url.searchParams.get('token');
       if (token !== null) target.searchParams.set('token', token);
       const headers: Record<string, string> = {};
