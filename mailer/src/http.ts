@@ -22,7 +22,7 @@ export function createHttpHandler(opts: HttpOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://mailer');
     try {
-      if (url.pathname === '/healthz') return send(res, 200, 'application/json', '{"status":"ok"}');
+      if (url.pathname === '/healthz') return send(res, 200, 'application/json', '{"status":"ok","service":"mailer"}');
       if (url.pathname === '/readyz') {
         if (opts.isDraining?.()) return send(res, 503, 'application/json', '{"status":"draining"}');
         const failed: string[] = [];
