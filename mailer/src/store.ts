@@ -67,7 +67,13 @@ export const upsertContact = (tx: Tx, c: { contactId: string; customerId: string
      ON CONFLICT (contact_id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name`,
     [c.contactId, c.customerId, c.orgId, c.email, c.name],
   );
-export const eraseContact = (tx: Tx, contactId: string) => tx.query(`/* eraseContact */ DELETE FROM contacts WHERE contact_id = $1`, [contactId]);
+/** GDPR erasure of a contact: the contact row and every mail to its address (queued or sent) go. */
+export async function eraseContact(tx: Tx, contactId: string): Promise<void> {
+  const [c] = await tx.query<{ email: string | null }>(`/* eraseContact */ DELETE FROM contacts WHERE contact_id = $1 RETURNING email`, [contactId]);
+  if (c?.email) {
+    await tx.query(`/* eraseContactMails */ DELETE FROM mails WHERE recipient_user_id IS NULL AND lower(to_address) = lower($1)`, [c.email]);
+  }
+}
 /** The contacts of a customer that have an address (support replies go to the first). */
 export const contactsOf = (tx: Tx, customerId: string) =>
   tx.query<{ contactId: string; email: string; name: string }>(

@@ -233,5 +233,11 @@ describe('mailer', () => {
     expect(reply!.headers.subject).toBe('Re: Printer on fire');
     expect(reply!.decoded).toContain('we are on it.');
     expect(reply!.headers['list-unsubscribe']).toBeUndefined();
+
+    // Erasing the contact removes it and every mail to its address.
+    const [contact] = await h.sql<{ contact_id: string }>(`SELECT contact_id FROM contacts WHERE customer_id = $1`, [customerId]);
+    await h.publish('customers', 'Customer', { type: 'CustomerContactErased', orgId, data: { customerId, contactId: contact!.contact_id } });
+    await waitFor(async () => (await h.sql(`SELECT 1 FROM mails WHERE lower(to_address) = $1`, [contactEmail])).length === 0, 10_000, 'contact mails erased');
+    expect(await h.sql(`SELECT 1 FROM contacts WHERE customer_id = $1`, [customerId])).toHaveLength(0);
   });
 });
