@@ -28,14 +28,14 @@ const portFree = (p: number) =>
     s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 
-/** A gateway port whose next four ports (the subgraphs') are free too. */
+/** A gateway port whose next six ports (the subgraphs', the console's, the mailer's) are free too. */
 async function freePortRun(): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const all = await Promise.all([0, 1, 2, 3, 4].map((d) => portFree(base + d)));
+    const all = await Promise.all([0, 1, 2, 3, 4, 5, 6].map((d) => portFree(base + d)));
     if (all.every(Boolean)) return base;
   }
-  throw new Error('no run of 5 free ports');
+  throw new Error('no run of 7 free ports');
 }
 
 async function waitForOutput(re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
@@ -91,6 +91,8 @@ describe('pnpm start', () => {
       const res = await fetch(`http://127.0.0.1:${port + 1 + i}/healthz`);
       expect(await res.json()).toMatchObject({ status: 'ok', service: name });
     }
+    // The mailer (README "Email") on PORT + 6.
+    expect(await (await fetch(`http://127.0.0.1:${port + 6}/healthz`)).json()).toMatchObject({ status: 'ok', service: 'mailer' });
     expect(readdirSync(path.join(dataDir, 'logs')).sort()).toEqual([
       'agent-worker.log',
       'agents.log',
@@ -98,6 +100,7 @@ describe('pnpm start', () => {
       'customers.log',
       'gateway.log',
       'identity.log',
+      'mailer.log',
       'mcp.log',
       'tasks.log',
     ]);

@@ -2,6 +2,8 @@
  * `pnpm dlq list [--service <svc>] [--json]`      dead letters, oldest first
  * `pnpm dlq replay <seq|all> [--service <svc>]`    republish to the original subject, then remove from the DLQ
  *
+ * `pnpm dlq mail list [--json]` / `pnpm dlq mail retry <id|all>`   the mailer's dead mails (README "Email")
+ *
  * Env: NATS_URL (default nats://127.0.0.1:4222), COS_SUBJECT_PREFIX (default cos).
  */
 import { parseArgs } from 'node:util';
@@ -9,6 +11,12 @@ import { parseArgs } from 'node:util';
 import { parseEnv, z } from '../packages/config/src/index';
 import { createLogger } from '@cos/logger';
 import { connectBus, listDeadLetters, replayDeadLetter, type DeadLetter } from '@cos/bus';
+
+const cliArgs = process.argv.slice(2).filter((a) => a !== '--');
+if (cliArgs[0] === 'mail') {
+  const { mailDlq } = await import('../mailer/src/cli');
+  process.exit(await mailDlq(cliArgs.slice(1)));
+}
 
 const env = parseEnv(
   z.object({
@@ -18,9 +26,9 @@ const env = parseEnv(
   }),
 );
 
-const usage = 'usage: pnpm dlq list [--service <svc>] [--json] | pnpm dlq replay <seq|all> [--service <svc>]';
+const usage = 'usage: pnpm dlq list [--service <svc>] [--json] | pnpm dlq replay <seq|all> [--service <svc>] | pnpm dlq mail list|retry <id|all>';
 const { values, positionals } = parseArgs({
-  args: process.argv.slice(2).filter((a) => a !== '--'),
+  args: cliArgs,
   allowPositionals: true,
   options: { service: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
 });

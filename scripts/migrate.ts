@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { ContractBlockedError, ensureDatabase, liveInstances, quoteIdent, readMigrations } from '@cos/db';
 import { migrateAll, migrationsDir } from './lib/database';
-import { SERVICES, type ServiceName } from './lib/paths';
+import { SCHEMAS, type SchemaName } from './lib/paths';
 
 const { values } = parseArgs({
   options: {
@@ -21,10 +21,10 @@ const { values } = parseArgs({
     'batch-size': { type: 'string' },
   },
 });
-const services = (values.service ?? [...SERVICES]) as ServiceName[];
+const services = (values.service ?? [...SCHEMAS]) as SchemaName[];
 for (const s of services) {
-  if (!SERVICES.includes(s)) {
-    console.error(`unknown service ${s} (one of ${SERVICES.join(', ')})`);
+  if (!SCHEMAS.includes(s)) {
+    console.error(`unknown service ${s} (one of ${SCHEMAS.join(', ')})`);
     process.exit(2);
   }
 }

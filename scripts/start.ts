@@ -3,7 +3,7 @@
  *  1. makes sure Postgres, NATS (JetStream) and Redis are reachable (infra/local/ensure-services.sh: uses running
  *     ones, else starts installed servers with data under .data/, else installs them from Debian's packages);
  *  2. creates the database and applies migrations;
- *  3. starts the four subgraphs and the gateway (logs in .data/logs/);
+ *  3. starts the four subgraphs, the mailer and the gateway (logs in .data/logs/; mails without SMTP_URL in .data/mail);
  *  4. seeds the demo data once (and registers the MCP tools for the demo organization); starts the agent worker and
  *     the MCP server; prints the URLs and a first query. Ctrl-C stops everything cleanly (exit 0).
  *
@@ -34,6 +34,7 @@ const env = {
   gatewayPort: Number(process.env.PORT ?? 4000),
   // With PORT moved (a second stack) the extra processes move with it.
   mcpPort: Number(process.env.MCP_PORT ?? Number(process.env.PORT ?? 4000) + 10),
+  mailerPort: Number(process.env.MAILER_PORT ?? Number(process.env.PORT ?? 4000) + 6),
   prefix: process.env.COS_SUBJECT_PREFIX ?? 'cos',
   nodeEnv: (process.env.NODE_ENV as 'development' | 'production' | undefined) ?? 'development',
 };
@@ -70,8 +71,20 @@ if (!process.env.CONNECTIONS_MASTER_KEYS && !existsSync(masterKeysFile)) {
   writeFileSync(masterKeysFile, `k1:${randomBytes(32).toString('base64')}`, { mode: 0o600 });
 }
 const connectionsMasterKeys = process.env.CONNECTIONS_MASTER_KEYS ?? readFileSync(masterKeysFile, 'utf8').trim();
+// And the key of unsubscribe links (README "Email": the mailer signs, identity verifies): old links keep working.
+const unsubscribeSecretFile = path.join(dataDir, 'mail-unsubscribe-secret');
+if (!process.env.MAIL_UNSUBSCRIBE_SECRET && !process.env.MAIL_UNSUBSCRIBE_SECRET_FILE && !existsSync(unsubscribeSecretFile)) {
+  writeFileSync(unsubscribeSecretFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+}
+const unsubscribeEnv: Record<string, string> =
+  process.env.MAIL_UNSUBSCRIBE_SECRET || process.env.MAIL_UNSUBSCRIBE_SECRET_FILE ? {} : { MAIL_UNSUBSCRIBE_SECRET_FILE: unsubscribeSecretFile };
+const mailerEnv: Record<string, string> = {
+  PUBLIC_BASE_URL: process.env.PUBLIC_BASE_URL ?? `http://localhost:${env.gatewayPort}`,
+  MAIL_DIR: process.env.MAIL_DIR ?? path.join(dataDir, 'mail'),
+  ...unsubscribeEnv,
+};
 
-console.log('» starting identity, tasks, customers, agents and the gateway');
+console.log('» starting identity, tasks, customers, agents, the mailer and the gateway');
 const stack = await startStack({
   pgAdminUrl: env.pgAdminUrl,
   natsUrl: env.natsUrl,
@@ -82,7 +95,8 @@ const stack = await startStack({
   servicePorts: servicePortsAfter(env.gatewayPort),
   logDir: path.join(dataDir, 'logs'),
   nodeEnv: env.nodeEnv,
-  perProcessEnv: { customers: { CONNECTIONS_MASTER_KEYS: connectionsMasterKeys } },
+  perProcessEnv: { customers: { CONNECTIONS_MASTER_KEYS: connectionsMasterKeys }, mailer: mailerEnv, identity: unsubscribeEnv },
+  mailerPort: env.mailerPort,
 }).catch((err: Error) => {
   console.error(err.message);
   process.exit(1);
@@ -144,6 +158,7 @@ Company OS graph is up.
   GraphQL:    http://localhost:${env.gatewayPort}/graphql${env.nodeEnv === 'development' ? '  (open it in a browser for GraphiQL)' : ''}
   Agents:     worker metrics at http://localhost:${workerMetricsPort}/metrics
   MCP:        http://localhost:${env.mcpPort}/mcp  (tools for AI assistants; README "MCP server")
+  Mail:       ${process.env.SMTP_URL ? 'sent through SMTP_URL' : `${path.relative(process.cwd(), mailerEnv.MAIL_DIR!) || '.'}/*.eml (no SMTP_URL; README "Email")`}
   Logs:       ${logDir}/<service>.log${demo ? `\n  Demo data:  ${demo}` : ''}
 
 Log in:

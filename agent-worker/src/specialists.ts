@@ -142,7 +142,9 @@ export const SPECIALISTS: Record<AgentKind, Specialist> = {
       },
       {
         // Approving posted the reply on the task (the platform applies support.sendReply with the decision, exactly
-        // once): check it is there and report where.
+        // once), and the mailer mails that comment to the customer's contact (README "Email": SUPPORT_REPLY; failures
+        // in `pnpm dlq mail list`). The worker can only see the graph: it checks the comment is there and reports
+        // that, not a delivery it cannot observe.
         type: 'tool',
         name: 'confirm-posted',
         run: async ({ task, approval }, call) => {

@@ -86,7 +86,7 @@ export async function startTestStack(overrides: Partial<StackOptions> = {}): Pro
   };
 }
 
-function tailLogs(dir: string, n: number, names: string[] = [...SERVICES, 'gateway']): string {
+function tailLogs(dir: string, n: number, names: string[] = [...SERVICES, 'gateway', 'mailer']): string {
   return names
     .map((name) => {
       try {

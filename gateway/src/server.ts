@@ -25,6 +25,7 @@ import { useSecurityHeaders } from './transport/useSecurityHeaders';
 import { useIntrospectionControl } from './authz/introspection';
 import { useBodyLimit } from './limits/useBodyLimit';
 import { useWebhookProxy } from './transport/useWebhookProxy';
+import { useUnsubscribeProxy } from './transport/useUnsubscribeProxy';
 import { createGraphiQL } from './transport/useGraphiQL';
 import { useHealth } from './transport/useHealth';
 import { createDocumentStore } from './persisted/documents';
@@ -297,6 +298,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       clientIp,
       log,
     }),
+    // Unsubscribe links in mails (README "Email"): forwarded to identity; their signed token is the credential.
+    useUnsubscribeProxy({ identityUrl, fetcher: (url, init) => http.fetcher(url, init as never) as never, log }),
     useFileDownloads({ store: blobStore, secret: env.INTERNAL_SECRET, log }),
     // Multipart uploads may be as big as their files (each checked by useUploads), the JSON fields stay small.
     useBodyLimit(env.MAX_BODY_BYTES, { multipartMaxBytes: uploadMaxFiles * uploadMaxBytes + env.MAX_BODY_BYTES, paths: new Set([GRAPHQL_PATH]) }),

@@ -11,9 +11,11 @@ case "$SERVICE" in
   gateway) cd "$APP/gateway"; SEMI="${COS_SEMI_SPACE_MB:-64}" ;;
   identity|tasks|customers|agents) cd "$APP/services/$SERVICE"; SEMI="${COS_SEMI_SPACE_MB:-32}" ;;
   agent-worker) cd "$APP/agent-worker"; SEMI="${COS_SEMI_SPACE_MB:-16}" ;;
+  # The mailer (README "Email"): consumers + SMTP sender, no subgraph.
+  mailer) cd "$APP/mailer"; SEMI="${COS_SEMI_SPACE_MB:-16}" ;;
   # The MCP server (Streamable HTTP): a thin gateway client, V8's default young generation.
   mcp) cd "$APP/mcp"; exec node --import tsx src/index.ts --http ;;
   migrate) cd "$APP" && exec pnpm migrate ;;
-  *) echo "COS_SERVICE must be gateway, identity, tasks, customers, agents, agent-worker, mcp or migrate (got '$SERVICE')" >&2; exit 64 ;;
+  *) echo "COS_SERVICE must be gateway, identity, tasks, customers, agents, agent-worker, mailer, mcp or migrate (got '$SERVICE')" >&2; exit 64 ;;
 esac
 exec node --max-semi-space-size="$SEMI" --import tsx src/index.ts

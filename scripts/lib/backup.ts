@@ -16,7 +16,7 @@ import { connectBus, eventHeaders, subjectFor } from '@cos/bus';
 import { ensureDatabase, ensureServiceRoles, quoteIdent, serviceDatabase } from '@cos/db';
 import { toStored, type EventRow } from '@cos/event-store';
 import { createLogger } from '@cos/logger';
-import { SERVICES, repoRoot, type ServiceName } from './paths';
+import { SCHEMAS, SERVICES, repoRoot, type SchemaName } from './paths';
 
 const run = promisify(execFile);
 /** pg_dump/pg_restore of a large schema may take long; a stuck one must still end. */
@@ -100,7 +100,8 @@ async function gitCommit(): Promise<string | null> {
 export interface BackupOptions {
   adminUrl: string;
   outDir: string;
-  services?: readonly ServiceName[];
+  /** Schemas to back up: the four services and the mailer by default. */
+  services?: readonly SchemaName[];
   log?: (m: string) => void;
 }
 
@@ -108,7 +109,7 @@ export interface BackupOptions {
 export async function backup(opts: BackupOptions): Promise<BackupManifest> {
   const log = opts.log ?? console.log;
   const started = Date.now();
-  const services = opts.services ?? SERVICES;
+  const services = opts.services ?? SCHEMAS;
   await mkdir(opts.outDir, { recursive: true });
   const c = new pg.Client({ connectionString: opts.adminUrl, application_name: 'cos-backup', connectionTimeoutMillis: 5_000 });
   await c.connect();
@@ -207,7 +208,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const log = opts.log ?? console.log;
   const t0 = Date.now();
   const manifest = await readManifest(opts.backupDir);
-  const services = Object.keys(manifest.services) as ServiceName[];
+  const services = Object.keys(manifest.services) as SchemaName[];
   for (const svc of services) {
     const s = manifest.services[svc]!;
     const actual = await sha256File(path.join(opts.backupDir, s.file));
@@ -244,7 +245,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     const tables = services.reduce((n, s) => n + Object.keys(manifest.services[s]!.tables).length, 0);
     log(`${tables} tables verified against the manifest (row counts and sha256 of contents): ${t3 - t2} ms`);
     if (opts.jetstream) {
-      republished = await republishEvents(c, services, opts.jetstream, log);
+      // Event stores only: the mailer keeps no events (its outbox is mail, not the bus's).
+      republished = await republishEvents(c, services.filter((svc) => (SERVICES as readonly string[]).includes(svc)), opts.jetstream, log);
     }
   } finally {
     await c.end();

@@ -4,6 +4,15 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SERVICES = ['identity', 'tasks', 'customers', 'agents'] as const;
 export type ServiceName = (typeof SERVICES)[number];
+/**
+ * Every Postgres schema with its own migrations: the four subgraphs and the mailer (a process with no subgraph,
+ * README "Email"). Migrations, backups and restores cover them all; subgraph-only tooling (codegen, composition,
+ * rebuild) uses SERVICES.
+ */
+export const SCHEMAS = [...SERVICES, 'mailer'] as const;
+export type SchemaName = (typeof SCHEMAS)[number];
+/** The folder of a schema's numbered migrations. */
+export const schemaDir = (s: SchemaName): string => (s === 'mailer' ? path.join(repoRoot, 'mailer') : path.join(repoRoot, 'services', s));
 /** The subgraphs listen on the four ports after the gateway's: 4001..4004 beside the default 4000. */
 export const servicePortsAfter = (gatewayPort: number): Record<ServiceName, number> =>
   Object.fromEntries(SERVICES.map((s, i) => [s, gatewayPort + 1 + i])) as Record<ServiceName, number>;

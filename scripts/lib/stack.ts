@@ -1,5 +1,6 @@
 /**
- * Starts the whole graph as processes: four subgraphs and the gateway. Used by `pnpm start` and the e2e tests.
+ * Starts the whole graph as processes: four subgraphs, the gateway and (optionally) the mailer. Used by `pnpm start`
+ * and the e2e tests.
  * Each process gets its env explicitly (no .env magic), logs to its own file, and is stopped with SIGTERM
  * (graceful drain) then SIGKILL after a grace period.
  */
@@ -21,7 +22,11 @@ export interface StackOptions {
   nodeEnv?: 'development' | 'test' | 'production';
   extraEnv?: Record<string, string>;
   /** Extra env for one process only. */
-  perProcessEnv?: Partial<Record<ServiceName | 'gateway', Record<string, string>>>;
+  perProcessEnv?: Partial<Record<ServiceName | 'gateway' | 'mailer', Record<string, string>>>;
+  /**
+   * The mailer (README "Email") on this port, started with the subgraphs. Absent: no mailer process.
+   */
+  mailerPort?: number;
 }
 
 export interface RunningProcess {
@@ -93,6 +98,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       },
     },
   ];
+  if (opts.mailerPort !== undefined) {
+    specs.unshift({ name: 'mailer', entry: path.join(repoRoot, 'mailer/src/index.ts'), port: opts.mailerPort, env: { PORT: String(opts.mailerPort) } });
+  }
 
   const processes: RunningProcess[] = [];
   const extras = new Set<string>();
@@ -109,7 +117,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           const { INTERNAL_SECRET: _s, COS_PG_ADMIN_URL: _d, DATABASE_URL: _u, ...inherited } = process.env;
           return { ...inherited, NODE_ENV: common.NODE_ENV!, LOG_LEVEL: common.LOG_LEVEL!, ...spec.env };
         }
-        const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name as ServiceName | 'gateway'] ?? {}) };
+        const env = { ...process.env, ...common, ...spec.env, ...(opts.perProcessEnv?.[spec.name as ServiceName | 'gateway' | 'mailer'] ?? {}) };
         return { ...env, NODE_OPTIONS: nodeOptionsFor(spec.name === 'gateway' ? 'gateway' : 'subgraph', env.NODE_OPTIONS) };
       })(),
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,3 +1,4 @@
 export * from './principal';
 export * from './permissions';
 export * from './internal-header';
+export * from './unsubscribe';

@@ -8,6 +8,10 @@ import type { DomainEvent } from '@cos/event-store';
 export type Role = 'OWNER' | 'ADMIN' | 'MEMBER' | 'VIEWER';
 export type AssigneeRef = { id: string; kind: 'User' | 'Agent' };
 
+/** Notification mails a person can turn off (README "Email"). */
+export const NOTIFICATION_KINDS = ['APPROVAL_REQUESTED', 'TASK_ASSIGNED', 'CHURN_RISK'] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+
 // ---------- identity (aggregates: Organization, User, Invitation, ApiKey) ----------
 export type IdentityEvent =
   | DomainEvent<'OrganizationCreated', { organizationId: string; name: string; slug: string; ownerId: string }>
@@ -15,7 +19,21 @@ export type IdentityEvent =
   | DomainEvent<'MemberJoined', { organizationId: string; userId: string; name: string; role: Role }>
   | DomainEvent<'MemberRoleChanged', { organizationId: string; userId: string; role: Role; previousRole: Role }>
   | DomainEvent<'MemberRemoved', { organizationId: string; userId: string }>
-  | DomainEvent<'InvitationCreated', { invitationId: string; email: string; name: string; role: Role; tokenHash: string; expiresAt: string; /** the (password-less) user the invitation is for */ userId?: string }>
+  | DomainEvent<
+      'InvitationCreated',
+      {
+        invitationId: string;
+        email: string;
+        name: string;
+        role: Role;
+        tokenHash: string;
+        expiresAt: string;
+        /** the (password-less) user the invitation is for */
+        userId?: string;
+        /** The accept link with the token, for the mailer's invitation mail (sealed per subject; null once erased). */
+        acceptUrl?: string | null;
+      }
+    >
   | DomainEvent<'InvitationAccepted', { invitationId: string; userId: string }>
   | DomainEvent<'UserLoggedIn', { userId: string }>
   /**
@@ -25,6 +43,11 @@ export type IdentityEvent =
    * included). No personal data.
    */
   | DomainEvent<'UserErased', { userId: string }>
+  /**
+   * The notification mails a person turned off (stream `User-<id>`): through `updateNotificationPreferences` or an
+   * unsubscribe link (`via`). `disabled` is the whole set after the change. The mailer consumes it.
+   */
+  | DomainEvent<'NotificationPreferencesChanged', { userId: string; disabled: NotificationKind[]; via: 'graph' | 'unsubscribe' }>
   /** kind 'service' (absent = 'partner'): a service account for agent workers, verified as a service principal. */
   | DomainEvent<'ApiKeyCreated', { apiKeyId: string; name: string; scopes: string[]; prefix: string; kind?: 'partner' | 'service' }>
   | DomainEvent<'ApiKeyRevoked', { apiKeyId: string }>

@@ -20,7 +20,7 @@ export type EventTypeOf<S extends ServiceName> = TypesOf<ServiceEvents[S]>;
 export const EVENT_CATALOG = {
   identity: {
     Organization: ['OrganizationCreated', 'MemberJoined', 'MemberRoleChanged', 'MemberRemoved'],
-    User: ['UserRegistered', 'UserLoggedIn', 'UserErased'],
+    User: ['UserRegistered', 'UserLoggedIn', 'UserErased', 'NotificationPreferencesChanged'],
     Invitation: ['InvitationCreated', 'InvitationAccepted'],
     ApiKey: ['ApiKeyCreated', 'ApiKeyRevoked'],
     LoginAttempt: ['LoginFailed'],

@@ -23,6 +23,8 @@ export interface IdentityConfig {
   loginThrottle?: LoginThrottleLimits;
   /** Supergraph (file path or URL) that trusted documents are validated against at registration; default: the committed one. */
   supergraph?: string;
+  /** Verifies unsubscribe links (`/unsubscribe`, README "Email"); the mailer signs them with the same key. */
+  unsubscribeSecret?: string;
 }
 
 /** What createServer needs; index.ts builds it from env, tests from a test database. */

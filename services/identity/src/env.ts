@@ -24,6 +24,8 @@ export const identityEnv = baseServiceEnv.extend({
   /** Supergraph (file or URL) that trusted documents are validated against; default schema/supergraph.graphql. */
   SUPERGRAPH: z.string().min(1).optional(),
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** HMAC key of unsubscribe links, shared with the mailer (README "Email"); required in production. */
+  MAIL_UNSUBSCRIBE_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 });
 export type IdentityEnv = z.infer<typeof identityEnv>;
 

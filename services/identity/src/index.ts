@@ -4,6 +4,7 @@
  * union (cos.<org>.identity.<Aggregate>.<Type>) through the outbox relay; consumes
  * `${prefix}.*.{tasks,customers,agents}.>` into the audit log (src/events/consumers.ts).
  */
+import { unsubscribeSecret } from '@cos/auth';
 import { exitOnStartupError, startSubgraphProcess } from '@cos/service-kit';
 import { ensureActiveSigningKey, KeyRing } from './auth/keyring';
 import { loadEnv } from './env';
@@ -39,6 +40,8 @@ startSubgraphProcess({
           refreshReuseGraceS: env.REFRESH_REUSE_GRACE_S,
           invitationTtlS: env.INVITATION_TTL_S,
           inviteUrlBase: env.INVITE_URL_BASE,
+          // Production without it: every unsubscribe link is refused (the mailer, which signs them, refuses to start).
+          unsubscribeSecret: env.NODE_ENV === 'production' ? env.MAIL_UNSUBSCRIBE_SECRET : unsubscribeSecret(env.NODE_ENV, env.MAIL_UNSUBSCRIBE_SECRET),
           supergraph: env.SUPERGRAPH,
           loginThrottle: {
             windowS: env.LOGIN_WINDOW_S,

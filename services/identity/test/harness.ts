@@ -7,6 +7,7 @@ import { createServer } from '../src/server';
 
 export const ANON: Principal = { kind: 'anonymous' };
 export const PASSWORD = 'correct-horse-42';
+export const TEST_UNSUBSCRIBE_SECRET = 'test-unsubscribe-secret-0123456789abcdef';
 
 /** A migrated test database with identity's server built in-process over the real runtime and system roles. */
 export async function startIdentity() {
@@ -29,6 +30,7 @@ export async function startIdentity() {
       refreshTokenTtlS: 30 * 24 * 3600,
       invitationTtlS: 7 * 24 * 3600,
       inviteUrlBase: 'http://app.test/accept',
+      unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET,
     },
   });
   const subgraph = { fetch: (input: string, init?: RequestInit) => server.yoga.fetch(input, init ?? {}) };

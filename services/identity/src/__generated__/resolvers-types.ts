@@ -117,6 +117,8 @@ export type Mutation = {
    */
   revokePersistedOperation: Scalars['Boolean']['output'];
   signUp: AuthPayload;
+  /** The signed-in person's own notification mails (people only; an API key: FORBIDDEN). */
+  updateNotificationPreferences: NotificationPreferences;
 };
 
 
@@ -199,6 +201,11 @@ export type MutationSignUpArgs = {
   input: SignUpInput;
 };
 
+
+export type MutationUpdateNotificationPreferencesArgs = {
+  input: NotificationPreferencesInput;
+};
+
 /**
  * Everything the graph keeps about the signed-in person (GDPR right of access), as JSON documents: each subgraph
  * contributes its part of this entity (identity, tasks, customers), the gateway assembles them. Secrets never appear
@@ -210,6 +217,25 @@ export type MyDataExport = {
   /** identity's part: profile, memberships, invitations, sessions (metadata), API keys created, audit entries about or by the person. */
   identity: Scalars['JSON']['output'];
   userId: Scalars['ID']['output'];
+};
+
+/** Notification mails a person can turn off (README "Email"); invitations and replies to customers are always sent. */
+export type NotificationKind =
+  | 'APPROVAL_REQUESTED'
+  | 'CHURN_RISK'
+  | 'TASK_ASSIGNED';
+
+export type NotificationPreferences = {
+  __typename?: 'NotificationPreferences';
+  /** Kinds turned off (here, or by an unsubscribe link in a mail). */
+  disabled: Array<NotificationKind>;
+  /** Kinds mailed to the person. */
+  enabled: Array<NotificationKind>;
+};
+
+export type NotificationPreferencesInput = {
+  /** The whole set of kinds to turn off (the others are on). */
+  disabled: Array<NotificationKind>;
 };
 
 export type Organization = {
@@ -270,6 +296,8 @@ export type User = {
   id: Scalars['ID']['output'];
   memberships: Array<Membership>;
   name: Scalars['String']['output'];
+  /** The user themself only (anyone else: FORBIDDEN): which notification mails they receive. */
+  notificationPreferences: NotificationPreferences;
 };
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
@@ -389,6 +417,9 @@ export type ResolversTypes = ResolversObject<{
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   MyDataExport: ResolverTypeWrapper<MyDataExportParent>;
+  NotificationKind: NotificationKind;
+  NotificationPreferences: ResolverTypeWrapper<NotificationPreferences>;
+  NotificationPreferencesInput: NotificationPreferencesInput;
   Organization: ResolverTypeWrapper<OrganizationParent>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Role: Role;
@@ -411,6 +442,8 @@ export type ResolversParentTypes = ResolversObject<{
   Boolean: Scalars['Boolean']['output'];
   Int: Scalars['Int']['output'];
   MyDataExport: MyDataExportParent;
+  NotificationPreferences: NotificationPreferences;
+  NotificationPreferencesInput: NotificationPreferencesInput;
   Organization: OrganizationParent;
   Query: Record<PropertyKey, never>;
   SignUpInput: SignUpInput;
@@ -477,6 +510,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
   revokePersistedOperation?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokePersistedOperationArgs, 'client' | 'id'>>;
   signUp?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignUpArgs, 'input'>>;
+  updateNotificationPreferences?: Resolver<ResolversTypes['NotificationPreferences'], ParentType, ContextType, RequireFields<MutationUpdateNotificationPreferencesArgs, 'input'>>;
 }>;
 
 export type MyDataExportResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MyDataExport'] = ResolversParentTypes['MyDataExport'], FederationReferenceType extends FederationReferenceTypes['MyDataExport'] = FederationReferenceTypes['MyDataExport']> = ResolversObject<{
@@ -484,6 +518,11 @@ export type MyDataExportResolvers<ContextType = Context, ParentType extends Reso
   generatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   identity?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
   userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
+export type NotificationPreferencesResolvers<ContextType = Context, ParentType extends ResolversParentTypes['NotificationPreferences'] = ResolversParentTypes['NotificationPreferences']> = ResolversObject<{
+  disabled?: Resolver<Array<ResolversTypes['NotificationKind']>, ParentType, ContextType>;
+  enabled?: Resolver<Array<ResolversTypes['NotificationKind']>, ParentType, ContextType>;
 }>;
 
 export type OrganizationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Organization'] = ResolversParentTypes['Organization'], FederationReferenceType extends FederationReferenceTypes['Organization'] = FederationReferenceTypes['Organization']> = ResolversObject<{
@@ -509,6 +548,7 @@ export type UserResolvers<ContextType = Context, ParentType extends ResolversPar
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   memberships?: Resolver<Array<ResolversTypes['Membership']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  notificationPreferences?: Resolver<ResolversTypes['NotificationPreferences'], ParentType, ContextType>;
 }>;
 
 export type Resolvers<ContextType = Context> = ResolversObject<{
@@ -521,6 +561,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Membership?: MembershipResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   MyDataExport?: MyDataExportResolvers<ContextType>;
+  NotificationPreferences?: NotificationPreferencesResolvers<ContextType>;
   Organization?: OrganizationResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   User?: UserResolvers<ContextType>;

@@ -157,7 +157,7 @@ export async function login(ctx: Context, email: string, password: string, organ
         streamId: userStream(user.id),
         streamType: streamTypeOf('identity', 'User'),
         expectedVersion: version,
-        events: decideUser({ type: 'RecordLogin', userId: user.id }, { exists: version > 0, erased: false }),
+        events: decideUser({ type: 'RecordLogin', userId: user.id }, { ...initialUser, exists: version > 0 }),
         metadata: metadataFor(ctx, user.id),
       });
       await finishLoginAttempt(tx, attemptId, 'success');

@@ -69,18 +69,20 @@ export async function inviteMember(ctx: Context, raw: { email: string; name: str
           metadata,
         });
       }
+      const link = `${config.inviteUrlBase}?token=${encodeURIComponent(token)}`;
       await eventStore.append(tx, {
         orgId,
         streamId: invitationStream(invitationId),
         streamType: streamTypeOf('identity', 'Invitation'),
         expectedVersion: 0,
         events: decideInvitation(
-          { type: 'CreateInvitation', invitationId, userId, email: input.email, name: input.name, role: input.role, tokenHash: sha256Hex(token), expiresAt },
+          // acceptUrl carries the token for the mailer's invitation mail: sealed with the invitee's data key like their
+          // email (store/pii.ts), so the events table holds only ciphertext and erasure shreds it.
+          { type: 'CreateInvitation', invitationId, userId, email: input.email, name: input.name, role: input.role, tokenHash: sha256Hex(token), expiresAt, acceptUrl: link },
           initialInvitation,
         ),
         metadata,
       });
-      const link = `${config.inviteUrlBase}?token=${encodeURIComponent(token)}`;
       await insertOutboundEmail(tx, {
         id: randomUUID(),
         orgId,

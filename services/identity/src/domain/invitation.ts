@@ -12,7 +12,7 @@ export interface InvitationState {
 export const initialInvitation: InvitationState = { status: 'none', expiresAt: null, userId: null, role: null };
 
 export type InvitationCommand =
-  | { type: 'CreateInvitation'; invitationId: string; userId: string; email: string; name: string; role: Role; tokenHash: string; expiresAt: Date }
+  | { type: 'CreateInvitation'; invitationId: string; userId: string; email: string; name: string; role: Role; tokenHash: string; expiresAt: Date; acceptUrl?: string }
   | { type: 'AcceptInvitation'; invitationId: string; userId: string; now: Date };
 
 const invalid = () => badInput('token', 'This invitation is invalid or has expired');
@@ -32,6 +32,7 @@ export function decideInvitation(cmd: InvitationCommand, state: InvitationState)
             role: cmd.role,
             tokenHash: cmd.tokenHash,
             expiresAt: cmd.expiresAt.toISOString(),
+            ...(cmd.acceptUrl ? { acceptUrl: cmd.acceptUrl } : {}),
           },
         },
       ];

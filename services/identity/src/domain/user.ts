@@ -1,4 +1,4 @@
-import type { IdentityEvent } from '@cos/events';
+import type { IdentityEvent, NotificationKind } from '@cos/events';
 import { badInput, notFound } from '@cos/errors';
 
 /** User aggregate (stream `User-<id>`): registration and sign-ins (the audit trail of a person). */
@@ -6,14 +6,17 @@ export interface UserState {
   exists: boolean;
   /** GDPR erasure happened (UserErased): nothing more is recorded about the person. */
   erased: boolean;
+  /** Notification mails the person turned off (sorted). */
+  disabledNotifications: NotificationKind[];
 }
 
-export const initialUser: UserState = { exists: false, erased: false };
+export const initialUser: UserState = { exists: false, erased: false, disabledNotifications: [] };
 
 export type UserCommand =
   | { type: 'RegisterUser'; userId: string; email: string; name: string }
   | { type: 'RecordLogin'; userId: string }
-  | { type: 'EraseUser'; userId: string };
+  | { type: 'EraseUser'; userId: string }
+  | { type: 'ChangeNotificationPreferences'; userId: string; disabled: NotificationKind[]; via: 'graph' | 'unsubscribe' };
 
 export function decideUser(cmd: UserCommand, state: UserState): IdentityEvent[] {
   switch (cmd.type) {
@@ -27,12 +30,20 @@ export function decideUser(cmd: UserCommand, state: UserState): IdentityEvent[] 
       if (!state.exists) throw notFound('User', cmd.userId);
       // Erasing twice changes nothing (the key is gone already): no second event.
       return state.erased ? [] : [{ type: 'UserErased', data: { userId: cmd.userId } }];
+    case 'ChangeNotificationPreferences': {
+      if (!state.exists || state.erased) throw notFound('User', cmd.userId);
+      const disabled = [...new Set(cmd.disabled)].sort();
+      // The same set again (a second click on an unsubscribe link) records nothing.
+      if (disabled.join() === state.disabledNotifications.join()) return [];
+      return [{ type: 'NotificationPreferencesChanged', data: { userId: cmd.userId, disabled, via: cmd.via } }];
+    }
   }
 }
 
 export function evolveUser(state: UserState, event: IdentityEvent): UserState {
   if (event.type === 'UserRegistered') return { ...state, exists: true };
   if (event.type === 'UserErased') return { ...state, erased: true };
+  if (event.type === 'NotificationPreferencesChanged') return { ...state, disabledNotifications: [...event.data.disabled].sort() };
   return state;
 }
 

@@ -1,6 +1,7 @@
 import { PRINCIPAL_HEADER, SIGNATURE_HEADER, verifyPrincipal } from '@cos/auth';
 import type { ServerDeps } from '../deps';
 import { verifyApiKeySecret } from '../commands/api-keys';
+import { UNSUBSCRIBE_PATH, unsubscribeRoute } from './unsubscribe';
 
 export const JWKS_PATH = '/.well-known/jwks.json';
 export const VERIFY_API_KEY_PATH = '/internal/api-keys/verify';
@@ -14,6 +15,9 @@ const json = (body: unknown, status = 200, headers: Record<string, string> = {})
  */
 export function identityRoutes(deps: ServerDeps): Record<string, (req: Request) => Promise<Response>> {
   return {
+    /** Unsubscribe links from mails (public through the gateway; the signed token is the credential). */
+    [UNSUBSCRIBE_PATH]: unsubscribeRoute(deps),
+
     /** Public keys for access-token verification (active + recently retired). Verifiers may cache briefly. */
     [JWKS_PATH]: async (req) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') return json({ error: 'method not allowed' }, 405, { allow: 'GET' });

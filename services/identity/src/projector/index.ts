@@ -107,6 +107,9 @@ export async function projectIdentityEvent(tx: Tx, e: StoredOf<IdentityEvent>): 
         ERASED,
       ]);
       return;
+    case 'NotificationPreferencesChanged':
+      await tx.query(`/* projectNotificationPreferences */ UPDATE users SET notification_disabled = $2 WHERE id = $1`, [e.data.userId, e.data.disabled]);
+      return;
     case 'UserLoggedIn':
     case 'LoginFailed':
     case 'RefreshTokenReused':

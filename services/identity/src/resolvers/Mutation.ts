@@ -6,6 +6,7 @@ import { publishPersistedOperations, revokePersistedOperation } from '../persist
 import { createServiceAccount } from '../auth/service-accounts';
 import { removeMember } from '../commands/remove-member';
 import { eraseUser } from '../commands/privacy';
+import { updateNotificationPreferences } from '../commands/notification-preferences';
 
 export const Mutation: MutationResolvers = {
   signUp: (_, { input }, ctx) => signUp(ctx, input),
@@ -22,4 +23,5 @@ export const Mutation: MutationResolvers = {
   publishPersistedOperations: (_, args, ctx) => publishPersistedOperations(ctx, args),
   revokePersistedOperation: (_, args, ctx) => revokePersistedOperation(ctx, args),
   eraseUser: (_, { userId }, ctx) => eraseUser(ctx, userId),
+  updateNotificationPreferences: (_, { input }, ctx) => updateNotificationPreferences(ctx, input),
 };
