@@ -9,7 +9,7 @@ import type { EventMetadata } from '@cos/event-store';
 import { badInput, forbidden } from '@cos/errors';
 import type { Context } from '../context';
 import { decideUser, userAggregate, userStream } from '../domain/user';
-import { eventStore } from '../store/projection';
+import { eventStore } from '../projector';
 import { metadataFor, retryOnConflict } from './common';
 
 export interface NotificationPreferencesView {
