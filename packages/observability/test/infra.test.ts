@@ -4,16 +4,19 @@ import { fileURLToPath } from 'node:url';
 import { Gauge } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createAgentMetrics, createMetrics, observeResponseCache, observeSubgraphTransport } from '../src';
+// The mailer process registers its own series (mailer/src/metrics.ts); its DB is only read on scrape.
+import { createMailerMetrics } from '../../../mailer/src/metrics';
 
 const infra = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../infra');
 const read = (p: string) => readFileSync(path.join(infra, p), 'utf8');
 
-/** Every metric name the processes export (observePool adds the pool gauges by pool name; the gateway its cache and transport counters; agents its worker-protocol counters). */
+/** Every metric name the processes export (observePool adds the pool gauges by pool name; the gateway its cache and transport counters; agents its worker-protocol counters; the mailer its mail series). */
 function exportedNames(): Set<string> {
   const m = createMetrics('test');
   observeResponseCache(m, () => ({ hits: 0, misses: 0, stores: 0, subgraphHits: 0, subgraphMisses: 0, subgraphStores: 0, raced: 0, invalidations: 0, entries: 0, bytes: 0 }));
   observeSubgraphTransport(m, () => ({ entityFetches: 0, entityRequests: 0, representationsDeduplicated: 0, inflightJoined: 0 }));
   createAgentMetrics(m.registry);
+  createMailerMetrics(m.registry, {} as Parameters<typeof createMailerMetrics>[1]);
   for (const pool of ['runtime', 'system']) {
     new Gauge({ name: `cos_pg_pool_${pool}_connections`, help: 'x', registers: [m.registry] });
   }
