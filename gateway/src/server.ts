@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { ApolloGateway } from '@apollo/gateway';
 import { useApolloFederation } from '@envelop/apollo-federation';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
@@ -37,7 +38,7 @@ import type { ResponseCache } from './cache/response-cache';
 import { useValidationErrors } from './transport/useValidationErrors';
 import { subgraphsOf, supergraphManager, type SubgraphInfo } from './execution/supergraph';
 import { clientIpResolver } from './auth/client-ip';
-import { FsBlobStore, scannerFromConfig } from '@cos/files';
+import { blobStoreFromEnv, scannerFromConfig } from '@cos/files';
 import { useUploads } from './uploads/useUploads';
 import { useFileDownloads } from './uploads/useFileDownloads';
 import { createNativeExecutor } from './execution/executor';
@@ -89,7 +90,7 @@ export interface GatewayDeps {
     | 'subgraphUrls'
   > &
     /** Attachments (defaults: DEFAULT_FILES_DIR, 10 MiB, 5 files, no scanner). */
-    Partial<Pick<GatewayEnv, 'FILES_DIR' | 'UPLOAD_MAX_BYTES' | 'UPLOAD_MAX_FILES' | 'UPLOAD_SCANNER' | 'UPLOAD_SCAN_TIMEOUT_MS'>> &
+    Partial<Pick<GatewayEnv, 'FILES_DIR' | 'FILES_STORE' | 'S3_ENDPOINT' | 'S3_BUCKET' | 'S3_REGION' | 'S3_ACCESS_KEY_ID' | 'S3_SECRET_ACCESS_KEY' | 'S3_FORCE_PATH_STYLE' | 'S3_PREFIX' | 'S3_TIMEOUT_MS' | 'UPLOAD_MAX_BYTES' | 'UPLOAD_MAX_FILES' | 'UPLOAD_SCANNER' | 'UPLOAD_SCAN_TIMEOUT_MS'>> &
     /**
      * Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s), executor
      * (native), entity batching, subgraph-answer caching, trusted proxies, webhook body size.
@@ -266,8 +267,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     firstParty: env.PERSISTED_FIRST_PARTY ?? 'open',
   } as const;
 
-  // Attachments: content-addressed blobs under FILES_DIR (shared with the tasks service, which deletes them on erasure).
-  const blobStore = new FsBlobStore(env.FILES_DIR ?? DEFAULT_FILES_DIR);
+  // Attachments: content-addressed blobs under FILES_DIR or in an S3 bucket (FILES_STORE; shared with the tasks service,
+  // which deletes them on erasure). Uploads are staged under FILES_DIR/tmp either way.
+  const filesDir = env.FILES_DIR ?? DEFAULT_FILES_DIR;
+  const blobStore = blobStoreFromEnv({ ...env, FILES_DIR: filesDir });
   const uploadMaxBytes = env.UPLOAD_MAX_BYTES ?? 10 * 1024 * 1024;
   const uploadMaxFiles = env.UPLOAD_MAX_FILES ?? 5;
 
@@ -316,7 +319,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     ...(slots.afterAuth ?? []),
     useUploads({
       store: blobStore,
-      stagingDir: blobStore.stagingDir(),
+      stagingDir: path.join(filesDir, 'tmp'),
       scanner: scannerFromConfig(env.UPLOAD_SCANNER ?? 'none', env.UPLOAD_SCAN_TIMEOUT_MS),
       secret: env.INTERNAL_SECRET,
       maxFileBytes: uploadMaxBytes,

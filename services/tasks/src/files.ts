@@ -11,9 +11,10 @@ export interface FilesConfig {
   publicBaseUrl: string;
 }
 
-export function filesConfig(opts: { secret: string; dir?: string; urlTtlS?: number; publicBaseUrl?: string }): FilesConfig {
+export function filesConfig(opts: { secret: string; dir?: string; store?: BlobStore; urlTtlS?: number; publicBaseUrl?: string }): FilesConfig {
   return {
-    store: new FsBlobStore(opts.dir ?? DEFAULT_FILES_DIR),
+    // An explicit store (blobStoreFromEnv: FILES_STORE=s3) or the file-system one under `dir`.
+    store: opts.store ?? new FsBlobStore(opts.dir ?? DEFAULT_FILES_DIR),
     secret: opts.secret,
     urlTtlMs: (opts.urlTtlS ?? 300) * 1000,
     publicBaseUrl: (opts.publicBaseUrl ?? '').replace(/\/$/, ''),

@@ -8,12 +8,20 @@ import { loadEnv, type TasksEnv } from './env';
 import { startTasksConsumers } from './events/consumers';
 import { NOTIFY_CHANNEL } from './projector';
 import { createServer } from './server';
-import { filesConfig } from './files';
+import { blobStoreFromEnv } from '@cos/files';
+import { filesConfig, type FilesConfig } from './files';
 import { LEGACY_SCHEMA_LEVEL, useLegacyCreatorColumn } from './store/creator-column';
 
 const SERVICE = 'tasks';
+// One blob store per process (FILES_STORE: fs or s3), shared by the consumers and the server.
+let files: FilesConfig | undefined;
 const filesOf = (env: TasksEnv) =>
-  filesConfig({ secret: env.INTERNAL_SECRET, dir: env.FILES_DIR, urlTtlS: env.FILES_URL_TTL_S, publicBaseUrl: env.FILES_PUBLIC_URL });
+  (files ??= filesConfig({
+    secret: env.INTERNAL_SECRET,
+    store: blobStoreFromEnv(env),
+    urlTtlS: env.FILES_URL_TTL_S,
+    publicBaseUrl: env.FILES_PUBLIC_URL,
+  }));
 
 const env = loadEnv();
 if (env.TASKS_LEGACY_RELEASE) useLegacyCreatorColumn();
