@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envFields, parseEnv, z } from '@cos/config';
+import { blobStoreEnvFields, envFields, parseEnv, z } from '@cos/config';
 import { parseTrustedProxies } from './auth/client-ip';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -100,20 +100,7 @@ export const gatewayEnvSchema = z.object({
   CSRF_PREVENTION: envFields.bool(true),
   /** Attachments: blob storage directory (shared with the tasks service), per-file limit, files per request, scanner. */
   FILES_DIR: z.string().min(1).default(DEFAULT_FILES_DIR),
-  /**
-   * Attachments' blob store: `fs` (FILES_DIR, default) or `s3` (an S3-compatible bucket; uploads are still staged under
-   * FILES_DIR/tmp). The key pair may come from S3_ACCESS_KEY_ID_FILE / S3_SECRET_ACCESS_KEY_FILE; unset: the AWS SDK's
-   * default credential chain.
-   */
-  FILES_STORE: z.enum(['fs', 's3']).default('fs'),
-  S3_ENDPOINT: z.string().url().optional(),
-  S3_BUCKET: z.string().min(1).optional(),
-  S3_REGION: z.string().min(1).default('us-east-1'),
-  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
-  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
-  S3_FORCE_PATH_STYLE: envFields.bool(false),
-  S3_PREFIX: z.string().default(''),
-  S3_TIMEOUT_MS: envFields.ms(30_000),
+  ...blobStoreEnvFields,
   UPLOAD_MAX_BYTES: z.coerce.number().int().positive().default(10 * 1024 * 1024),
   UPLOAD_MAX_FILES: z.coerce.number().int().positive().max(20).default(5),
   /** `none`, `eicar` (refuses the EICAR test file only: demos and tests) or `clamd://host:port`. */

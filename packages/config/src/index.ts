@@ -87,4 +87,21 @@ export const envFields = {
   secret: () => z.string().min(32, 'must be at least 32 characters'),
 };
 
+/**
+ * Attachments' blob store: `fs` (FILES_DIR, default) or `s3` (an S3-compatible bucket; uploads are still staged under
+ * FILES_DIR/tmp). The key pair may come from S3_ACCESS_KEY_ID_FILE / S3_SECRET_ACCESS_KEY_FILE; unset: the AWS SDK's
+ * default credential chain.
+ */
+export const blobStoreEnvFields = {
+  FILES_STORE: z.enum(['fs', 's3']).default('fs'),
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: envFields.bool(false),
+  S3_PREFIX: z.string().default(''),
+  S3_TIMEOUT_MS: envFields.ms(30_000),
+};
+
 export { z };
