@@ -5,7 +5,7 @@ import { decideInvitation, evolveInvitation, initialInvitation } from '../src/do
 import { decideApiKey, evolveApiKey, initialApiKey } from '../src/domain/api-key';
 import { decideUser, evolveUser, initialUser, passwordProblem } from '../src/domain/user';
 
-const fold = <S>(evolve: (s: S, e: IdentityEvent) => S, initial: S, events: IdentityEvent[]) => events.reduce(evolve, initial);
+const fold = <S, E extends IdentityEvent>(evolve: (s: S, e: E) => S, initial: S, events: E[]) => events.reduce(evolve, initial);
 const code = (fn: () => unknown) => {
   try {
     fn();

@@ -1,5 +1,5 @@
 import { isScope } from '@cos/auth';
-import type { IdentityEvent } from '@cos/events';
+import { EVENT_CATALOG, type IdentityEvent, type StreamEventType } from '@cos/events';
 import { badInput, notFound } from '@cos/errors';
 
 /** ApiKey aggregate (stream `ApiKey-<id>`): a partner key, scoped to a subset of its creator's scopes. */
@@ -27,7 +27,12 @@ export const SERVICE_ACCOUNT_SCOPES = ['agents:work'] as const;
  */
 export const SERVICE_ACCOUNT_READ_SCOPES = ['org:read', 'tasks:read', 'customers:read', 'agents:read'] as const;
 
-export function decideApiKey(cmd: ApiKeyCommand, state: ApiKeyState): IdentityEvent[] {
+/** The events of an ApiKey stream (EVENT_CATALOG.identity.ApiKey); `evolveApiKey` handles each one. */
+export type ApiKeyEvent = Extract<IdentityEvent, { type: StreamEventType<'identity', 'ApiKey'> }>;
+const API_KEY_EVENT_TYPES: readonly string[] = EVENT_CATALOG.identity.ApiKey;
+export const isApiKeyEvent = (e: Pick<IdentityEvent, 'type'>): e is ApiKeyEvent => API_KEY_EVENT_TYPES.includes(e.type);
+
+export function decideApiKey(cmd: ApiKeyCommand, state: ApiKeyState): ApiKeyEvent[] {
   switch (cmd.type) {
     case 'CreateApiKey': {
       if (state.exists) throw badInput('id', 'API key already exists');
@@ -58,16 +63,22 @@ export function decideApiKey(cmd: ApiKeyCommand, state: ApiKeyState): IdentityEv
   }
 }
 
-export function evolveApiKey(state: ApiKeyState, event: IdentityEvent): ApiKeyState {
+export function evolveApiKey(state: ApiKeyState, event: ApiKeyEvent): ApiKeyState {
   switch (event.type) {
     case 'ApiKeyCreated':
       return { exists: true, revoked: false };
     case 'ApiKeyRevoked':
       return { ...state, revoked: true };
-    default:
-      return state;
+    default: {
+      const unhandled: never = event;
+      return unhandled;
+    }
   }
 }
 
 export const apiKeyStream = (id: string) => `ApiKey-${id}`;
-export const apiKeyAggregate = { initial: initialApiKey, evolve: evolveApiKey };
+/** The ApiKey aggregate for the event store: a stream holds only ApiKeyEvents; anything else leaves the state alone. */
+export const apiKeyAggregate = {
+  initial: initialApiKey,
+  evolve: (state: ApiKeyState, event: IdentityEvent): ApiKeyState => (isApiKeyEvent(event) ? evolveApiKey(state, event) : state),
+};

@@ -1,4 +1,4 @@
-import type { IdentityEvent, Role } from '@cos/events';
+import { EVENT_CATALOG, type IdentityEvent, type Role, type StreamEventType } from '@cos/events';
 import { badInput } from '@cos/errors';
 
 /** Invitation aggregate (stream `Invitation-<id>`): pending until accepted once, before it expires. */
@@ -17,7 +17,12 @@ export type InvitationCommand =
 
 const invalid = () => badInput('token', 'This invitation is invalid or has expired');
 
-export function decideInvitation(cmd: InvitationCommand, state: InvitationState): IdentityEvent[] {
+/** The events of an Invitation stream (EVENT_CATALOG.identity.Invitation); `evolveInvitation` handles each one. */
+export type InvitationEvent = Extract<IdentityEvent, { type: StreamEventType<'identity', 'Invitation'> }>;
+const INVITATION_EVENT_TYPES: readonly string[] = EVENT_CATALOG.identity.Invitation;
+export const isInvitationEvent = (e: Pick<IdentityEvent, 'type'>): e is InvitationEvent => INVITATION_EVENT_TYPES.includes(e.type);
+
+export function decideInvitation(cmd: InvitationCommand, state: InvitationState): InvitationEvent[] {
   switch (cmd.type) {
     case 'CreateInvitation':
       if (state.status !== 'none') throw badInput('email', 'Invitation already exists');
@@ -43,16 +48,22 @@ export function decideInvitation(cmd: InvitationCommand, state: InvitationState)
   }
 }
 
-export function evolveInvitation(state: InvitationState, event: IdentityEvent): InvitationState {
+export function evolveInvitation(state: InvitationState, event: InvitationEvent): InvitationState {
   switch (event.type) {
     case 'InvitationCreated':
       return { status: 'pending', expiresAt: event.data.expiresAt, userId: event.data.userId ?? null, role: event.data.role };
     case 'InvitationAccepted':
       return { ...state, status: 'accepted' };
-    default:
-      return state;
+    default: {
+      const unhandled: never = event;
+      return unhandled;
+    }
   }
 }
 
 export const invitationStream = (id: string) => `Invitation-${id}`;
-export const invitationAggregate = { initial: initialInvitation, evolve: evolveInvitation };
+/** The Invitation aggregate for the event store: a stream holds only InvitationEvents; anything else leaves the state alone. */
+export const invitationAggregate = {
+  initial: initialInvitation,
+  evolve: (state: InvitationState, event: IdentityEvent): InvitationState => (isInvitationEvent(event) ? evolveInvitation(state, event) : state),
+};

@@ -1,4 +1,4 @@
-import type { IdentityEvent, Role } from '@cos/events';
+import { EVENT_CATALOG, type IdentityEvent, type Role, type StreamEventType } from '@cos/events';
 import { badInput, forbidden, notFound } from '@cos/errors';
 
 /** Organization aggregate (stream `Organization-<id>`): who belongs to it and with which role. */
@@ -23,7 +23,12 @@ export type OrganizationCommand =
   | { type: 'ChangeRole'; organizationId: string; userId: string; role: Role; actorRole: Role }
   | { type: 'RemoveMember'; organizationId: string; userId: string; actorRole: Role };
 
-export function decideOrganization(cmd: OrganizationCommand, state: OrganizationState): IdentityEvent[] {
+/** The events of an Organization stream (EVENT_CATALOG.identity.Organization); `evolveOrganization` handles each one. */
+export type OrganizationEvent = Extract<IdentityEvent, { type: StreamEventType<'identity', 'Organization'> }>;
+const ORGANIZATION_EVENT_TYPES: readonly string[] = EVENT_CATALOG.identity.Organization;
+export const isOrganizationEvent = (e: Pick<IdentityEvent, 'type'>): e is OrganizationEvent => ORGANIZATION_EVENT_TYPES.includes(e.type);
+
+export function decideOrganization(cmd: OrganizationCommand, state: OrganizationState): OrganizationEvent[] {
   switch (cmd.type) {
     case 'CreateOrganization': {
       if (state.exists) throw badInput('organizationName', 'Organization already exists');
@@ -70,7 +75,7 @@ export function decideOrganization(cmd: OrganizationCommand, state: Organization
   }
 }
 
-export function evolveOrganization(state: OrganizationState, event: IdentityEvent): OrganizationState {
+export function evolveOrganization(state: OrganizationState, event: OrganizationEvent): OrganizationState {
   switch (event.type) {
     case 'OrganizationCreated':
       return { ...state, exists: true };
@@ -82,15 +87,22 @@ export function evolveOrganization(state: OrganizationState, event: IdentityEven
       const { [event.data.userId]: _removed, ...rest } = state.members;
       return { ...state, members: rest };
     }
-    default:
-      return state;
+    default: {
+      const unhandled: never = event;
+      return unhandled;
+    }
   }
 }
 
 export const ownerCount = (state: OrganizationState) => Object.values(state.members).filter((r) => r === 'OWNER').length;
 
 export const organizationStream = (id: string) => `Organization-${id}`;
-export const organizationAggregate = { initial: initialOrganization, evolve: evolveOrganization };
+/** The Organization aggregate for the event store: a stream holds only OrganizationEvents; anything else leaves the state alone. */
+export const organizationAggregate = {
+  initial: initialOrganization,
+  evolve: (state: OrganizationState, event: IdentityEvent): OrganizationState =>
+    isOrganizationEvent(event) ? evolveOrganization(state, event) : state,
+};
 
 /** "Acme Corp!" -> "acme-corp"; never empty. */
 export function slugify(name: string): string {

@@ -1,4 +1,4 @@
-import type { IdentityEvent, NotificationKind } from '@cos/events';
+import { EVENT_CATALOG, type IdentityEvent, type NotificationKind, type StreamEventType } from '@cos/events';
 import { badInput, notFound } from '@cos/errors';
 
 /** User aggregate (stream `User-<id>`): registration and sign-ins (the audit trail of a person). */
@@ -18,7 +18,12 @@ export type UserCommand =
   | { type: 'EraseUser'; userId: string }
   | { type: 'ChangeNotificationPreferences'; userId: string; disabled: NotificationKind[]; via: 'graph' | 'unsubscribe' };
 
-export function decideUser(cmd: UserCommand, state: UserState): IdentityEvent[] {
+/** The events of a User stream (EVENT_CATALOG.identity.User); `evolveUser` handles each one (a member it misses is a type error). */
+export type UserEvent = Extract<IdentityEvent, { type: StreamEventType<'identity', 'User'> }>;
+const USER_EVENT_TYPES: readonly string[] = EVENT_CATALOG.identity.User;
+export const isUserEvent = (e: Pick<IdentityEvent, 'type'>): e is UserEvent => USER_EVENT_TYPES.includes(e.type);
+
+export function decideUser(cmd: UserCommand, state: UserState): UserEvent[] {
   switch (cmd.type) {
     case 'RegisterUser':
       if (state.exists) throw badInput('email', 'This user already exists');
@@ -40,17 +45,32 @@ export function decideUser(cmd: UserCommand, state: UserState): IdentityEvent[] 
   }
 }
 
-export function evolveUser(state: UserState, event: IdentityEvent): UserState {
-  if (event.type === 'UserRegistered') return { ...state, exists: true };
-  if (event.type === 'UserErased') return { ...state, erased: true };
-  if (event.type === 'NotificationPreferencesChanged') return { ...state, disabledNotifications: [...event.data.disabled].sort() };
-  return state;
+export function evolveUser(state: UserState, event: UserEvent): UserState {
+  switch (event.type) {
+    case 'UserRegistered':
+      return { ...state, exists: true };
+    case 'UserLoggedIn':
+      // A sign-in is recorded for the audit trail; it changes nothing decide() looks at.
+      return state;
+    case 'UserErased':
+      return { ...state, erased: true };
+    case 'NotificationPreferencesChanged':
+      return { ...state, disabledNotifications: [...event.data.disabled].sort() };
+    default: {
+      const unhandled: never = event;
+      return unhandled;
+    }
+  }
 }
 
 export const userStream = (id: string) => `User-${id}`;
 /** One failed sign-in (a one-event stream: attempts are independent, so they never contend on a version). */
 export const loginAttemptStream = (attemptId: string) => `LoginAttempt-${attemptId}`;
-export const userAggregate = { initial: initialUser, evolve: evolveUser };
+/** The User aggregate for the event store: a stream holds only UserEvents; anything else leaves the state alone. */
+export const userAggregate = {
+  initial: initialUser,
+  evolve: (state: UserState, event: IdentityEvent): UserState => (isUserEvent(event) ? evolveUser(state, event) : state),
+};
 
 /**
  * Password policy: 10..128 characters and at least two kinds of characters (letters, digits, others), not a

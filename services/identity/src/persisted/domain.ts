@@ -1,4 +1,4 @@
-import type { IdentityEvent } from '@cos/events';
+import { EVENT_CATALOG, type IdentityEvent, type StreamEventType } from '@cos/events';
 import type { ManifestOperation } from '@cos/persisted';
 
 /** PersistedClient aggregate (stream `PersistedClient-<orgId>-<client>`): the ids registered for one client. */
@@ -20,12 +20,17 @@ export interface RevokeCommand {
   ids: readonly string[];
 }
 
+/** The events of a PersistedClient stream (EVENT_CATALOG.identity.PersistedClient); `evolvePersistedClient` handles each one. */
+export type PersistedClientEvent = Extract<IdentityEvent, { type: StreamEventType<'identity', 'PersistedClient'> }>;
+const PERSISTED_CLIENT_EVENT_TYPES: readonly string[] = EVENT_CATALOG.identity.PersistedClient;
+export const isPersistedClientEvent = (e: Pick<IdentityEvent, 'type'>): e is PersistedClientEvent => PERSISTED_CLIENT_EVENT_TYPES.includes(e.type);
+
 /**
  * Publish registers what is new (documents are content-addressed, so re-publishing the same manifest is a no-op).
  * Revoke withdraws registered ids (an id not registered for this client is a no-op; the command layer reports it);
  * a revoked document may be published again later.
  */
-export function decidePersistedClient(cmd: PublishCommand | RevokeCommand, state: PersistedClientState): IdentityEvent[] {
+export function decidePersistedClient(cmd: PublishCommand | RevokeCommand, state: PersistedClientState): PersistedClientEvent[] {
   if (cmd.type === 'RevokePersistedOperations') {
     const ids = [...new Set(cmd.ids)].filter((id) => state.ids.has(id));
     return ids.length ? [{ type: 'PersistedOperationsRevoked', data: { client: cmd.client, ids } }] : [];
@@ -41,15 +46,26 @@ export function decidePersistedClient(cmd: PublishCommand | RevokeCommand, state
   return [{ type: 'PersistedOperationsPublished', data: { client: cmd.client, operations: fresh } }];
 }
 
-export function evolvePersistedClient(state: PersistedClientState, e: IdentityEvent): PersistedClientState {
-  if (e.type === 'PersistedOperationsPublished') return { ids: new Set([...state.ids, ...e.data.operations.map((o) => o.id)]) };
-  if (e.type === 'PersistedOperationsRevoked') {
-    const ids = new Set(state.ids);
-    for (const id of e.data.ids) ids.delete(id);
-    return { ids };
+export function evolvePersistedClient(state: PersistedClientState, e: PersistedClientEvent): PersistedClientState {
+  switch (e.type) {
+    case 'PersistedOperationsPublished':
+      return { ids: new Set([...state.ids, ...e.data.operations.map((o) => o.id)]) };
+    case 'PersistedOperationsRevoked': {
+      const ids = new Set(state.ids);
+      for (const id of e.data.ids) ids.delete(id);
+      return { ids };
+    }
+    default: {
+      const unhandled: never = e;
+      return unhandled;
+    }
   }
-  return state;
 }
 
 export const persistedClientStream = (orgId: string, client: string) => `PersistedClient-${orgId}-${client}`;
-export const persistedClientAggregate = { initial: initialPersistedClient, evolve: evolvePersistedClient };
+/** The PersistedClient aggregate for the event store: a stream holds only PersistedClientEvents; anything else leaves the state alone. */
+export const persistedClientAggregate = {
+  initial: initialPersistedClient,
+  evolve: (state: PersistedClientState, event: IdentityEvent): PersistedClientState =>
+    isPersistedClientEvent(event) ? evolvePersistedClient(state, event) : state,
+};
