@@ -2,7 +2,7 @@ import type { MutationResolvers } from '../__generated__/resolvers-types';
 import { acceptInvitation, login, logout, refreshSession, signUp } from '../commands/auth';
 import { changeRole, inviteMember } from '../commands/members';
 import { createApiKey, revokeApiKey } from '../commands/api-keys';
-import { publishPersistedOperations, revokePersistedOperation } from '../persisted/commands';
+import { publishPersistedOperations, revokePersistedOperation } from '../commands/persisted-operations';
 import { createServiceAccount } from '../auth/service-accounts';
 import { removeMember } from '../commands/remove-member';
 import { eraseUser } from '../commands/privacy';

@@ -5,9 +5,9 @@ import { appError, ErrorCode } from '@cos/errors';
 import { apiSchemaOf, clientNameSchema, documentIdSchema, manifestSchema, readSupergraph, validateOperations } from '@cos/persisted';
 import { requireRole, validate } from '@cos/service-kit';
 import type { Context } from '../context';
-import { metadataFor, retryOnConflict } from '../commands/common';
+import { metadataFor, retryOnConflict } from './common';
 import { eventStore } from '../projector';
-import { decidePersistedClient, persistedClientAggregate, persistedClientStream, type PublishCommand, type RevokeCommand } from './domain';
+import { decidePersistedClient, persistedClientAggregate, persistedClientStream, type PublishCommand, type RevokeCommand } from '../persisted/domain';
 import type { IdentityEvent } from '@cos/events';
 import { streamTypeOf } from '@cos/events';
 
