@@ -38,7 +38,7 @@ function setup(answers: Array<Awaited<ReturnType<LookupExecutor>>>) {
   let calls = 0;
   const execute: LookupExecutor = async () => answers[Math.min(calls++, answers.length - 1)]!;
   const engine = new SubscriptionEngine({ upstream, schema: () => schema, identityMatters: () => false, execute, log: createLogger('engine-test', 'silent') });
-  const conn: Connection = { id: 'c1', principal, authorization: 'Bearer x', close: () => undefined };
+  const conn: Connection = { id: 'c1', principal, close: () => undefined };
   engine.register(conn);
   const publish = (seq: number) => {
     const event = { id: `e${seq}`, orgId: ORG, streamId: 'Task-t1', streamType: 'Task', version: seq, type: 'TaskUpdated', data: { taskId: 't1' } };

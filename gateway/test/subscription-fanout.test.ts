@@ -99,7 +99,6 @@ function setup(opts: Setup = {}) {
     const conn: Connection = {
       id,
       principal,
-      authorization: `Bearer ${id}`,
       // As the transports do: a close ends the connection's subscriptions.
       close: (code) => {
         closed.push({ conn: id, code });

@@ -52,8 +52,6 @@ export interface EngineObserver {
 export interface Connection {
   id: string;
   principal: AuthenticatedPrincipal;
-  /** `Bearer <jwt>` or `ApiKey <secret>`: what lookups run with (same verification as HTTP, every time). */
-  authorization: string;
   close(code: number, reason: string): void;
   /** Internal: results queued across its subscriptions. */
   queued?: number;
@@ -275,10 +273,6 @@ class Group {
         this.engine.stats.lookups++;
         try {
           const r = await this.engine.execute(query, variables, holder.conn.principal);
-          if (r.status === 401) {
-            holder.conn.close(4403, 'Forbidden: credentials expired or revoked');
-            continue;
-          }
           if (attempt < LOOKUP_ATTEMPTS - 1 && unattributedErrors(r).length > 0 && !tooComplex(r)) {
             // A subgraph was unreachable for this lookup (its errors name no entity): the entities read as null.
             // Ask again with backoff (0.5, 1, 2, 4 s, jittered: ~7.5 s, past the gateway's 5 s circuit-breaker wait;
@@ -391,7 +385,7 @@ class Group {
   }
 }
 
-/** Lookups per batch: a 401 or a failure of the whole lookup is asked again (see resolve). */
+/** Lookups per batch: a failure of the whole lookup (a subgraph unreachable) is asked again (see resolve). */
 const LOOKUP_ATTEMPTS = 5;
 
 /** Errors of a lookup that name no field of it (a subgraph unavailable, a request-level failure). */

@@ -64,8 +64,6 @@ export interface SubscriptionBridge {
   close(): Promise<void>;
 }
 
-type Authenticated = Authentication & { authorization: string };
-
 /**
  * graphql-ws (graphql-transport-ws) on the gateway's http.Server and graphql-sse at /graphql/stream, both backed by
  * one SubscriptionEngine. Authentication at connect is the gateway's own `authenticate` (core/, same code as HTTP);
@@ -110,15 +108,15 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
   });
 
   /** Subscriptions need a signed-in caller: the same `authenticate` as HTTP, anonymous refused. */
-  async function authenticate(authorization: unknown): Promise<Authenticated> {
+  async function authenticate(authorization: unknown): Promise<Authentication> {
     if (typeof authorization !== 'string' || !authorization.trim()) throw new AuthenticationError('Missing credentials');
     const auth = await gateway.authenticate({ authorization });
     if (!auth) throw new AuthenticationError('Missing credentials');
-    return { ...auth, authorization: authorization.trim() };
+    return auth;
   }
 
   // Open connections of people (JWTs), checked against each revocation this instance learns.
-  const byPerson = new Map<Connection, Authenticated>();
+  const byPerson = new Map<Connection, Authentication>();
   const stopRevocations = opts.revocations?.onRevoked((r) => {
     for (const [conn, auth] of byPerson) {
       const p = auth.principal;
@@ -131,7 +129,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
   });
 
   /** Ends the connection when its credential expires or is revoked, and re-verifies API keys (revocation). */
-  function watchCredential(auth: Authenticated, conn: Connection): () => void {
+  function watchCredential(auth: Authentication, conn: Connection): () => void {
     const timers: NodeJS.Timeout[] = [];
     if (auth.kind === 'jwt' && auth.principal.kind === 'user') byPerson.set(conn, auth);
     if (auth.expiresAt !== null) {
@@ -207,7 +205,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
           return false;
         }
         const params = ctx.connectionParams ?? {};
-        let auth: Authenticated;
+        let auth: Authentication;
         try {
           auth = await authenticate(params.authorization ?? params.Authorization);
         } catch (err) {
@@ -220,7 +218,6 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
         const conn: Connection = {
           id: randomUUID(),
           principal: auth.principal,
-          authorization: auth.authorization,
           close: (code, reason) => {
             if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
           },
@@ -273,7 +270,7 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
     onSubscribe: async (req, params) => {
       const headers = req.headers as { get(k: string): string | null | undefined };
       if (engine.isDraining) return [null, { status: 503, statusText: 'Service Unavailable' }];
-      let auth: Authenticated;
+      let auth: Authentication;
       try {
         auth = await authenticate(headers.get('authorization'));
       } catch (err) {
@@ -306,7 +303,6 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
       const conn: Connection = {
         id: randomUUID(),
         principal: auth.principal,
-        authorization: auth.authorization,
         close: (code, reason) => {
           if (ended) return;
           ended = true;
