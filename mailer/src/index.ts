@@ -1,6 +1,8 @@
 /**
  * The mailer process: env → migrations (MIGRATE_ON_START) → system pool → bus → consumers (events → mail outbox)
- * → sender (outbox → SMTP, or .eml files in development) → retention → HTTP (/healthz, /readyz, /metrics). SIGTERM: readiness 503, stop accepting, then sender → consumers → bus → pool.
+ * → sender (outbox → SMTP, or .eml files in development) → retention → HTTP (/healthz, /readyz, /metrics), run by
+ * service-kit's runProcess like every subgraph. SIGTERM: readiness 503, stop accepting, then retention → sender →
+ * consumers → bus → pool, exit 0.
  */
 import { fileURLToPath } from 'node:url';
 import { connectBus } from '@cos/bus';
@@ -8,7 +10,7 @@ import { parseEnv } from '@cos/config';
 import { createPool, Db, migrate, serviceDatabase } from '@cos/db';
 import { createLogger } from '@cos/logger';
 import { busMetrics, createMetrics, observePool } from '@cos/observability';
-import { runService, startRetentionJob } from '@cos/service-kit';
+import { readinessChecks, runProcess, startRetentionJob } from '@cos/service-kit';
 import { startMailerConsumers, MAILER_SERVICE } from './consumers';
 import { mailerEnv, mailUnsubscribeSecret } from './env';
 import { createHttpHandler } from './http';
@@ -33,82 +35,69 @@ async function main(): Promise<void> {
       log: (m) => log.info(m),
     });
   }
-  const closers: Array<() => Promise<unknown>> = [];
-  const closeAll = async () => {
-    for (const close of closers.reverse()) await close().catch((err) => log.error({ err }, 'error during shutdown'));
-  };
   let draining = false;
-  try {
-    const db = new Db(
-      createPool({ connectionString: cfg.systemUrl, schema: cfg.schema, statementTimeoutMs: env.PG_STATEMENT_TIMEOUT_MS, applicationName: 'mailer', max: env.PG_SYSTEM_POOL_MAX, log }),
-    );
-    closers.push(() => db.close());
-    const metrics = createMetrics(MAILER_SERVICE);
-    observePool(metrics, 'system', db.pool);
-    const mailerMetrics = createMailerMetrics(metrics.registry, db);
-    const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: MAILER_SERVICE, log, metrics: busMetrics(metrics) });
-    closers.push(() => bus.close());
-    const links = { publicBaseUrl: env.PUBLIC_BASE_URL, unsubscribeSecret: secret };
-    const consumers = await startMailerConsumers({ bus, db, log, links, metrics: busMetrics(metrics) });
-    closers.push(() => Promise.allSettled(consumers.map((c) => c.stop())));
-    const transport = env.SMTP_URL ? smtpTransport(env.SMTP_URL, env.SMTP_TIMEOUT_MS) : fileTransport(env.MAIL_DIR);
-    log.info({ transport: transport.describe }, 'mail transport');
-    const sender = startSender({
-      db,
-      transport,
-      from: env.MAIL_FROM,
-      links,
-      log,
-      maxAttempts: env.MAIL_MAX_ATTEMPTS,
-      retryBaseMs: env.MAIL_RETRY_BASE_MS,
-      retryMaxMs: env.MAIL_RETRY_MAX_MS,
-      pollMs: env.MAIL_POLL_MS,
-      leaseMs: env.MAIL_LEASE_MS,
-      listenUrl: cfg.systemUrl,
-      metrics: mailerMetrics,
-    });
-    closers.push(() => sender.stop());
-    const retention = startRetentionJob({
-      service: MAILER_SERVICE,
-      db,
-      rules: [
-        { table: 'inbox', column: 'processed_at', days: env.RETENTION_INBOX_DAYS },
-        { table: 'mails', column: 'created_at', days: env.RETENTION_SENT_MAILS_DAYS, where: `status IN ('SENT', 'SKIPPED', 'DEAD')` },
-      ],
-      batchSize: env.RETENTION_BATCH_SIZE,
-      intervalMs: env.RETENTION_INTERVAL_MS,
-      log,
-      onDeleted: (table, rows) => metrics.retentionDeletedRows.inc({ table }, rows),
-      onRun: (outcome) => metrics.retentionRuns.inc({ outcome }),
-    });
-    closers.push(() => retention.stop());
-    await runService({
-      name: MAILER_SERVICE,
-      port: env.PORT,
-      host: env.HOST,
-      log,
-      handler: createHttpHandler({
+  await runProcess({
+    name: MAILER_SERVICE,
+    port: env.PORT,
+    host: env.HOST,
+    log,
+    open: async (onClose) => {
+      const db = new Db(
+        createPool({ connectionString: cfg.systemUrl, schema: cfg.schema, statementTimeoutMs: env.PG_STATEMENT_TIMEOUT_MS, applicationName: 'mailer', max: env.PG_SYSTEM_POOL_MAX, log }),
+      );
+      onClose(() => db.close());
+      const metrics = createMetrics(MAILER_SERVICE);
+      observePool(metrics, 'system', db.pool);
+      const mailerMetrics = createMailerMetrics(metrics.registry, db);
+      const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: MAILER_SERVICE, log, metrics: busMetrics(metrics) });
+      onClose(() => bus.close());
+      const links = { publicBaseUrl: env.PUBLIC_BASE_URL, unsubscribeSecret: secret };
+      const consumers = await startMailerConsumers({ bus, db, log, links, metrics: busMetrics(metrics) });
+      onClose(() => Promise.allSettled(consumers.map((c) => c.stop())));
+      const transport = env.SMTP_URL ? smtpTransport(env.SMTP_URL, env.SMTP_TIMEOUT_MS) : fileTransport(env.MAIL_DIR);
+      log.info({ transport: transport.describe }, 'mail transport');
+      const sender = startSender({
+        db,
+        transport,
+        from: env.MAIL_FROM,
+        links,
         log,
-        isDraining: () => draining,
-        readiness: {
-          postgres: async () => {
-            await db.pool.query('SELECT 1');
-          },
-          nats: async () => {
-            if (bus.nc.isClosed()) throw new Error('NATS connection closed');
-          },
+        maxAttempts: env.MAIL_MAX_ATTEMPTS,
+        retryBaseMs: env.MAIL_RETRY_BASE_MS,
+        retryMaxMs: env.MAIL_RETRY_MAX_MS,
+        pollMs: env.MAIL_POLL_MS,
+        leaseMs: env.MAIL_LEASE_MS,
+        listenUrl: cfg.systemUrl,
+        metrics: mailerMetrics,
+      });
+      onClose(() => sender.stop());
+      const retention = startRetentionJob({
+        service: MAILER_SERVICE,
+        db,
+        rules: [
+          { table: 'inbox', column: 'processed_at', days: env.RETENTION_INBOX_DAYS },
+          { table: 'mails', column: 'created_at', days: env.RETENTION_SENT_MAILS_DAYS, where: `status IN ('SENT', 'SKIPPED', 'DEAD')` },
+        ],
+        batchSize: env.RETENTION_BATCH_SIZE,
+        intervalMs: env.RETENTION_INTERVAL_MS,
+        log,
+        onDeleted: (table, rows) => metrics.retentionDeletedRows.inc({ table }, rows),
+        onRun: (outcome) => metrics.retentionRuns.inc({ outcome }),
+      });
+      onClose(() => retention.stop());
+      return {
+        handler: createHttpHandler({
+          log,
+          isDraining: () => draining,
+          readiness: readinessChecks(db, bus),
+          metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+        }),
+        onDrain: () => {
+          draining = true;
         },
-        metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-      }),
-      onDrain: () => {
-        draining = true;
-      },
-      onShutdown: closeAll,
-    });
-  } catch (err) {
-    await closeAll();
-    throw err;
-  }
+      };
+    },
+  });
 }
 
 main().catch((err) => {

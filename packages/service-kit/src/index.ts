@@ -2,7 +2,18 @@ export { createSubgraphServer, runService, setProcessInstrumentation, type BaseC
 export { requireAuth, requireScope, requireRole, parseId, validate } from './guards';
 export { baseServiceEnv, type BaseServiceEnv } from './env';
 export { encodeCursor, decodeCursor } from './cursor';
-export { startSubgraphProcess, exitOnStartupError, type ProcessDeps, type ProcessServer, type SubgraphProcessOptions, type Stoppable } from './process';
+export {
+  startSubgraphProcess,
+  runProcess,
+  readinessChecks,
+  exitOnStartupError,
+  type ProcessDeps,
+  type ProcessServer,
+  type SubgraphProcessOptions,
+  type Stoppable,
+  type RunProcessOptions,
+  type OnClose,
+} from './process';
 export { groupBy, type BatchObserver } from './loaders';
 export { DateTimeScalar, JSONScalar } from './scalars';
 export {

@@ -21,7 +21,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { BaseServiceEnv } from './env';
 import { startRetentionJob, type RetentionRule } from './retention';
 import { registerInstance } from './instances';
-import { runService, setProcessInstrumentation, type ReadinessCheck } from './server';
+import { runService, setProcessInstrumentation, type ReadinessCheck, type RunOptions } from './server';
 
 /** What a service's factories receive from the bootstrap. */
 export interface ProcessDeps<E> {
@@ -112,6 +112,104 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
   }
   const schemaLevel = opts.schemaLevel ?? (await schemaLevelOf(migrationsDir));
 
+  const opened = await runProcess({
+    name: service,
+    port: env.PORT,
+    host: env.HOST,
+    log,
+    open: async (onClose) => {
+      onClose(() => tracing.shutdown());
+      const poolOpts = { schema: cfg.schema, statementTimeoutMs: env.PG_STATEMENT_TIMEOUT_MS, log };
+      const db = new Db(createPool({ ...poolOpts, connectionString: cfg.runtimeUrl, applicationName: service, max: env.PG_POOL_MAX }));
+      const systemDb = new Db(
+        createPool({
+          ...poolOpts,
+          connectionString: cfg.systemUrl,
+          applicationName: `${service}-system`,
+          max: env.PG_SYSTEM_POOL_MAX + (opts.systemPoolExtra ?? 0),
+        }),
+      );
+      onClose(() => Promise.allSettled([db.close(), systemDb.close()]));
+      const registration = await registerInstance({ db: systemDb, service, schemaLevel, codeVersion: env.COS_CODE_VERSION, log });
+      // Closed in reverse: deregistered after the server drained and the consumers stopped, before the pools close.
+      onClose(() => registration.deregister());
+
+      const metrics = createMetrics(service);
+      observePool(metrics, 'runtime', db.pool);
+      observePool(metrics, 'system', systemDb.pool);
+      if (tracing.enabled) {
+        traceQueries(db, service);
+        traceQueries(systemDb, service);
+      }
+
+      const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: service, log, metrics: busMetrics(metrics) });
+      onClose(() => bus.close());
+      const relay = startOutboxRelay({ bus, db: systemDb, service, notifyChannel: opts.notifyChannel, log, codec: opts.eventCodec });
+      onClose(() => relay.stop());
+
+      const deps: ProcessDeps<E> = {
+        env,
+        log,
+        db,
+        systemDb,
+        bus,
+        metrics,
+        tracing,
+        readiness: readinessChecks(db, bus),
+        onLoaderBatch: (loader, size) => metrics.dataloaderBatchSize.observe({ loader }, size),
+      };
+
+      const consumers = opts.consumers ? await opts.consumers(deps) : [];
+      onClose(() => Promise.allSettled(consumers.map((c) => c.stop())));
+      const retention = startRetentionJob({
+        service,
+        db: systemDb,
+        rules: [{ table: 'inbox', column: 'processed_at', days: env.RETENTION_INBOX_DAYS }, ...(opts.retention?.(env) ?? [])],
+        batchSize: env.RETENTION_BATCH_SIZE,
+        intervalMs: env.RETENTION_INTERVAL_MS,
+        log,
+        onDeleted: (table, rows) => metrics.retentionDeletedRows.inc({ table }, rows),
+        onRun: (outcome) => metrics.retentionRuns.inc({ outcome }),
+      });
+      onClose(() => retention.stop());
+      const runner = opts.runner ? await opts.runner(deps) : null;
+      if (runner) onClose(() => runner.stop());
+
+      const plugins: Plugin[] = [useOperationMetrics(metrics)];
+      if (tracing.enabled) plugins.unshift(useTracing({ service }));
+      // Every subgraph server created in this process gets the metrics/tracing plugins and GET /metrics.
+      setProcessInstrumentation({ plugins, routes: { '/metrics': () => metricsResponse(metrics) } });
+      const server = await opts.createServer(deps);
+      return { handler: server.yoga, onDrain: () => server.drain(), deps };
+    },
+  });
+  return opened.deps;
+}
+
+/** Registers how to close something a process opened (closed at shutdown, in reverse order of registration). */
+export type OnClose = (close: () => Promise<unknown>) => void;
+
+export interface RunProcessOptions<T> {
+  name: string;
+  port: number;
+  host?: string;
+  log: Logger;
+  /**
+   * Opens the process's resources, registering each one's close with `onClose` as soon as it is open, and answers
+   * its HTTP handler (health, readiness, metrics ...) and what to do when draining starts (readiness 503).
+   */
+  open: (onClose: OnClose) => Promise<T & { handler: RunOptions['handler']; onDrain?: () => void }>;
+}
+
+/**
+ * The lifecycle of every long-running process (each subgraph through startSubgraphProcess, the mailer): open its
+ * resources, then listen (runService). SIGTERM/SIGINT: onDrain, stop accepting, finish in-flight requests, close
+ * what was opened in reverse order (a close that fails is logged and the others still run), exit 0. When opening or
+ * listening fails, what was opened so far is closed and the error rethrown (the caller exits 1). Answers what
+ * `open` answered.
+ */
+export async function runProcess<T>(opts: RunProcessOptions<T>): Promise<T & { handler: RunOptions['handler']; onDrain?: () => void }> {
+  const { log } = opts;
   const closers: Array<() => Promise<unknown>> = [];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
@@ -123,92 +221,26 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
     }
     closers.length = 0;
   };
-
   try {
-    closers.push(() => tracing.shutdown());
-    const poolOpts = { schema: cfg.schema, statementTimeoutMs: env.PG_STATEMENT_TIMEOUT_MS, log };
-    const db = new Db(createPool({ ...poolOpts, connectionString: cfg.runtimeUrl, applicationName: service, max: env.PG_POOL_MAX }));
-    const systemDb = new Db(
-      createPool({
-        ...poolOpts,
-        connectionString: cfg.systemUrl,
-        applicationName: `${service}-system`,
-        max: env.PG_SYSTEM_POOL_MAX + (opts.systemPoolExtra ?? 0),
-      }),
-    );
-    closers.push(() => Promise.allSettled([db.close(), systemDb.close()]));
-    const registration = await registerInstance({ db: systemDb, service, schemaLevel, codeVersion: env.COS_CODE_VERSION, log });
-    // Closed in reverse: deregistered after the server drained and the consumers stopped, before the pools close.
-    closers.push(() => registration.deregister());
-
-    const metrics = createMetrics(service);
-    observePool(metrics, 'runtime', db.pool);
-    observePool(metrics, 'system', systemDb.pool);
-    if (tracing.enabled) {
-      traceQueries(db, service);
-      traceQueries(systemDb, service);
-    }
-
-    const bus = await connectBus({ servers: env.NATS_URL, subjectPrefix: env.COS_SUBJECT_PREFIX, name: service, log, metrics: busMetrics(metrics) });
-    closers.push(() => bus.close());
-    const relay = startOutboxRelay({ bus, db: systemDb, service, notifyChannel: opts.notifyChannel, log, codec: opts.eventCodec });
-    closers.push(() => relay.stop());
-
-    const deps: ProcessDeps<E> = {
-      env,
-      log,
-      db,
-      systemDb,
-      bus,
-      metrics,
-      tracing,
-      readiness: {
-        postgres: async () => {
-          await db.pool.query('SELECT 1');
-        },
-        nats: async () => {
-          if (bus.nc.isClosed()) throw new Error('NATS connection closed');
-        },
-      },
-      onLoaderBatch: (loader, size) => metrics.dataloaderBatchSize.observe({ loader }, size),
-    };
-
-    const consumers = opts.consumers ? await opts.consumers(deps) : [];
-    closers.push(() => Promise.allSettled(consumers.map((c) => c.stop())));
-    const retention = startRetentionJob({
-      service,
-      db: systemDb,
-      rules: [{ table: 'inbox', column: 'processed_at', days: env.RETENTION_INBOX_DAYS }, ...(opts.retention?.(env) ?? [])],
-      batchSize: env.RETENTION_BATCH_SIZE,
-      intervalMs: env.RETENTION_INTERVAL_MS,
-      log,
-      onDeleted: (table, rows) => metrics.retentionDeletedRows.inc({ table }, rows),
-      onRun: (outcome) => metrics.retentionRuns.inc({ outcome }),
-    });
-    closers.push(() => retention.stop());
-    const runner = opts.runner ? await opts.runner(deps) : null;
-    if (runner) closers.push(() => runner.stop());
-
-    const plugins: Plugin[] = [useOperationMetrics(metrics)];
-    if (tracing.enabled) plugins.unshift(useTracing({ service }));
-    // Every subgraph server created in this process gets the metrics/tracing plugins and GET /metrics.
-    setProcessInstrumentation({ plugins, routes: { '/metrics': () => metricsResponse(metrics) } });
-    const server = await opts.createServer(deps);
-
-    await runService({
-      name: service,
-      port: env.PORT,
-      host: env.HOST,
-      log,
-      handler: server.yoga,
-      onDrain: () => server.drain(),
-      onShutdown: closeAll,
-    });
-    return deps;
+    const opened = await opts.open((close) => closers.push(close));
+    await runService({ name: opts.name, port: opts.port, host: opts.host, log, handler: opened.handler, onDrain: opened.onDrain, onShutdown: closeAll });
+    return opened;
   } catch (err) {
     await closeAll();
     throw err;
   }
+}
+
+/** /readyz checks of a process on Postgres and NATS: the pool answers, the bus connection is open. */
+export function readinessChecks(db: Db, bus: Bus): Record<string, ReadinessCheck> {
+  return {
+    postgres: async () => {
+      await db.pool.query('SELECT 1');
+    },
+    nats: async () => {
+      if (bus.nc.isClosed()) throw new Error('NATS connection closed');
+    },
+  };
 }
 
 /** `main().catch(exitOnStartupError(log))`-style helper: print the failure and exit 1. */
