@@ -53,8 +53,8 @@ export interface MigrationFile {
   backfill?: BackfillSpec;
   /**
    * `-- replaces-checksum: <sha256>` lines of the leading comment block: earlier contents of this file that are
-   * equivalent on a database where they were applied (e.g. DDL moved into a package migration). Such a database is
-   * accepted and its recorded checksum updated; any other edit is still refused.
+   * equivalent on a database where they were applied (e.g. DDL moved into a package migration). A database that
+   * recorded one of them is accepted (its record is left as applied); any other edit is still refused.
    */
   replaces: string[];
 }
@@ -200,10 +200,7 @@ async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase, contract
         const label = `${opts.schema}/${p.name}/${String(m.version).padStart(4, '0')}_${m.name}`;
         const prev = done.get(m.version);
         if (prev) {
-          await acceptApplied(client, label, prev.checksum, m, log, {
-            sql: `UPDATE ${schema}.package_migrations SET checksum = $1 WHERE package = $2 AND version = $3`,
-            params: [p.name, m.version],
-          });
+          assertUnchanged(label, prev.checksum, m);
           continue;
         }
         await applyInTransaction(client, schema, label, m, `INSERT INTO ${schema}.package_migrations (package, version, name, checksum) VALUES ($1, $2, $3, $4)`, [
@@ -232,7 +229,7 @@ async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase, contract
         }
       }
       if (prev) {
-        await acceptApplied(client, label(m), prev.checksum, m, log, { sql: `UPDATE ${schema}.schema_migrations SET checksum = $1 WHERE version = $2`, params: [m.version] });
+        assertUnchanged(label(m), prev.checksum, m);
         continue;
       }
       await client.query('BEGIN');
@@ -298,22 +295,11 @@ async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase, contract
 
 /**
  * An applied migration whose file changed is refused, unless the recorded checksum is one the file's header declares
- * it replaces: then the record is brought up to date (in `update.sql`, `$1` = the new checksum).
+ * it replaces. The record keeps the checksum of what was applied: the previous release's runner, which still ships
+ * the old file, then accepts the schema too (a rollback, an old instance starting with MIGRATE_ON_START).
  */
-async function acceptApplied(
-  client: pg.Client,
-  label: string,
-  recorded: string,
-  m: MigrationFile,
-  log: (msg: string) => void,
-  update: { sql: string; params: unknown[] },
-): Promise<void> {
-  if (recorded === m.checksum) return;
-  if (m.replaces.includes(recorded)) {
-    await client.query(update.sql, [m.checksum, ...update.params]);
-    log(`${label}: recorded checksum ${recorded.slice(0, 12)} is replaced by ${m.checksum.slice(0, 12)} (replaces-checksum header)`);
-    return;
-  }
+function assertUnchanged(label: string, recorded: string, m: MigrationFile): void {
+  if (recorded === m.checksum || m.replaces.includes(recorded)) return;
   throw new Error(
     `migration ${label} was edited after it was applied (checksum ${recorded.slice(0, 12)} != ${m.checksum.slice(0, 12)}); add a new migration instead`,
   );

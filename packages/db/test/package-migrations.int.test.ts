@@ -177,8 +177,10 @@ describe('package migrations of the services (events: @cos/event-store, inbox: @
       }
       expect(got, s.svc).toEqual(want);
     }
-    const recorded = await query<{ version: number; checksum: string }>(upgraded, 'SELECT version, checksum FROM identity.schema_migrations WHERE version = 1');
-    expect(recorded[0]!.checksum).toBe((await readMigrations(SCHEMAS[0]!.dir))[0]!.checksum);
+    // The records keep what was applied (the pre-issue-16 file), so the previous release still accepts the schema.
+    const recorded = await query<{ checksum: string }>(upgraded, 'SELECT checksum FROM identity.schema_migrations WHERE version = 1');
+    expect(recorded).toEqual([{ checksum: sha256(await readFile(path.join(FIXTURES, 'pre-issue-16/identity/0001_init.sql'), 'utf8')) }]);
+    await migrateSchema(upgraded, 'identity', await preIssue16Dir('identity', SCHEMAS[0]!.dir));
     const pkgs = await query<{ package: string; version: number }>(upgraded, 'SELECT package, version FROM identity.package_migrations ORDER BY package');
     expect(pkgs).toEqual([
       { package: '@cos/bus', version: 1 },
@@ -213,14 +215,16 @@ describe('the runner: package migrations and replaces-checksum', () => {
     expect(await query(adminUrl, 'SELECT version, name FROM pkgtest.schema_migrations')).toEqual([{ version: 1, name: 'init' }]);
   });
 
-  it('accepts an applied migration edited with a replaces-checksum header naming the applied contents, and records the new checksum', async () => {
+  it('accepts an applied migration edited with a replaces-checksum header naming the applied contents', async () => {
     const old = await readFile(path.join(dir, '0001_init.sql'), 'utf8');
     const edited = `-- replaces-checksum: ${'0'.repeat(64)}\n-- replaces-checksum: ${sha256(old)}\n-- the index moved elsewhere\nSELECT 1;\n`;
     await writeFile(path.join(dir, '0001_init.sql'), edited);
-    const logs: string[] = [];
-    expect((await migrate({ adminUrl, schema: 'pkgtest', dir, packages: [{ name: '@test/thing', dir: pkgDir }], runtimeRole: svc.runtimeRole, systemRole: svc.systemRole, log: (m) => logs.push(m) })).applied).toEqual([]);
-    expect(logs.join('\n')).toMatch(/replaces-checksum/);
-    expect(await query(adminUrl, 'SELECT checksum FROM pkgtest.schema_migrations WHERE version = 1')).toEqual([{ checksum: sha256(edited) }]);
+    expect((await run()).applied).toEqual([]);
+    // The record still says what was applied, so the previous release (old file) accepts this database too.
+    expect(await query(adminUrl, 'SELECT checksum FROM pkgtest.schema_migrations WHERE version = 1')).toEqual([{ checksum: sha256(old) }]);
+    await writeFile(path.join(dir, '0001_init.sql'), old);
+    expect((await run()).applied).toEqual([]);
+    await writeFile(path.join(dir, '0001_init.sql'), edited);
     expect((await run()).applied).toEqual([]);
   });
 
@@ -244,7 +248,7 @@ describe('the runner: package migrations and replaces-checksum', () => {
     const edited = `-- replaces-checksum: ${sha256(old)}\nCREATE TABLE IF NOT EXISTS things (id int PRIMARY KEY);\n`;
     await writeFile(path.join(pkgDir, '0001_things.sql'), edited);
     expect((await run()).applied).toEqual([]);
-    expect(await query(adminUrl, 'SELECT checksum FROM pkgtest.package_migrations')).toEqual([{ checksum: sha256(edited) }]);
+    expect(await query(adminUrl, 'SELECT checksum FROM pkgtest.package_migrations')).toEqual([{ checksum: sha256(old) }]);
   });
 
   it('keeps the bookkeeping from the service roles and refuses contract package migrations', async () => {
