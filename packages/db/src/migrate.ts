@@ -156,8 +156,10 @@ export async function schemaLevelOf(dir: string): Promise<number> {
 
 /**
  * Applies pending migrations for one service under a Postgres advisory lock (safe with many instances starting at
- * once), each in its own transaction, recording a sha256 checksum. An applied migration whose file changed is
- * refused: write a new migration instead (expand/contract, see README).
+ * once), each in its own transaction, recording a sha256 checksum: first those of the packages the service declares
+ * (`packages`, default `<dir>/packages.json`: the event store's `events`, the bus's `inbox`) in `package_migrations`,
+ * then the service's own in `schema_migrations`. An applied migration whose file changed is refused unless its
+ * `-- replaces-checksum:` header names the applied contents: write a new migration instead (docs/migrations.md).
  */
 export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   if (opts.phase !== 'contract') return migrateOnce(opts, 'expand');
