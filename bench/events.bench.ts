@@ -12,16 +12,16 @@
  * 3. Steady state: appends paced at a rate the consumer keeps up with (PACED_RATE/s); lag percentiles again.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { connectBus, startConsumer, startOutboxRelay, type Bus } from '@cos/bus';
+import { connectBus, inboxMigrations, startConsumer, startOutboxRelay, type Bus } from '@cos/bus';
 import { createPool, Db, migrate } from '@cos/db';
 import { createLogger } from '@cos/logger';
-import { createTestDatabase, repoRoot } from '@cos/testing';
+import { createTestDatabase } from '@cos/testing';
 // Not a root dependency; the bench uses the package's source like the services do.
-import { createEventStore, type DomainEvent } from '../packages/event-store/src/index';
+import { createEventStore, eventStoreMigrations, type DomainEvent } from '../packages/event-store/src/index';
 
 const N = Number(process.env.BENCH_EVENTS ?? 5_000);
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 500);
@@ -56,16 +56,16 @@ async function main() {
   let bus: Bus | undefined;
   const closers: Array<() => Promise<unknown>> = [];
   try {
-    const eventsSql = await readFile(path.join(repoRoot, 'packages/event-store/sql/events.sql'), 'utf8');
-    await writeFile(
-      path.join(dir, '0001_init.sql'),
-      `${eventsSql}
-CREATE TABLE inbox (consumer text NOT NULL, event_id uuid NOT NULL, processed_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (consumer, event_id));
-CREATE TABLE effects (event_id uuid PRIMARY KEY, stream_id text NOT NULL, version int NOT NULL);
-`,
-    );
-    await migrate({ adminUrl: tdb.adminUrl, schema: 'bench', dir, runtimeRole: 'cos_benchev', systemRole: 'cos_benchev_system', log: () => {} });
+    await writeFile(path.join(dir, '0001_init.sql'), 'CREATE TABLE effects (event_id uuid PRIMARY KEY, stream_id text NOT NULL, version int NOT NULL);\n');
+    await migrate({
+      adminUrl: tdb.adminUrl,
+      schema: 'bench',
+      dir,
+      packages: [eventStoreMigrations, inboxMigrations],
+      runtimeRole: 'cos_benchev',
+      systemRole: 'cos_benchev_system',
+      log: () => {},
+    });
     const url = new URL(tdb.adminUrl);
     url.username = 'cos_benchev_system';
     const db = new Db(createPool({ connectionString: url.toString(), schema: 'bench', applicationName: 'events-bench', max: WRITERS + 6, statementTimeoutMs: 30_000 }));

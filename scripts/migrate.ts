@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { ContractBlockedError, ensureDatabase, liveInstances, quoteIdent, readMigrations } from '@cos/db';
+import { ContractBlockedError, declaredPackages, ensureDatabase, liveInstances, quoteIdent, readMigrations } from '@cos/db';
 import { migrateAll, migrationsDir } from './lib/database';
 import { SCHEMAS, type SchemaName } from './lib/paths';
 
@@ -46,6 +46,14 @@ async function status(): Promise<void> {
       const exists = (await c.query(`SELECT to_regclass($1) AS t`, [`${svc}.schema_migrations`])).rows[0].t;
       const applied = exists ? new Set((await c.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`)).rows.map((r) => r.version)) : new Set<number>();
       console.log(`${svc}:`);
+      // The packages' migrations (events, inbox) come first; package_migrations exists once the runner ran.
+      const pkgTable = (await c.query(`SELECT to_regclass($1) AS t`, [`${svc}.package_migrations`])).rows[0].t;
+      for (const p of await declaredPackages(migrationsDir(svc))) {
+        const done = pkgTable
+          ? new Set((await c.query<{ version: number }>(`SELECT version FROM ${s}.package_migrations WHERE package = $1`, [p.name])).rows.map((r) => r.version))
+          : new Set<number>();
+        for (const f of await readMigrations(p.dir)) console.log(`  ${done.has(f.version) ? 'applied' : 'PENDING'}  ${p.name}/${String(f.version).padStart(4, '0')}_${f.name}`);
+      }
       for (const f of files) console.log(`  ${applied.has(f.version) ? 'applied' : 'PENDING'}  ${String(f.version).padStart(4, '0')}_${f.name}  (${f.phase}${f.backfill ? ', backfill' : ''})`);
       if (!exists) continue;
       const fills = (await c.query(`SELECT name, rows_scanned, rows_updated, rows_estimate, batches, finished_at FROM ${s}.backfill_progress ORDER BY name`)).rows;

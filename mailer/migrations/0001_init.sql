@@ -1,13 +1,8 @@
--- mailer: notification mails from the events. Fed only by its JetStream consumers (inbox) and drained by its sender;
+-- replaces-checksum: 3f7420376e4908a367e9e0e00005c64f8ea9e98d8bf775ae831ce3ae54cff920
+-- (issue 16: the inbox is @cos/bus's migration, applied first: packages.json)
+-- mailer: notification mails from the events. Fed only by its JetStream consumers (the inbox is @cos/bus's migration,
+-- see packages.json) and drained by its sender;
 -- every table is the system role's (BYPASSRLS): RLS on with no policy hides them from the runtime role.
-
--- ---------- inbox (consumer idempotency, @cos/bus contract) ----------
-CREATE TABLE inbox (
-  consumer text NOT NULL,
-  event_id uuid NOT NULL,
-  processed_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (consumer, event_id)
-);
 
 -- ---------- directory: who the mails go to (identity and customers events) ----------
 CREATE TABLE recipients (
@@ -87,7 +82,6 @@ CREATE INDEX mails_created_idx ON mails (created_at);
 CREATE INDEX mails_recipient_idx ON mails (recipient_user_id);
 CREATE INDEX mails_address_idx ON mails (lower(to_address));
 
-ALTER TABLE inbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE recipients ENABLE ROW LEVEL SECURITY;
 ALTER TABLE members ENABLE ROW LEVEL SECURITY;
 ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;

@@ -147,7 +147,8 @@ describe('pnpm run rebuild <service>', () => {
     }
     await expectRebuildRestores('customers', {
       populated: ['customers', 'contacts', 'signals', 'health_scores'],
-      operational: ['inbox'],
+      // customers consumes no events (no inbox): its operational state is the contacts' data keys.
+      operational: ['pii_keys'],
       tamper: [`UPDATE customers SET name = 'tampered'`, `DELETE FROM health_scores`],
     });
   });

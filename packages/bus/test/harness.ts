@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createPool, Db, migrate } from '@cos/db';
-import { createTestDatabase, repoRoot, type TestDatabase, testSubjectPrefix } from '@cos/testing';
+import { eventStoreMigrations } from '@cos/event-store';
+import { createTestDatabase, type TestDatabase, testSubjectPrefix } from '@cos/testing';
 import { createLogger } from '@cos/logger';
-import { connectBus, type Bus } from '../src';
+import { connectBus, inboxMigrations, type Bus } from '../src';
 
 export const log = createLogger('bus-test', process.env.LOG_LEVEL ?? 'silent');
 
@@ -27,18 +28,22 @@ export interface Harness {
 export async function createHarness(): Promise<Harness> {
   const tdb = await createTestDatabase('cos_bus_test');
   const dir = await mkdtemp(path.join(tmpdir(), 'cos-bus-mig-'));
-  const eventsSql = await readFile(path.join(repoRoot, 'packages/event-store/sql/events.sql'), 'utf8');
   await writeFile(
     path.join(dir, '0001_init.sql'),
-    `${eventsSql}
-CREATE TABLE inbox (consumer text NOT NULL, event_id uuid NOT NULL, processed_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (consumer, event_id));
--- What the test handlers "do": one row per effect, so a double effect is visible.
+    `-- What the test handlers "do": one row per effect, so a double effect is visible.
 CREATE TABLE effects (consumer text NOT NULL, event_id uuid NOT NULL, stream_id text NOT NULL, version int NOT NULL,
   seq bigserial PRIMARY KEY);
 `,
   );
-  await migrate({ adminUrl: tdb.adminUrl, schema: 'bus', dir, runtimeRole: 'cos_bustest', systemRole: 'cos_bustest_system' });
+  // The events table (the outbox) and the inbox exactly as every service gets them: the packages' own migrations.
+  await migrate({
+    adminUrl: tdb.adminUrl,
+    schema: 'bus',
+    dir,
+    packages: [eventStoreMigrations, inboxMigrations],
+    runtimeRole: 'cos_bustest',
+    systemRole: 'cos_bustest_system',
+  });
   await rm(dir, { recursive: true, force: true });
   const url = new URL(tdb.adminUrl);
   url.username = 'cos_bustest_system';

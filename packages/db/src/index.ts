@@ -3,6 +3,7 @@ export { Db, isDatabaseUnavailable, isUuid, translatePgError, type Tx, type Tena
 export {
   migrate,
   readMigrations,
+  declaredPackages,
   schemaLevelOf,
   ensureServiceRoles,
   liveInstances,
@@ -12,6 +13,7 @@ export {
   type MigrateResult,
   type MigrationFile,
   type MigrationPhase,
+  type PackageMigrations,
   type InstanceRow,
 } from './migrate';
 export { runBackfill, parseBackfillSpec, type BackfillSpec, type BackfillOptions, type BackfillProgress, type BackfillResult } from './backfill';

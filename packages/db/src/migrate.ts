@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
 import { quoteIdent } from './pool';
@@ -10,8 +11,14 @@ export interface MigrateOptions {
   adminUrl: string;
   /** The service's Postgres schema, e.g. "tasks". */
   schema: string;
-  /** Folder of `NNNN_name.sql` files. */
+  /** Folder of `NNNN_name.sql` files (and optionally `packages.json`, see {@link PackageMigrations}). */
   dir: string;
+  /**
+   * Packages whose own migrations (the event store's `events`, the bus's `inbox`) are applied to this schema before
+   * the service's, tracked in `package_migrations`. Default: the package names listed in `<dir>/packages.json`,
+   * each resolved from `dir` to its package's `migrations/` folder.
+   */
+  packages?: PackageMigrations[];
   /** Runtime role (row-level security applies) and system role (BYPASSRLS: relay, consumers, rebuild). */
   runtimeRole: string;
   systemRole: string;
@@ -44,6 +51,19 @@ export interface MigrationFile {
   phase: MigrationPhase;
   /** A `NNNN_<name>.backfill.json` next to the file: the batched data migration that follows this schema change. */
   backfill?: BackfillSpec;
+  /**
+   * `-- replaces-checksum: <sha256>` lines of the leading comment block: earlier contents of this file that are
+   * equivalent on a database where they were applied (e.g. DDL moved into a package migration). A database that
+   * recorded one of them is accepted (its record is left as applied); any other edit is still refused.
+   */
+  replaces: string[];
+}
+
+/** A package's migrations folder (`NNNN_name.sql`, expand only), applied to every schema that declares the package. */
+export interface PackageMigrations {
+  /** The package name, e.g. "@cos/event-store": the key in `package_migrations`. */
+  name: string;
+  dir: string;
 }
 
 /** Thrown when a contract migration must wait: an older instance is live, or a backfill has not finished. */
@@ -72,12 +92,60 @@ export async function readMigrations(dir: string): Promise<MigrationFile[]> {
     const backfillFile = file.replace(/\.sql$/, '.backfill.json');
     const backfill = all.includes(backfillFile) ? parseBackfillSpec(await readFile(path.join(dir, backfillFile), 'utf8'), backfillFile) : undefined;
     if (backfill && phase === 'contract') throw new Error(`${backfillFile}: a backfill belongs to an expand migration`);
-    out.push({ version, name: m[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex'), phase, backfill });
+    out.push({ version, name: m[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex'), phase, backfill, replaces: replacedChecksums(sql, file) });
   }
   for (const f of all) {
     if (f.endsWith('.backfill.json') && !files.includes(f.replace(/\.backfill\.json$/, '.sql'))) throw new Error(`${f} has no migration ${f.replace(/\.backfill\.json$/, '.sql')}`);
   }
   return out;
+}
+
+function replacedChecksums(sql: string, file: string): string[] {
+  const out: string[] = [];
+  for (const line of sql.split('\n')) {
+    const l = line.trim();
+    if (l === '') continue;
+    if (!l.startsWith('--')) break; // only the leading comment block is the header
+    const m = /^--\s*replaces-checksum:\s*(\S+)\s*$/i.exec(l);
+    if (!m) continue;
+    if (!/^[0-9a-f]{64}$/.test(m[1]!)) throw new Error(`${file}: replaces-checksum must be a lowercase sha256 hex digest, got ${m[1]}`);
+    out.push(m[1]!);
+  }
+  return out;
+}
+
+/**
+ * The packages a service's migrations folder declares in `packages.json` (a JSON array of package names, e.g.
+ * `["@cos/event-store", "@cos/bus"]`), each resolved from `dir` like an import (so the service must depend on it)
+ * to the `migrations/` folder at the package's root. No file: no packages.
+ */
+export async function declaredPackages(dir: string): Promise<PackageMigrations[]> {
+  const file = path.join(dir, 'packages.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return [];
+    throw err;
+  }
+  const names: unknown = JSON.parse(text);
+  if (!Array.isArray(names) || !names.every((n): n is string => typeof n === 'string')) throw new Error(`${file} must be a JSON array of package names`);
+  const require = createRequire(file);
+  return Promise.all(
+    names.map(async (name) => {
+      let entry: string;
+      try {
+        entry = require.resolve(name);
+      } catch (err) {
+        throw new Error(`${file} names ${name}, which does not resolve from ${dir} (a dependency of the service?)`, { cause: err });
+      }
+      for (let d = path.dirname(entry); d !== path.dirname(d); d = path.dirname(d)) {
+        const pkg = await readFile(path.join(d, 'package.json'), 'utf8').catch(() => null);
+        if (pkg !== null && (JSON.parse(pkg) as { name?: string }).name === name) return { name, dir: path.join(d, 'migrations') };
+      }
+      throw new Error(`${file}: no package.json named ${name} above ${entry}`);
+    }),
+  );
 }
 
 /** The schema level code built from `dir` is written for: its highest migration version. */
@@ -88,8 +156,10 @@ export async function schemaLevelOf(dir: string): Promise<number> {
 
 /**
  * Applies pending migrations for one service under a Postgres advisory lock (safe with many instances starting at
- * once), each in its own transaction, recording a sha256 checksum. An applied migration whose file changed is
- * refused: write a new migration instead (expand/contract, see README).
+ * once), each in its own transaction, recording a sha256 checksum: first those of the packages the service declares
+ * (`packages`, default `<dir>/packages.json`: the event store's `events`, the bus's `inbox`) in `package_migrations`,
+ * then the service's own in `schema_migrations`. An applied migration whose file changed is refused unless its
+ * `-- replaces-checksum:` header names the applied contents: write a new migration instead (docs/migrations.md).
  */
 export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   if (opts.phase !== 'contract') return migrateOnce(opts, 'expand');
@@ -102,6 +172,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
 async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase, contractNext = false): Promise<MigrateResult> {
   const log = opts.log ?? (() => {});
   const migrations = (await readMigrations(opts.dir)).filter((m) => opts.maxVersion === undefined || m.version <= opts.maxVersion);
+  const packages = await readPackageMigrations(opts.packages ?? (await declaredPackages(opts.dir)));
   const client = new pg.Client({ connectionString: opts.adminUrl, application_name: `migrate:${opts.schema}` });
   await client.connect();
   const schema = quoteIdent(opts.schema);
@@ -120,6 +191,30 @@ async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase, contract
       version int PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
     await client.query(`ALTER TABLE ${schema}.schema_migrations ADD COLUMN IF NOT EXISTS phase text NOT NULL DEFAULT 'expand'`);
     await ensureOpsTables(client, schema);
+    // The packages' tables first: the service's own migrations may index or reference them.
+    for (const p of packages) {
+      const { rows } = await client.query<{ version: number; name: string; checksum: string }>(
+        `SELECT version, name, checksum FROM ${schema}.package_migrations WHERE package = $1`,
+        [p.name],
+      );
+      const done = new Map(rows.map((r) => [r.version, r]));
+      for (const m of p.migrations) {
+        const label = `${opts.schema}/${p.name}/${String(m.version).padStart(4, '0')}_${m.name}`;
+        const prev = done.get(m.version);
+        if (prev) {
+          assertUnchanged(label, prev.checksum, m);
+          continue;
+        }
+        await applyInTransaction(client, schema, label, m, `INSERT INTO ${schema}.package_migrations (package, version, name, checksum) VALUES ($1, $2, $3, $4)`, [
+          p.name,
+          m.version,
+          m.name,
+          m.checksum,
+        ]);
+        applied.push(`${p.name}/${m.version}_${m.name}`);
+        log(`applied ${label}`);
+      }
+    }
     const { rows } = await client.query<{ version: number; name: string; checksum: string }>(
       `SELECT version, name, checksum FROM ${schema}.schema_migrations ORDER BY version`,
     );
@@ -136,12 +231,7 @@ async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase, contract
         }
       }
       if (prev) {
-        if (prev.checksum !== m.checksum) {
-          throw new Error(
-            `migration ${opts.schema}/${String(m.version).padStart(4, '0')}_${m.name} was edited after it was applied ` +
-              `(checksum ${prev.checksum.slice(0, 12)} != ${m.checksum.slice(0, 12)}); add a new migration instead`,
-          );
-        }
+        assertUnchanged(label(m), prev.checksum, m);
         continue;
       }
       await client.query('BEGIN');
@@ -176,7 +266,7 @@ async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase, contract
       await client.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`);
       await client.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${schema} TO ${role}`);
     }
-    await client.query(`REVOKE ALL ON ${schema}.schema_migrations, ${schema}.backfill_progress FROM ${runtime}, ${system}`);
+    await client.query(`REVOKE ALL ON ${schema}.schema_migrations, ${schema}.package_migrations, ${schema}.backfill_progress FROM ${runtime}, ${system}`);
     await client.query(`REVOKE ALL ON ${schema}.service_instances FROM ${runtime}`);
     // The instance registry is the system role's (service-kit registers, heartbeats, deregisters); it reads
     // schema_migrations to refuse starting code older than an applied contract.
@@ -205,8 +295,49 @@ async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase, contract
   return { applied, backfilled, pendingContract };
 }
 
+/**
+ * An applied migration whose file changed is refused, unless the recorded checksum is one the file's header declares
+ * it replaces. The record keeps the checksum of what was applied: the previous release's runner, which still ships
+ * the old file, then accepts the schema too (a rollback, an old instance starting with MIGRATE_ON_START).
+ */
+function assertUnchanged(label: string, recorded: string, m: MigrationFile): void {
+  if (recorded === m.checksum || m.replaces.includes(recorded)) return;
+  throw new Error(
+    `migration ${label} was edited after it was applied (checksum ${recorded.slice(0, 12)} != ${m.checksum.slice(0, 12)}); add a new migration instead`,
+  );
+}
+
+/** Runs one package migration and its bookkeeping insert in one transaction, on the schema's search_path. */
+async function applyInTransaction(client: pg.Client, schema: string, label: string, m: MigrationFile, record: string, params: unknown[]): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query(`SET LOCAL search_path TO ${schema}`);
+    await client.query(m.sql);
+    await client.query(record, params);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw new Error(`migration ${label} failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function readPackageMigrations(packages: PackageMigrations[]): Promise<Array<PackageMigrations & { migrations: MigrationFile[] }>> {
+  const names = packages.map((p) => p.name);
+  if (new Set(names).size !== names.length) throw new Error(`a package is declared twice: ${names.join(', ')}`);
+  return Promise.all(
+    packages.map(async (p) => {
+      const migrations = await readMigrations(p.dir);
+      for (const m of migrations) {
+        // A package's tables live in every schema that uses it and no instance registry covers packages.
+        if (m.phase === 'contract' || m.backfill) throw new Error(`${p.name} migration ${m.version}_${m.name}: package migrations are expand-only, without backfills`);
+      }
+      return { ...p, migrations };
+    }),
+  );
+}
+
 export interface MigrateResult {
-  /** `NNNN_name` of the migrations applied by this run. */
+  /** `NNNN_name` of the migrations applied by this run (`<package>/NNNN_name` for a package's). */
   applied: string[];
   /** Backfills that ran (or resumed) in this run. */
   backfilled: BackfillResult[];
@@ -227,6 +358,7 @@ async function appliedVersions(opts: MigrateOptions): Promise<Set<number>> {
 
 /**
  * The runner's own tables in every service schema (not numbered migrations: they exist before the first one):
+ * - package_migrations: the migrations of the packages the service uses (events, inbox), like schema_migrations;
  * - service_instances: every running process of the service (service-kit registers it at startup, heartbeats,
  *   removes it at shutdown; a row whose heartbeat stopped expires), with the schema level its code is written for;
  * - backfill_progress: one row per backfill, its checkpoint (last key done) and counters.
@@ -253,6 +385,13 @@ async function ensureOpsTables(client: pg.Client, schema: string): Promise<void>
     started_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz)`);
+  await client.query(`CREATE TABLE IF NOT EXISTS ${schema}.package_migrations (
+    package text NOT NULL,
+    version int NOT NULL,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (package, version))`);
 }
 
 /** A registered, live instance of a service (service_instances). */

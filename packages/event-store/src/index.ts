@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { Tx } from '@cos/db';
+import { fileURLToPath } from 'node:url';
+import type { PackageMigrations, Tx } from '@cos/db';
 import { conflict } from '@cos/errors';
+
+/**
+ * The `events` table (store + outbox, indexes, row-level security): this package's migrations, applied by
+ * `migrate()` before a service's own to every schema whose migrations/packages.json names @cos/event-store.
+ */
+export const eventStoreMigrations: PackageMigrations = { name: '@cos/event-store', dir: fileURLToPath(new URL('../migrations', import.meta.url)) };
 
 /** Who caused an event and why; travels with the event into NATS headers (issue: event backbone). */
 export interface EventMetadata {

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Db, createPool, migrate, serviceDatabase, type Tx } from '@cos/db';
 import { createTestDatabase, type TestDatabase } from '@cos/testing';
-import { createEventStore, type DomainEvent, type StoredOf } from '../src/index';
+import { createEventStore, eventStoreMigrations, type DomainEvent, type StoredOf } from '../src/index';
 
 type CounterEvent = DomainEvent<'Incremented', { by: number }> | DomainEvent<'Broke', { reason: string }>;
 
@@ -29,13 +29,9 @@ const meta = { actor: 'user:test', correlationId: 'c1' };
 beforeAll(async () => {
   tdb = await createTestDatabase();
   const dir = await mkdtemp(path.join(tmpdir(), 'es-'));
-  const eventsSql = await readFile(path.join(import.meta.dirname, '../sql/events.sql'), 'utf8');
-  await writeFile(
-    path.join(dir, '0001_init.sql'),
-    `${eventsSql}\nCREATE TABLE counters (id text PRIMARY KEY, org_id uuid NOT NULL, value int NOT NULL, version int NOT NULL);`,
-  );
+  await writeFile(path.join(dir, '0001_init.sql'), `CREATE TABLE counters (id text PRIMARY KEY, org_id uuid NOT NULL, value int NOT NULL, version int NOT NULL);`);
   const svc = serviceDatabase('estest', tdb.adminUrl);
-  await migrate({ adminUrl: tdb.adminUrl, schema: 'estest', dir, runtimeRole: svc.runtimeRole, systemRole: svc.systemRole });
+  await migrate({ adminUrl: tdb.adminUrl, schema: 'estest', dir, packages: [eventStoreMigrations], runtimeRole: svc.runtimeRole, systemRole: svc.systemRole });
   db = new Db(createPool({ connectionString: svc.runtimeUrl, schema: 'estest', applicationName: 't', max: 4, statementTimeoutMs: 5000 }));
   void cp;
 });

@@ -61,7 +61,8 @@ export interface SubgraphProcessOptions<E extends BaseServiceEnv & { PORT: numbe
   /** The event store's personal-data codec (crypto-shredding): the outbox relay publishes opened events. */
   eventCodec?: EventDataCodec;
   /**
-   * The service's retention rules besides its inbox (docs/privacy.md); the job runs every RETENTION_INTERVAL_MS
+   * The service's retention rules besides its inbox (the inbox's when it has `consumers`: only a service that consumes
+   * events declares @cos/bus in its migrations/packages.json; docs/privacy.md); the job runs every RETENTION_INTERVAL_MS
    * with a lease, so one instance at a time deletes.
    */
   retention?: (env: E) => RetentionRule[];
@@ -164,7 +165,7 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
       const retention = startRetentionJob({
         service,
         db: systemDb,
-        rules: [{ table: 'inbox', column: 'processed_at', days: env.RETENTION_INBOX_DAYS }, ...(opts.retention?.(env) ?? [])],
+        rules: [...(opts.consumers ? [{ table: 'inbox', column: 'processed_at', days: env.RETENTION_INBOX_DAYS }] : []), ...(opts.retention?.(env) ?? [])],
         batchSize: env.RETENTION_BATCH_SIZE,
         intervalMs: env.RETENTION_INTERVAL_MS,
         log,

@@ -1,37 +1,7 @@
--- agents service: event store + outbox, inbox, read models (projections of our events), known_tasks (fed by tasks
+-- replaces-checksum: cd5ec66500aec91d78110ca94cc61766046120fbaf72a901d2d3d6397ea5fe23
+-- (issue 16: the events table is @cos/event-store's migration and the inbox @cos/bus's, applied first: packages.json)
+-- agents service: read models (projections of our events), known_tasks (fed by tasks
 -- events) and the runner's operational columns (lease/heartbeat). Every table is tenant-scoped with RLS.
-
--- ---------- event store (copied from packages/event-store/sql/events.sql) ----------
-CREATE TABLE events (
-  global_position bigserial PRIMARY KEY,
-  id uuid NOT NULL UNIQUE,
-  org_id uuid NOT NULL,
-  stream_id text NOT NULL,
-  stream_type text NOT NULL,
-  version int NOT NULL CHECK (version > 0),
-  type text NOT NULL,
-  schema_version int NOT NULL DEFAULT 1,
-  data jsonb NOT NULL,
-  metadata jsonb NOT NULL,
-  occurred_at timestamptz NOT NULL DEFAULT now(),
-  published_at timestamptz,
-  CONSTRAINT events_stream_version_unique UNIQUE (stream_id, version)
-);
-CREATE INDEX events_unpublished_idx ON events (global_position) WHERE published_at IS NULL;
-CREATE INDEX events_org_idx ON events (org_id, global_position);
-ALTER TABLE events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE events FORCE ROW LEVEL SECURITY;
-CREATE POLICY events_tenant ON events
-  USING (org_id = nullif(current_setting('app.org_id', true), '')::uuid)
-  WITH CHECK (org_id = nullif(current_setting('app.org_id', true), '')::uuid);
-
--- ---------- inbox (idempotent consumers; written by the system role only) ----------
-CREATE TABLE inbox (
-  consumer text NOT NULL,
-  event_id uuid NOT NULL,
-  processed_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (consumer, event_id)
-);
 
 -- ---------- agents (projection of AgentCreated) ----------
 CREATE TABLE agents (

@@ -1,41 +1,11 @@
--- customers service: event store (source of truth + outbox), inbox, and the read models projected from the events.
+-- replaces-checksum: 4003631e89524ed76d6ebeb778cdb5e9fbb9e1f9bd98edd23930dc3261f6e4b8
+-- (issue 16: the events table is @cos/event-store's migration, applied first: packages.json; customers consumes no events,
+--  so a new schema has no inbox — one made by the old version of this file stays, unused)
+-- customers service: the read models projected from its events (the events table, the source of truth + outbox, is
+-- @cos/event-store's migration, see packages.json).
 -- Read models are written only by the projector (src/projections.ts), in the same transaction as the append;
 -- `pnpm rebuild customers` truncates them and replays the events. They carry no foreign keys so a rebuild can
 -- truncate them in any order.
-
-CREATE TABLE events (
-  global_position bigserial PRIMARY KEY,
-  id uuid NOT NULL UNIQUE,
-  org_id uuid NOT NULL,
-  stream_id text NOT NULL,
-  stream_type text NOT NULL,
-  version int NOT NULL CHECK (version > 0),
-  type text NOT NULL,
-  schema_version int NOT NULL DEFAULT 1,
-  data jsonb NOT NULL,
-  metadata jsonb NOT NULL,
-  occurred_at timestamptz NOT NULL DEFAULT now(),
-  published_at timestamptz,
-  CONSTRAINT events_stream_version_unique UNIQUE (stream_id, version)
-);
-CREATE INDEX events_unpublished_idx ON events (global_position) WHERE published_at IS NULL;
-CREATE INDEX events_org_idx ON events (org_id, global_position);
-ALTER TABLE events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE events FORCE ROW LEVEL SECURITY;
-CREATE POLICY events_tenant ON events
-  USING (org_id = nullif(current_setting('app.org_id', true), '')::uuid)
-  WITH CHECK (org_id = nullif(current_setting('app.org_id', true), '')::uuid);
-
--- Consumers record processed event ids here (operational state, written by @cos/bus).
-CREATE TABLE inbox (
-  consumer text NOT NULL,
-  event_id uuid NOT NULL,
-  processed_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (consumer, event_id)
-);
--- No tenant column: only the system role (BYPASSRLS) uses it; RLS without a policy shuts the runtime role out.
-ALTER TABLE inbox ENABLE ROW LEVEL SECURITY;
-ALTER TABLE inbox FORCE ROW LEVEL SECURITY;
 
 CREATE TABLE customers (
   id uuid PRIMARY KEY,

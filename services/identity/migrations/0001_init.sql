@@ -1,38 +1,9 @@
+-- replaces-checksum: 62971c7de5bbffaadcff9cf42f5829958188cc9fff2b0373d2d5723039c22e3f
+-- (issue 16: the events table is @cos/event-store's migration and the inbox @cos/bus's, applied first: packages.json)
 -- identity: organizations (tenants), users, memberships, invitations, API keys, refresh tokens, signing keys.
 -- Read models (projected from events, rebuildable): organizations, users, memberships, invitations, api_keys.
 -- Operational state (never in an event, never truncated by a rebuild): user_credentials, api_key_credentials,
 -- refresh_tokens, signing_keys, outbound_emails, inbox.
-
--- ---------- event store (packages/event-store/sql/events.sql) ----------
-CREATE TABLE events (
-  global_position bigserial PRIMARY KEY,
-  id uuid NOT NULL UNIQUE,
-  org_id uuid NOT NULL,
-  stream_id text NOT NULL,
-  stream_type text NOT NULL,
-  version int NOT NULL CHECK (version > 0),
-  type text NOT NULL,
-  schema_version int NOT NULL DEFAULT 1,
-  data jsonb NOT NULL,
-  metadata jsonb NOT NULL,
-  occurred_at timestamptz NOT NULL DEFAULT now(),
-  published_at timestamptz,
-  CONSTRAINT events_stream_version_unique UNIQUE (stream_id, version)
-);
-CREATE INDEX events_unpublished_idx ON events (global_position) WHERE published_at IS NULL;
-CREATE INDEX events_org_idx ON events (org_id, global_position);
-ALTER TABLE events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE events FORCE ROW LEVEL SECURITY;
-CREATE POLICY events_tenant ON events
-  USING (org_id = nullif(current_setting('app.org_id', true), '')::uuid)
-  WITH CHECK (org_id = nullif(current_setting('app.org_id', true), '')::uuid);
-
-CREATE TABLE inbox (
-  consumer text NOT NULL,
-  event_id uuid NOT NULL,
-  processed_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (consumer, event_id)
-);
 
 -- ---------- read models ----------
 CREATE TABLE memberships (

@@ -1,3 +1,5 @@
+-- replaces-checksum: 0ff379bf4ae9b07407be448b60ae62e858fa4d1da46b5af8281e3638bd8a9b6e
+-- (issue 16: IF NOT EXISTS: @cos/bus's inbox migration now owns inbox_processed_at_idx)
 -- GDPR erasure (crypto-shredding) and retention; docs/privacy.md.
 
 -- One data key per person (subject = user id), wrapped by the master key (PII_MASTER_KEY). Erasing a person sets
@@ -19,7 +21,7 @@ ALTER TABLE invitations ALTER COLUMN email DROP NOT NULL;
 
 -- Retention deletes by age.
 CREATE INDEX audit_entries_at_idx ON audit_entries (at);
-CREATE INDEX inbox_processed_at_idx ON inbox (processed_at);
+CREATE INDEX IF NOT EXISTS inbox_processed_at_idx ON inbox (processed_at); -- also @cos/bus's inbox migration (runs first)
 CREATE INDEX outbound_emails_created_at_idx ON outbound_emails (created_at);
 
 -- An erased person stays resolvable by id for everyone (authors of comments, actors in audit entries) — the row has

@@ -1,40 +1,7 @@
--- tasks service: event store (source of truth + outbox), inbox, read models (projections) and directories fed by
+-- replaces-checksum: 9826577fd9fede9b427aeaf0865c0df6fc7016848de38dc8783396e81fe30180
+-- (issue 16: the events table is @cos/event-store's migration and the inbox @cos/bus's, applied first: packages.json)
+-- tasks service: read models (projections) and directories fed by
 -- other services' events. Every tenant table carries org_id with FORCE row-level security on app.org_id.
-
--- ---------- event store (copied from packages/event-store/sql/events.sql) ----------
-CREATE TABLE events (
-  global_position bigserial PRIMARY KEY,
-  id uuid NOT NULL UNIQUE,
-  org_id uuid NOT NULL,
-  stream_id text NOT NULL,
-  stream_type text NOT NULL,
-  version int NOT NULL CHECK (version > 0),
-  type text NOT NULL,
-  schema_version int NOT NULL DEFAULT 1,
-  data jsonb NOT NULL,
-  metadata jsonb NOT NULL,
-  occurred_at timestamptz NOT NULL DEFAULT now(),
-  published_at timestamptz,
-  CONSTRAINT events_stream_version_unique UNIQUE (stream_id, version)
-);
-CREATE INDEX events_unpublished_idx ON events (global_position) WHERE published_at IS NULL;
-CREATE INDEX events_org_idx ON events (org_id, global_position);
-ALTER TABLE events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE events FORCE ROW LEVEL SECURITY;
-CREATE POLICY events_tenant ON events
-  USING (org_id = nullif(current_setting('app.org_id', true), '')::uuid)
-  WITH CHECK (org_id = nullif(current_setting('app.org_id', true), '')::uuid);
-
--- ---------- inbox (consumer idempotency, @cos/bus contract) ----------
--- Only the system role (BYPASSRLS) touches it: RLS with no policy hides it from the runtime role.
-CREATE TABLE inbox (
-  consumer text NOT NULL,
-  event_id uuid NOT NULL,
-  processed_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (consumer, event_id)
-);
-ALTER TABLE inbox ENABLE ROW LEVEL SECURITY;
-ALTER TABLE inbox FORCE ROW LEVEL SECURITY;
 
 -- ---------- read model: tasks ----------
 CREATE TABLE tasks (

@@ -2,7 +2,7 @@ import type { RetentionRule } from '@cos/service-kit';
 import type { IdentityEnv } from '../env';
 
 /**
- * identity's retention rules (besides the inbox, which every service has): docs/privacy.md. Audit entries are a
+ * identity's retention rules (besides the inbox, which every service with consumers has): docs/privacy.md. Audit entries are a
  * projection of events, so `pnpm rebuild identity` re-creates old ones; the next pass deletes them again.
  */
 export const identityRetention = (env: Pick<IdentityEnv, 'RETENTION_LOGIN_ATTEMPTS_DAYS' | 'RETENTION_AUDIT_DAYS' | 'RETENTION_EXPIRED_SESSIONS_DAYS' | 'RETENTION_OUTBOUND_EMAILS_DAYS'>): RetentionRule[] => [
