@@ -14,6 +14,7 @@
  * Exit 0 whatever the figures (a bench reports; it does not assert timings); 1 only when the run itself broke.
  */
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { connectBus } from '@cos/bus';
 import { createLogger } from '@cos/logger';
 import { startTestStack } from '../e2e/support/test-stack';
@@ -66,7 +67,7 @@ const log = (m: string) => console.error(`[soak] ${new Date().toISOString().slic
 
 async function main() {
   log(`private Postgres/NATS/Redis`);
-  const servers = await startScratchServers({ maxConnections: 300 });
+  const servers = await startScratchServers({ maxConnections: 300, statements: true });
   Object.assign(process.env, servers.env);
   const t = await startTestStack({
     extraEnv: { LOG_LEVEL: 'warn' },
@@ -100,7 +101,10 @@ async function main() {
       for (const pid of loadPids) loadRss.set(pid, Math.max(loadRss.get(pid) ?? 0, treeRssMiB(pid)));
     }, 5_000);
     const measureMs = MINUTES * 60_000;
-    const startTimer = setTimeout(() => (cpu0 = cpuAt()), RAMP_MS);
+    const startTimer = setTimeout(() => {
+      cpu0 = cpuAt();
+      void resetStatements(t.db.adminUrl).catch((err: Error) => log(`pg_stat_statements reset failed: ${err.message}`));
+    }, RAMP_MS);
     log(`load: ${USERS} users + ${partners.length} partners, ramp ${RAMP_MS / 1000} s, then ${MINUTES} min measured, think ${THINK_MS} ms`);
     const results = await runMixedLoad(
       {
@@ -181,9 +185,47 @@ async function main() {
     console.log(`\n| JetStream consumer | max lag (pending + unacked) | at the end |\n|---|---|---|`);
     for (const [c, n] of [...lagMax].sort()) console.log(`| ${c} | ${n} | ${lastLag[c] ?? '–'} |`);
     console.log(`\nLoad generator: ${results.length} process(es); failovers ${results.reduce((a, r) => a + r.failovers, 0)}.`);
+    console.log(await statementsReport(t.db.adminUrl, measuredMs).catch((err: Error) => `\n(pg_stat_statements unavailable: ${err.message})`));
   } finally {
     await t.stop().catch(() => undefined);
     await servers.stop().catch(() => undefined);
+  }
+}
+
+/** Where Postgres spends the measured window: pg_stat_statements (loaded by the scratch server), reset after the ramp. */
+async function resetStatements(adminUrl: string): Promise<void> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await c.query('SELECT pg_stat_statements_reset()');
+  } finally {
+    await c.end();
+  }
+}
+
+async function statementsReport(adminUrl: string, measuredMs: number, top = 15): Promise<string> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ query: string; calls: string; total: number; mean: number; rows: string; grand: number }>(
+      `SELECT query, calls, total_exec_time AS total, mean_exec_time AS mean, rows, sum(total_exec_time) OVER () AS grand
+         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        ORDER BY total_exec_time DESC LIMIT $1`,
+      [top],
+    );
+    const all = rows[0]?.grand ?? 0;
+    const out = [
+      `\nPostgres statements (pg_stat_statements, measured window): ${f0(all)} ms executing in all, ${((100 * all) / Math.max(1, measuredMs)).toFixed(0)} % of one backend's time; top ${rows.length} by total time:`,
+      '\n| statement | calls | calls/s | mean ms | total ms | share | rows |\n|---|---|---|---|---|---|---|',
+    ];
+    for (const r of rows) {
+      const q = r.query.replace(/\s+/g, ' ').replace(/\|/g, '\\|').slice(0, 110);
+      out.push(`| \`${q}\` | ${r.calls} | ${((1000 * Number(r.calls)) / measuredMs).toFixed(1)} | ${r.mean.toFixed(2)} | ${f0(r.total)} | ${((100 * r.total) / Math.max(1e-9, all)).toFixed(1)} % | ${r.rows} |`);
+    }
+    return out.join('\n');
+  } finally {
+    await c.end();
   }
 }
 

@@ -81,7 +81,7 @@ export interface ScratchServers {
   stop(): Promise<void>;
 }
 
-async function startPostgres(root: string, maxConnections: number): Promise<ScratchServer> {
+async function startPostgres(root: string, maxConnections: number, statements = false): Promise<ScratchServer> {
   const bin = pgBindir();
   const port = await freePort();
   const data = path.join(root, 'postgres');
@@ -95,7 +95,7 @@ async function startPostgres(root: string, maxConnections: number): Promise<Scra
   }
   pgTool(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=trust', '-E', 'UTF8', '--no-locale'], 120_000);
   const log = path.join(root, 'postgres.log');
-  const opts = `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories='' -c max_connections=${maxConnections} -c fsync=on`;
+  const opts = `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories='' -c max_connections=${maxConnections} -c fsync=on${statements ? ' -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all' : ''}`;
   const start = () => pgTool(path.join(bin, 'pg_ctl'), ['-D', data, '-l', log, '-w', '-t', '60', '-o', opts, 'start'], 90_000);
   start();
   let pid: number | undefined;
@@ -159,12 +159,18 @@ async function startChild(name: string, bin: string, args: (port: number) => str
   };
 }
 
-export async function startScratchServers(opts: { maxConnections?: number } = {}): Promise<ScratchServers> {
+export async function startScratchServers(
+  opts: {
+    maxConnections?: number;
+    /** Loads pg_stat_statements (Debian's postgresql-contrib ships it): where the database's time goes, per statement. */
+    statements?: boolean;
+  } = {},
+): Promise<ScratchServers> {
   const dir = mkdtempSync(path.join(tmpdir(), 'cos-scratch-'));
   chmodSync(dir, 0o755);
   const started: ScratchServer[] = [];
   try {
-    const postgres = await startPostgres(dir, opts.maxConnections ?? 300);
+    const postgres = await startPostgres(dir, opts.maxConnections ?? 300, opts.statements);
     started.push(postgres);
     const natsDir = path.join(dir, 'nats');
     mkdirSync(natsDir);
