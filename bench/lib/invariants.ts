@@ -101,6 +101,8 @@ export async function checkReactionsOnce(adminUrl: string, bus: Bus, messages: S
     bySource.set(svc, s);
   }
   for (const svc of SERVICES) {
+    // A service that consumes nothing has no inbox (customers: migrations/packages.json lists only the event store).
+    if (Object.keys(CONSUMERS[svc]).length === 0) continue;
     const inbox = await sql<{ consumer: string; event_id: string }>(adminUrl, svc, `SELECT consumer, event_id::text FROM inbox`);
     for (const [consumer, source] of Object.entries(CONSUMERS[svc])) {
       const got = new Set(inbox.filter((r) => r.consumer === consumer).map((r) => r.event_id));
