@@ -91,6 +91,7 @@ export function createNativeExecutor(opts: NativeExecutorOptions): NativeExecuto
 
   opts.apollo.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
     const planning = planningSupergraph(coreSupergraphSdl);
+    for (const warning of planning.warnings) opts.log.warn({ workaround: 'planning-supergraph' }, warning);
     const supergraph = Supergraph.build(planning.sdl);
     state = {
       planner: new QueryPlanner(supergraph),
