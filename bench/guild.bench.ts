@@ -23,11 +23,13 @@
  * GATEWAY_EXECUTOR, else the current one), GUILD_GATEWAYS (subset of `ours,stock,hive`), GUILD_DEDUP_ROWS=1 (also ours
  * anonymous with in-flight de-duplication on, and Hive as the suite configures it: both de-duplications on),
  * GUILD_SUBGRAPH_MEMO=0 (subgraphs execute every request instead of reusing the answer to an identical body),
- * GUILD_LOAD=load.ts (the Node load generator even when wrk is installed), GUILD_*_CPUS ('' = no pinning).
+ * GUILD_LOAD=load.ts (the Node load generator even when wrk is installed), GUILD_*_CPUS ('' = no pinning),
+ * BENCH_PROFILE=1 (V8 CPU profile of each of our gateways over its measured window only, summarised by area and
+ * function after the table: bench/lib/profile.ts).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +42,8 @@ import { nodeOptionsFor } from '../scripts/lib/paths';
 import { loadGuildFixtures, type GuildSubgraph } from './guild/data';
 import { composeGuildSupergraph } from './guild/supergraph';
 import type { LoadConfig, LoadResult } from './lib/load';
-import { treeCpuMs, treeRssMiB } from './lib/proc';
+import { summarizeProfile } from './lib/profile';
+import { treeCpuMs, treePids, treeRssMiB } from './lib/proc';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
@@ -51,6 +54,7 @@ const WARMUP_S = num('BENCH_WARMUP_S', 5);
 const CLIENTS = num('BENCH_CLIENTS', 50);
 const PRINCIPALS = num('GUILD_PRINCIPALS', 1000);
 const DEDUP_ROWS = process.env.GUILD_DEDUP_ROWS === '1';
+const PROFILE = process.env.BENCH_PROFILE === '1';
 const MEMO = process.env.GUILD_SUBGRAPH_MEMO !== '0';
 const GATEWAYS = new Set((process.env.GUILD_GATEWAYS ?? 'ours,stock,hive').split(',').map((s) => s.trim()));
 const TARGETS = { vsStock: 4, vsHive: 1.5, cpuMsPerRequest: 5, p99Ms: 250, clients: 50 } as const;
@@ -244,6 +248,8 @@ async function main() {
   let subgraphs: ChildProcess | undefined;
   let issuer: TestIssuer | undefined;
   let current: ChildProcess | undefined;
+  /** Profile directories of our gateways by name (BENCH_PROFILE=1). */
+  const profiles = new Map<string, string>();
   const rows: Row[] = [];
   try {
     // Subgraphs first, on their core.
@@ -276,6 +282,14 @@ async function main() {
     writeFileSync(emptyTokensFile, '');
 
     const gatewayNodeOptions = nodeOptionsFor('gateway', process.env.NODE_OPTIONS);
+    // BENCH_PROFILE=1: our gateways load the windowed profiler (SIGUSR2 starts it, the next stops it and writes it);
+    // the .cpuprofile files are kept (outside the work directory) for a closer look.
+    const profilerOptions = (name: string): NodeJS.ProcessEnv => {
+      if (!PROFILE) return {};
+      const dir = mkdtempSync(path.join(tmpdir(), 'guild-prof-'));
+      profiles.set(name, dir);
+      return { NODE_OPTIONS: nodeOptionsFor('gateway', `--import ${path.join(here, 'lib/cpu-prof-window.mjs')}`), COS_CPU_PROF_DIR: dir };
+    };
     const ours = (executor: string, anonymous: boolean): GatewaySpec => ({
       name: `ours${executor === 'current' ? '' : ` (GATEWAY_EXECUTOR=${executor})`}${anonymous ? ', anonymous, in-flight dedup on' : ''}`,
       kind: 'ours',
@@ -305,6 +319,7 @@ async function main() {
             REDIS_PREFIX: `${prefix}:`,
             NODE_OPTIONS: gatewayNodeOptions,
             ...(executor === 'current' ? {} : { GATEWAY_EXECUTOR: executor }),
+            ...(anonymous ? {} : profilerOptions(`ours (${executor})`)),
           },
           stdio: ['ignore', 'ignore', 'inherit'],
         });
@@ -385,7 +400,11 @@ async function main() {
         const sub0 = treeCpuMs(subgraphs.pid!);
         const req0 = await subgraphRequests();
         log(`${spec.name}: measuring ${DURATION_S}s`);
+        // Every process of the tree (tsx's wrapper too) toggles its own profiler; the wrapper's is nearly idle.
+        const profiled = spec.kind === 'ours' && PROFILE ? treePids(current.pid!) : [];
+        for (const pid of profiled) process.kill(pid, 'SIGUSR2');
         row.load = await load(DURATION_S);
+        for (const pid of profiled) process.kill(pid, 'SIGUSR2');
         row.gatewayCpuMs = treeCpuMs(current.pid!) - gw0;
         row.subgraphCpuMs = treeCpuMs(subgraphs.pid!) - sub0;
         row.subgraphRequests = (await subgraphRequests()) - req0;
@@ -408,6 +427,10 @@ async function main() {
     await stopChild(current);
     await stopChild(subgraphs);
     await issuer?.close();
+    for (const [name, dir] of profiles) {
+      const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+      if (files.length > 0) console.log(`#### ${name} (profiles kept in ${dir}: open them in Chrome DevTools)\n\n${summarizeProfile(files.map((f) => path.join(dir, f)), 25)}`);
+    }
     rmSync(work, { recursive: true, force: true });
     await dropStreams(prefix);
   }

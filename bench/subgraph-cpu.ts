@@ -27,8 +27,7 @@ import { freePort, startTestStack } from '../e2e/support/test-stack';
 import { eventually, gql } from '../scripts/lib/graphql-client';
 import { SERVICES, type ServiceName } from '../scripts/lib/paths';
 import { summarizeProfile } from './lib/profile';
-import { treeCpuMs } from './lib/proc';
-import { readFileSync } from 'node:fs';
+import { treeCpuMs, treePids } from './lib/proc';
 import { BENCH_QUERY } from './lib/bench-query';
 import { seedBenchData } from './lib/seed-data';
 
@@ -97,17 +96,6 @@ async function startRecorders(targets: Record<ServiceName, number>) {
       await Promise.all(Object.values(upstream).map((p) => p.close()));
     },
   };
-}
-
-/** The pid and its descendants (tsx runs node as a child). */
-function treePids(pid: number): number[] {
-  let kids: number[] = [];
-  try {
-    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    /* gone */
-  }
-  return [pid, ...kids.flatMap(treePids)];
 }
 
 async function main() {

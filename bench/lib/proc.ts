@@ -33,6 +33,11 @@ export function treeCpuMs(pid: number): number {
   return total;
 }
 
+/** The pid and its descendants (tsx runs node as a child; taskset execs in place). */
+export function treePids(pid: number): number[] {
+  return [pid, ...children(pid).flatMap(treePids)];
+}
+
 /** Resident memory (MiB) of the tree. */
 export function treeRssMiB(pid: number): number {
   let kb = 0;

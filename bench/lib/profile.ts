@@ -37,7 +37,9 @@ export function summarizeProfile(files: string[], top = 15): string {
       total += dt;
       const area = areaOf(n.callFrame.url, n.callFrame.functionName);
       byArea.set(area, (byArea.get(area) ?? 0) + dt);
-      const fnKey = `${n.callFrame.functionName || '(anonymous)'} — ${area}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
+      // Our own frames name their file (tsx's transpiled lines say little on their own).
+      const file = area.startsWith('ours: ') ? `/${n.callFrame.url.split('/').pop()}` : '';
+      const fnKey = `${n.callFrame.functionName || '(anonymous)'} — ${area}${file}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
       byFn.set(fnKey, (byFn.get(fnKey) ?? 0) + dt);
     });
   }

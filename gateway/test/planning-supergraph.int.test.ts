@@ -172,6 +172,8 @@ describe('@requires of one type selecting a field with different arguments', () 
   `;
   let graph: Running;
   let representations: Array<Record<string, unknown>> = [];
+  /** When set, billing fails `rate` in this currency for task t2. */
+  let failRate: string | undefined;
   beforeAll(async () => {
     graph = await startGraph([
       {
@@ -182,7 +184,10 @@ describe('@requires of one type selecting a field with different arguments', () 
           Task: {
             __resolveReference: (ref: { id: string }) => tasks.find((t) => t.id === ref.id) ?? null,
             // EUR is twice USD: a representation carrying the wrong variant shows in the answer.
-            rate: (t: { rate: number }, args: { currency: string }) => (args.currency === 'EUR' ? t.rate * 2 : t.rate),
+            rate: (t: { id: string; rate: number }, args: { currency: string }) => {
+              if (args.currency === failRate && t.id === 't2') throw new Error(`no ${failRate} rate for t2`);
+              return args.currency === 'EUR' ? t.rate * 2 : t.rate;
+            },
           },
         },
       },
@@ -235,5 +240,28 @@ describe('@requires of one type selecting a field with different arguments', () 
     const r = await graph.ask(`{ tasks { costUSD } }`);
     expect(r.data).toEqual({ tasks: [{ costUSD: 200 }, { costUSD: 600 }] });
     expect(representations).toHaveLength(2);
+  });
+
+  it('reports a subgraph error on a @requires variant under the real field name, never the hidden one', async () => {
+    failRate = 'EUR';
+    try {
+      const r = await graph.ask(`{ tasks { id costUSD costEUR } }`);
+      // The hidden field (asked as `_cos_req_Task_rate_N: rate(currency: "EUR")`) failed: the client reads `rate`.
+      expect(r.errors?.map((e) => (e as { path?: unknown }).path)).toEqual([['tasks', 1, 'rate']]);
+      expect((r.data as { tasks: unknown[] }).tasks[0]).toEqual({ id: 't1', costUSD: 200, costEUR: 400 });
+      expect(JSON.stringify(r)).not.toContain('_cos_req_');
+    } finally {
+      failRate = undefined;
+    }
+  });
+
+  it('keeps the hidden fields out of the client schema (validation and introspection)', async () => {
+    const asked = await graph.ask(`{ tasks { _cos_req_Task_rate_0 } }`);
+    expect(asked.data).toBeUndefined();
+    expect(asked.errors?.[0]?.message).toMatch(/Cannot query field "_cos_req_Task_rate_0" on type "Task"/);
+    const introspected = await graph.ask(`{ __type(name: "Task") { fields { name } } }`);
+    expect(introspected.errors).toBeUndefined();
+    expect(JSON.stringify(introspected.data)).toContain('"rate"');
+    expect(JSON.stringify(introspected.data)).not.toContain('_cos_req_');
   });
 });

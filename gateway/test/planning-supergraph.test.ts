@@ -53,4 +53,33 @@ describe('planningSupergraph', () => {
     expect(() => new QueryPlanner(Supergraph.build(p.sdl))).not.toThrow();
     expect(apiSchemaOf(p.sdl)).toContain('rate(c: String!): Int');
   });
+
+  it('reports a conflict nested inside @requires selections and leaves it to the planner (no hidden field)', () => {
+    const sdl = compose(
+      `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+       type Query { t: [T] } type T @key(fields: "id") { id: ID! a: A } type A @shareable { b(x: Int!): Int }`,
+      `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires", "@shareable"])
+       type T @key(fields: "id") { id: ID! a: A @external
+         one: Int @requires(fields: "a { b(x: 1) }") two: Int @requires(fields: "a { b(x: 2) }") }
+       type A @shareable { b(x: Int!): Int @external }`,
+    );
+    const p = planningSupergraph(sdl);
+    expect(p.warnings).toHaveLength(1);
+    expect(p.warnings[0]).toMatch(/^@requires of T select a\.b with different arguments \(x:1\), \(x:2\)/);
+    expect(p.hidden.fields.size).toBe(0);
+    expect(p.sdl).toBe(sdl);
+    expect(() => new QueryPlanner(Supergraph.build(p.sdl))).not.toThrow();
+  });
+
+  it('has nothing to report when nested @requires selections agree', () => {
+    const sdl = compose(
+      `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+       type Query { t: [T] } type T @key(fields: "id") { id: ID! a: A } type A @shareable { b(x: Int!): Int }`,
+      `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires", "@shareable"])
+       type T @key(fields: "id") { id: ID! a: A @external
+         one: Int @requires(fields: "a { b(x: 1) }") two: Int @requires(fields: "a { b(x: 1) }") }
+       type A @shareable { b(x: Int!): Int @external }`,
+    );
+    expect(planningSupergraph(sdl).warnings).toEqual([]);
+  });
 });

@@ -26,6 +26,7 @@ import type { GatewayContext } from '../../context';
 import { compilePlan, typeMatcher, type RunState, type Step, type SubgraphCall } from './plan';
 import { planningSupergraph, type HiddenFields } from './planning-supergraph';
 import { ARG_ALIAS_PREFIX, compileShape, conditionVariables, shapeRoot, type ObjectShape } from './shape';
+import { stringifyJson } from './serialize';
 
 /**
  * The gateway's own query-plan executor (GATEWAY_EXECUTOR=native). Plans still come from @apollo/query-planner over
@@ -91,6 +92,7 @@ export function createNativeExecutor(opts: NativeExecutorOptions): NativeExecuto
 
   opts.apollo.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
     const planning = planningSupergraph(coreSupergraphSdl);
+    for (const warning of planning.warnings) opts.log.warn({ workaround: 'planning-supergraph' }, warning);
     const supergraph = Supergraph.build(planning.sdl);
     state = {
       planner: new QueryPlanner(supergraph),
@@ -320,5 +322,10 @@ async function run(
   const data = shapeRoot(completion, shape, state.data);
   if (state.errors.length > 0) return { data, errors: state.errors };
   if (completion.errors.length > 0) return { data, extensions: { valueCompletion: completion.errors } };
-  return { data };
+  // yoga serialises with `result.stringify` when there is one (see serialize.ts for why not JSON.stringify).
+  const result: ExecutionResult & { stringify: (r: ExecutionResult) => string } = {
+    data,
+    stringify: (r) => (r.data === data && r.errors === undefined && r.extensions === undefined ? `{"data":${stringifyJson(data)}}` : JSON.stringify(r)),
+  };
+  return result;
 }

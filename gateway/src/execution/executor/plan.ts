@@ -359,7 +359,7 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
     return async (state, cursor) => {
       const res = await state.call(service, { ...request, variables: variablesOf(state) }, cursor.path as (string | number)[]);
       if (res.errors?.length) {
-        for (const e of res.errors) state.errors.push(subgraphError(e, service, e.path ? [...pathOf(state, cursor, cursor.objects[0]), ...e.path] : undefined));
+        for (const e of res.errors) state.errors.push(subgraphError(e, service, e.path ? [...pathOf(state, cursor, cursor.objects[0]), ...e.path] : undefined, hidden));
       }
       const data = res.data;
       if (!data) return;
@@ -381,7 +381,7 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
       const rep = requires(entity);
       if (!rep || !rep.__typename) continue;
       if (input) input(rep);
-      const key = JSON.stringify(rep);
+      const key = representationKey(rep);
       const at = byKey.get(key);
       if (at === undefined) {
         byKey.set(key, representations.length);
@@ -405,7 +405,7 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
           const base = entity ? located.get(entity) : undefined;
           path = base ? [...base, ...p.slice(2)] : undefined;
         } else if (p) path = [...pathPrefix(cursor.path), ...p];
-        state.errors.push(subgraphError(e, service, path));
+        state.errors.push(subgraphError(e, service, path, hidden));
       }
     }
     const data = res.data;
@@ -425,6 +425,26 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
   };
 }
 
+/**
+ * Identity of a representation among a fetch's, without JSON.stringify (the executor's largest self time on the Guild
+ * workload) when every value is a string, number, boolean or null — keys like `{ __typename, id }` or `{ __typename,
+ * upc }`: each key and string value length-prefixed and each value type-tagged, so two keys are equal exactly when
+ * the JSON texts would be. Anything nested falls back to the JSON text (never equal to a flat key: those start
+ * with a digit, JSON with `{`).
+ */
+function representationKey(rep: Representation): string {
+  let key = '';
+  for (const k in rep) {
+    const v = rep[k];
+    key += `${k.length}:${k}`;
+    if (typeof v === 'string') key += `s${v.length}:${v}`;
+    else if (typeof v === 'number' || typeof v === 'boolean') key += `${typeof v === 'number' ? 'n' : 'b'}${String(v)};`;
+    else if (v === null) key += 'z';
+    else return JSON.stringify(rep);
+  }
+  return key;
+}
+
 function pathOf(state: RunState, cursor: Cursor, object: Record<string, unknown> | undefined): (string | number)[] {
   if (cursor.path.length === 0 || !object) return [];
   return locate(state.data, cursor.path).get(object) ?? pathPrefix(cursor.path);
@@ -436,12 +456,16 @@ function pathPrefix(path: readonly (string | number)[]): (string | number)[] {
   return (i < 0 ? path : path.slice(0, i)) as (string | number)[];
 }
 
-/** A subgraph error as @apollo/gateway reports it: message kept, path rewritten to the client's, serviceName added. */
-function subgraphError(e: GraphQLFormattedError, serviceName: string, path: (string | number)[] | undefined): GraphQLError {
+/**
+ * A subgraph error as @apollo/gateway reports it: message kept, path rewritten to the client's, serviceName added.
+ * Names the client never wrote are mapped back: the ARG_ALIAS_PREFIX aliases, and the hidden fields of the planning
+ * supergraph (asked as `_cos_req_T_f_0: f(args)`, so a subgraph names the alias in its error path) to the real field.
+ */
+function subgraphError(e: GraphQLFormattedError, serviceName: string, path: (string | number)[] | undefined, hidden: HiddenFields): GraphQLError {
   const extensions = { ...(e.extensions ?? {}), serviceName } as Record<string, unknown>;
   if (typeof extensions.code !== 'string') extensions.code = 'DOWNSTREAM_SERVICE_ERROR';
   return new GraphQLError(e.message || `Error while fetching subquery from service "${serviceName}"`, {
-    path: path?.map((k) => (typeof k === 'string' && k.startsWith(ARG_ALIAS_PREFIX) ? k.slice(ARG_ALIAS_PREFIX.length) : k)),
+    path: path?.map((k) => (typeof k !== 'string' ? k : k.startsWith(ARG_ALIAS_PREFIX) ? k.slice(ARG_ALIAS_PREFIX.length) : (hidden.fields.get(k)?.name ?? k))),
     extensions,
     originalError: Object.assign(new Error(e.message), { extensions: e.extensions }),
   });
