@@ -10,7 +10,7 @@ import { parseEnv } from '@cos/config';
 import { createPool, Db, migrate, serviceDatabase } from '@cos/db';
 import { createLogger } from '@cos/logger';
 import { busMetrics, createMetrics, observePool } from '@cos/observability';
-import { readinessChecks, runProcess, startRetentionJob } from '@cos/service-kit';
+import { readinessChecks, runProcess, startServiceRetention } from '@cos/service-kit';
 import { startMailerConsumers, MAILER_SERVICE } from './consumers';
 import { mailerEnv, mailUnsubscribeSecret } from './env';
 import { createHttpHandler } from './http';
@@ -71,18 +71,16 @@ async function main(): Promise<void> {
         metrics: mailerMetrics,
       });
       onClose(() => sender.stop());
-      const retention = startRetentionJob({
+      const retention = startServiceRetention({
         service: MAILER_SERVICE,
         db,
         rules: [
           { table: 'inbox', column: 'processed_at', days: env.RETENTION_INBOX_DAYS },
           { table: 'mails', column: 'created_at', days: env.RETENTION_SENT_MAILS_DAYS, where: `status IN ('SENT', 'SKIPPED', 'DEAD')` },
         ],
-        batchSize: env.RETENTION_BATCH_SIZE,
-        intervalMs: env.RETENTION_INTERVAL_MS,
+        env,
         log,
-        onDeleted: (table, rows) => metrics.retentionDeletedRows.inc({ table }, rows),
-        onRun: (outcome) => metrics.retentionRuns.inc({ outcome }),
+        metrics,
       });
       onClose(() => retention.stop());
       return {

@@ -39,6 +39,6 @@ export {
   type SearchMatches,
   type SearchSource,
 } from './search';
-export { startRetentionJob, type RetentionRule, type RetentionJob, type RetentionOptions } from './retention';
+export { startRetentionJob, startServiceRetention, type RetentionRule, type RetentionJob, type RetentionOptions } from './retention';
 export { registerInstance, SchemaTooNewError, HEARTBEAT_MS, type InstanceRegistration } from './instances';
 export { readBodyCapped } from './body';

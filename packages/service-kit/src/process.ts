@@ -19,7 +19,7 @@ import type { EventDataCodec } from '@cos/event-store';
 import { configureMasterKeys } from '@cos/pii';
 import type { Plugin } from 'graphql-yoga';
 import type { BaseServiceEnv } from './env';
-import { startRetentionJob, type RetentionRule } from './retention';
+import { startServiceRetention, type RetentionRule } from './retention';
 import { registerInstance } from './instances';
 import { runService, setProcessInstrumentation, type ReadinessCheck, type RunOptions } from './server';
 
@@ -162,15 +162,13 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
 
       const consumers = opts.consumers ? await opts.consumers(deps) : [];
       onClose(() => Promise.allSettled(consumers.map((c) => c.stop())));
-      const retention = startRetentionJob({
+      const retention = startServiceRetention({
         service,
         db: systemDb,
         rules: [...(opts.consumers ? [{ table: 'inbox', column: 'processed_at', days: env.RETENTION_INBOX_DAYS }] : []), ...(opts.retention?.(env) ?? [])],
-        batchSize: env.RETENTION_BATCH_SIZE,
-        intervalMs: env.RETENTION_INTERVAL_MS,
+        env,
         log,
-        onDeleted: (table, rows) => metrics.retentionDeletedRows.inc({ table }, rows),
-        onRun: (outcome) => metrics.retentionRuns.inc({ outcome }),
+        metrics,
       });
       onClose(() => retention.stop());
       const runner = opts.runner ? await opts.runner(deps) : null;

@@ -1,5 +1,6 @@
 import type { Db } from '@cos/db';
 import type { Logger } from '@cos/logger';
+import type { Metrics } from '@cos/observability';
 
 /**
  * One retention rule: rows of `table` whose `column` (a timestamptz) is older than `days` are deleted, in batches.
@@ -128,4 +129,28 @@ export function startRetentionJob(opts: RetentionOptions): RetentionJob {
       await running;
     },
   };
+}
+
+/**
+ * A process's retention job as every process runs it: batch size and schedule from its env
+ * (RETENTION_BATCH_SIZE, RETENTION_INTERVAL_MS), deletions and runs counted in its metrics.
+ */
+export function startServiceRetention(opts: {
+  service: string;
+  db: Db;
+  rules: RetentionRule[];
+  env: { RETENTION_BATCH_SIZE: number; RETENTION_INTERVAL_MS: number };
+  log: Logger;
+  metrics: Pick<Metrics, 'retentionDeletedRows' | 'retentionRuns'>;
+}): RetentionJob {
+  return startRetentionJob({
+    service: opts.service,
+    db: opts.db,
+    rules: opts.rules,
+    batchSize: opts.env.RETENTION_BATCH_SIZE,
+    intervalMs: opts.env.RETENTION_INTERVAL_MS,
+    log: opts.log,
+    onDeleted: (table, rows) => opts.metrics.retentionDeletedRows.inc({ table }, rows),
+    onRun: (outcome) => opts.metrics.retentionRuns.inc({ outcome }),
+  });
 }
