@@ -3,7 +3,7 @@
  * stream (NotificationPreferencesChanged, an audit entry; the mailer consumes it). Two ways in: the signed-in person
  * (`updateNotificationPreferences`), and an unsubscribe link from a mail (the mailer forwards the verified request).
  */
-import { NOTIFICATION_KINDS, type NotificationKind } from '@cos/events';
+import { NOTIFICATION_KINDS, streamTypeOf, type NotificationKind } from '@cos/events';
 import type { Tx } from '@cos/db';
 import type { EventMetadata } from '@cos/event-store';
 import { badInput, forbidden } from '@cos/errors';
@@ -36,7 +36,7 @@ export async function changeNotificationPreferences(
   const stream = await eventStore.load(tx, userStream(cmd.userId), userAggregate);
   const events = decideUser({ type: 'ChangeNotificationPreferences', userId: cmd.userId, disabled: cmd.disabled, via: cmd.via }, stream.state);
   if (events.length > 0) {
-    await eventStore.append(tx, { orgId: cmd.orgId, streamId: userStream(cmd.userId), streamType: 'User', expectedVersion: stream.version, events, metadata: cmd.metadata });
+    await eventStore.append(tx, { orgId: cmd.orgId, streamId: userStream(cmd.userId), streamType: streamTypeOf('identity', 'User'), expectedVersion: stream.version, events, metadata: cmd.metadata });
   }
   return NOTIFICATION_KINDS.filter((k) => cmd.disabled.includes(k));
 }

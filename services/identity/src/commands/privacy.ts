@@ -4,6 +4,7 @@
  * them goes: credentials, sessions, throttle rows, mails sent to them.
  */
 import { badInput, forbidden, notFound } from '@cos/errors';
+import { streamTypeOf } from '@cos/events';
 import { parseId, requireScope } from '@cos/service-kit';
 import type { Context } from '../context';
 import { sha256Hex } from '../auth/secrets';
@@ -75,7 +76,7 @@ export async function eraseUser(ctx: Context, rawUserId: string): Promise<boolea
       await eventStore.append(tx, {
         orgId: caller.orgId,
         streamId: userStream(userId),
-        streamType: 'User',
+        streamType: streamTypeOf('identity', 'User'),
         expectedVersion: stream.version,
         events: decideUser({ type: 'EraseUser', userId }, stream.state),
         metadata: metadataFor(ctx),
