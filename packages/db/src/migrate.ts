@@ -234,28 +234,22 @@ async function migrateOnce(opts: MigrateOptions, phase: MigrationPhase, contract
         assertUnchanged(label(m), prev.checksum, m);
         continue;
       }
-      await client.query('BEGIN');
-      try {
-        if (m.phase === 'contract') {
-          // Checked inside the migration's transaction with registrations locked out: an instance starting now waits
-          // for the commit, then sees the contract applied and refuses to start if its code predates it.
-          await client.query(`LOCK TABLE ${schema}.service_instances IN SHARE ROW EXCLUSIVE MODE`);
-          await assertContractAllowed(client, schema, opts.schema, m, migrations);
-        }
-        await client.query(`SET LOCAL search_path TO ${schema}`);
-        await client.query(m.sql);
-        await client.query(`INSERT INTO ${schema}.schema_migrations (version, name, checksum, phase) VALUES ($1, $2, $3, $4)`, [
-          m.version,
-          m.name,
-          m.checksum,
-          m.phase,
-        ]);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK');
-        if (err instanceof ContractBlockedError) throw err;
-        throw new Error(`migration ${opts.schema}/${m.version}_${m.name} failed: ${(err as Error).message}`, { cause: err });
-      }
+      await applyInTransaction(
+        client,
+        schema,
+        label(m),
+        m,
+        `INSERT INTO ${schema}.schema_migrations (version, name, checksum, phase) VALUES ($1, $2, $3, $4)`,
+        [m.version, m.name, m.checksum, m.phase],
+        m.phase === 'contract'
+          ? async () => {
+              // Checked inside the migration's transaction with registrations locked out: an instance starting now
+              // waits for the commit, then sees the contract applied and refuses to start if its code predates it.
+              await client.query(`LOCK TABLE ${schema}.service_instances IN SHARE ROW EXCLUSIVE MODE`);
+              await assertContractAllowed(client, schema, opts.schema, m, migrations);
+            }
+          : undefined,
+      );
       applied.push(`${m.version}_${m.name}`);
       log(`applied ${label(m)} (${m.phase})`);
     }
@@ -307,16 +301,30 @@ function assertUnchanged(label: string, recorded: string, m: MigrationFile): voi
   );
 }
 
-/** Runs one package migration and its bookkeeping insert in one transaction, on the schema's search_path. */
-async function applyInTransaction(client: pg.Client, schema: string, label: string, m: MigrationFile, record: string, params: unknown[]): Promise<void> {
+/**
+ * Runs one migration and its bookkeeping insert (`record`) in one transaction, on the schema's search_path. `before`
+ * runs first in the same transaction (a contract migration's instance check); a ContractBlockedError it throws
+ * propagates as it is.
+ */
+async function applyInTransaction(
+  client: pg.Client,
+  schema: string,
+  label: string,
+  m: MigrationFile,
+  record: string,
+  params: unknown[],
+  before?: () => Promise<void>,
+): Promise<void> {
   await client.query('BEGIN');
   try {
+    if (before) await before();
     await client.query(`SET LOCAL search_path TO ${schema}`);
     await client.query(m.sql);
     await client.query(record, params);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK');
+    if (err instanceof ContractBlockedError) throw err;
     throw new Error(`migration ${label} failed: ${(err as Error).message}`, { cause: err });
   }
 }
