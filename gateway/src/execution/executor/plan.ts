@@ -81,6 +81,13 @@ export function compilePlan(plan: QueryPlan, matches: TypeMatcher, hidden: Hidde
   return compileNode(node, matches, hidden);
 }
 
+/** Steps run side by side on the same cursor (a plan's Parallel node, the variants of a split fetch). */
+const parallel =
+  (steps: Step[]): Step =>
+  async (state, cursor) => {
+    await Promise.all(steps.map((s) => s(state, cursor)));
+  };
+
 const NO_HIDDEN_FIELDS: HiddenFields = { fields: new Map(), requiredBy: new Map() };
 
 function compileNode(node: PlanNode, matches: TypeMatcher, hidden: HiddenFields): Step {
@@ -91,12 +98,8 @@ function compileNode(node: PlanNode, matches: TypeMatcher, hidden: HiddenFields)
         for (const s of steps) await s(state, cursor);
       };
     }
-    case 'Parallel': {
-      const steps = node.nodes.map((n) => compileNode(n, matches, hidden));
-      return async (state, cursor) => {
-        await Promise.all(steps.map((s) => s(state, cursor)));
-      };
-    }
+    case 'Parallel':
+      return parallel(node.nodes.map((n) => compileNode(n, matches, hidden)));
     case 'Flatten': {
       const inner = compileNode(node.node, matches, hidden);
       const rel = node.path;
@@ -259,10 +262,7 @@ function compileFetchWithHiddenFields(fetch: FetchNode, matches: TypeMatcher, hi
   const node = operation === fetch.operation ? fetch : { ...fetch, operation };
   const parts = node.requires ? splitByVariants(node, hidden) : [node];
   if (parts.length === 1) return compileFetch(parts[0]!, matches, hidden);
-  const steps = parts.map((p) => compileFetch(p, matches, hidden));
-  return async (state, cursor) => {
-    await Promise.all(steps.map((s) => s(state, cursor)));
-  };
+  return parallel(parts.map((p) => compileFetch(p, matches, hidden)));
 }
 
 /** `_cos_req_T_f_0` → `_cos_req_T_f_0: f(args)`: the subgraph knows only the real field. */
