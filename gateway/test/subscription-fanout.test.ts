@@ -79,7 +79,7 @@ function setup(opts: Setup = {}) {
       lookups.push({ as: who(credential), ids });
       const data: Record<string, unknown> = {};
       ids.forEach((id, i) => (data[`e${i}_0`] = { id, title: `seen by ${who(credential)}`, assignee: { email: 'a@x', name: 'A' } }));
-      return { status: 200, body: { data } };
+      return { body: { data } };
     });
   const cache = new ViewerDependenceCache(SUPERGRAPH);
   const overloads: number[] = [];
@@ -186,7 +186,7 @@ describe('subscription fan-out: one resolution per org, role, scopes and selecti
         const as = s.who(credential);
         lookups.push(as);
         const admin = as.startsWith('admin');
-        return { status: 200, body: { data: { e0_0: admin ? { id: variables.cosId0, title: 'secret' } : null } } };
+        return { body: { data: { e0_0: admin ? { id: variables.cosId0, title: 'secret' } : null } } };
       },
     });
     const admin = await s.subscribe(s.connect(user(1, ORG_A, 'ADMIN'), 'admin1'), TASKS);
@@ -227,7 +227,7 @@ describe('subscription fan-out: bounded queue and lookup concurrency', () => {
       limits: { groupQueue: 3 },
       execute: async () => {
         await blocked;
-        return { status: 200, body: { data: {} } };
+        return { body: { data: {} } };
       },
     });
     const its = await Promise.all([1, 2, 3].map((i) => s.subscribe(s.connect(user(i), `c${i}`), TASKS)));
@@ -255,7 +255,7 @@ describe('subscription fan-out: bounded queue and lookup concurrency', () => {
         peak = Math.max(peak, inFlight);
         await tick();
         inFlight--;
-        return { status: 200, body: { data: { e0_0: { id: variables.cosId0, title: 't' } } } };
+        return { body: { data: { e0_0: { id: variables.cosId0, title: 't' } } } };
       },
     });
     // Five groups: five roles/orgs would do, viewer-dependent selections are simplest (one group per user).

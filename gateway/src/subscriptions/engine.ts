@@ -14,7 +14,7 @@ export type LookupExecutor = (
   query: string,
   variables: Record<string, unknown>,
   principal: AuthenticatedPrincipal,
-) => Promise<{ status: number; body: { data?: Record<string, unknown> | null; errors?: GraphQLFormattedError[] } }>;
+) => Promise<{ body: { data?: Record<string, unknown> | null; errors?: GraphQLFormattedError[] } }>;
 
 export interface EngineLimits {
   /** Active subscriptions per connection (graphql-ws socket or SSE stream). */

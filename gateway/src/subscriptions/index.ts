@@ -88,7 +88,6 @@ export function createSubscriptionBridge(opts: SubscriptionBridgeOptions): Subsc
   // The subscribed document passed the persisted-document rules at subscribe time (documentFor); the lookups built
   // from it are the gateway's own operations, so they run as the subscriber without going through HTTP.
   const execute: LookupExecutor = async (query, variables, principal) => ({
-    status: 200,
     body: await gateway.execute(principal, query, variables, 'CosSubscriptionLookup'),
   });
 
