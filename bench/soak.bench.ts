@@ -194,20 +194,24 @@ async function main() {
 
 /** Where Postgres spends the measured window: pg_stat_statements (loaded by the scratch server), reset after the ramp. */
 async function resetStatements(adminUrl: string): Promise<void> {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
+  await withClient(adminUrl, async (c) => {
     await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     await c.query('SELECT pg_stat_statements_reset()');
+  });
+}
+
+async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
   } finally {
     await c.end();
   }
 }
 
 async function statementsReport(adminUrl: string, measuredMs: number, top = 15): Promise<string> {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
+  return withClient(adminUrl, async (c) => {
     const { rows } = await c.query<{ query: string; calls: string; total: number; mean: number; rows: string; grand: number }>(
       `SELECT query, calls, total_exec_time AS total, mean_exec_time AS mean, rows, sum(total_exec_time) OVER () AS grand
          FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -224,9 +228,7 @@ async function statementsReport(adminUrl: string, measuredMs: number, top = 15):
       out.push(`| \`${q}\` | ${r.calls} | ${((1000 * Number(r.calls)) / measuredMs).toFixed(1)} | ${r.mean.toFixed(2)} | ${f0(r.total)} | ${((100 * r.total) / Math.max(1e-9, all)).toFixed(1)} % | ${r.rows} |`);
     }
     return out.join('\n');
-  } finally {
-    await c.end();
-  }
+  });
 }
 
 main().then(
