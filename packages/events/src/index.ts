@@ -234,6 +234,7 @@ export {
   EVENT_CATALOG,
   eventSubject,
   streamTypeOf,
+  isStreamEvent,
   streamOfEvent,
   type ServiceEvents,
   type ServiceName,

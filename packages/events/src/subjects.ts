@@ -65,6 +65,15 @@ void everyEventCatalogued;
 export const streamTypeOf = <S extends ServiceName, A extends StreamTypeOf<S>>(_service: S, streamType: A): A => streamType;
 
 /**
+ * The type guard of a stream's events, from the catalog: `isStreamEvent('identity', 'User')(e)` narrows a service's
+ * event union to the User stream's members (an aggregate's evolve then switches over exactly those).
+ */
+export function isStreamEvent<S extends ServiceName, A extends StreamTypeOf<S>>(service: S, streamType: A) {
+  const types = EVENT_CATALOG[service][streamType] as readonly string[];
+  return <E extends { type: string }>(e: E): e is Extract<E, { type: StreamEventType<S, A> }> => types.includes(e.type);
+}
+
+/**
  * A subject pattern below `<prefix>.<orgId>.`: a service's events (`tasks.>`), a stream's (`tasks.Approval.>`) or one
  * event type (`tasks.Approval.ApprovalRequested`).
  */

@@ -3,7 +3,7 @@
  * → events, evolve(state, event) → state. Credentials are not part of the state or the events (only their hints).
  */
 import { notFound } from '@cos/errors';
-import { streamTypeOf, type ConnectionConfig, type ConnectionProvider, type CustomerEvent, type SecretHint } from '@cos/events';
+import { isStreamEvent, streamTypeOf, type StreamEventType, type ConnectionConfig, type ConnectionProvider, type CustomerEvent, type SecretHint } from '@cos/events';
 
 export const CONNECTION_STREAM_TYPE = streamTypeOf('customers', 'Connection');
 export const connectionStreamIdOf = (connectionId: string) => `${CONNECTION_STREAM_TYPE}-${connectionId}`;
@@ -44,9 +44,8 @@ export type ConnectionCommand =
   | { type: 'DeleteConnection'; connectionId: string };
 
 /** The events of a Connection stream; `evolveConnection` handles each one (a member it misses is a type error). */
-export const CONNECTION_EVENT_TYPES = ['ConnectionCreated', 'ConnectionSecretRotated', 'ConnectionDeleted'] as const satisfies readonly CustomerEvent['type'][];
-export type ConnectionEvent = Extract<CustomerEvent, { type: (typeof CONNECTION_EVENT_TYPES)[number] }>;
-export const isConnectionEvent = (e: CustomerEvent): e is ConnectionEvent => (CONNECTION_EVENT_TYPES as readonly string[]).includes(e.type);
+export type ConnectionEvent = Extract<CustomerEvent, { type: StreamEventType<'customers', 'Connection'> }>;
+export const isConnectionEvent = isStreamEvent('customers', 'Connection');
 
 export function decideConnection(command: ConnectionCommand, state: ConnectionState): ConnectionEvent[] {
   switch (command.type) {

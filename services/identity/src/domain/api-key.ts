@@ -1,5 +1,5 @@
 import { isScope } from '@cos/auth';
-import { EVENT_CATALOG, type IdentityEvent, type StreamEventType } from '@cos/events';
+import { isStreamEvent, type IdentityEvent, type StreamEventType } from '@cos/events';
 import { badInput, notFound } from '@cos/errors';
 
 /** ApiKey aggregate (stream `ApiKey-<id>`): a partner key, scoped to a subset of its creator's scopes. */
@@ -29,8 +29,7 @@ export const SERVICE_ACCOUNT_READ_SCOPES = ['org:read', 'tasks:read', 'customers
 
 /** The events of an ApiKey stream (EVENT_CATALOG.identity.ApiKey); `evolveApiKey` handles each one. */
 export type ApiKeyEvent = Extract<IdentityEvent, { type: StreamEventType<'identity', 'ApiKey'> }>;
-const API_KEY_EVENT_TYPES: readonly string[] = EVENT_CATALOG.identity.ApiKey;
-export const isApiKeyEvent = (e: Pick<IdentityEvent, 'type'>): e is ApiKeyEvent => API_KEY_EVENT_TYPES.includes(e.type);
+export const isApiKeyEvent = isStreamEvent('identity', 'ApiKey');
 
 export function decideApiKey(cmd: ApiKeyCommand, state: ApiKeyState): ApiKeyEvent[] {
   switch (cmd.type) {

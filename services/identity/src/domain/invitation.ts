@@ -1,4 +1,4 @@
-import { EVENT_CATALOG, type IdentityEvent, type Role, type StreamEventType } from '@cos/events';
+import { isStreamEvent, type IdentityEvent, type Role, type StreamEventType } from '@cos/events';
 import { badInput } from '@cos/errors';
 
 /** Invitation aggregate (stream `Invitation-<id>`): pending until accepted once, before it expires. */
@@ -19,8 +19,7 @@ const invalid = () => badInput('token', 'This invitation is invalid or has expir
 
 /** The events of an Invitation stream (EVENT_CATALOG.identity.Invitation); `evolveInvitation` handles each one. */
 export type InvitationEvent = Extract<IdentityEvent, { type: StreamEventType<'identity', 'Invitation'> }>;
-const INVITATION_EVENT_TYPES: readonly string[] = EVENT_CATALOG.identity.Invitation;
-export const isInvitationEvent = (e: Pick<IdentityEvent, 'type'>): e is InvitationEvent => INVITATION_EVENT_TYPES.includes(e.type);
+export const isInvitationEvent = isStreamEvent('identity', 'Invitation');
 
 export function decideInvitation(cmd: InvitationCommand, state: InvitationState): InvitationEvent[] {
   switch (cmd.type) {

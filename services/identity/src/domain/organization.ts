@@ -1,4 +1,4 @@
-import { EVENT_CATALOG, type IdentityEvent, type Role, type StreamEventType } from '@cos/events';
+import { isStreamEvent, type IdentityEvent, type Role, type StreamEventType } from '@cos/events';
 import { badInput, forbidden, notFound } from '@cos/errors';
 
 /** Organization aggregate (stream `Organization-<id>`): who belongs to it and with which role. */
@@ -25,8 +25,7 @@ export type OrganizationCommand =
 
 /** The events of an Organization stream (EVENT_CATALOG.identity.Organization); `evolveOrganization` handles each one. */
 export type OrganizationEvent = Extract<IdentityEvent, { type: StreamEventType<'identity', 'Organization'> }>;
-const ORGANIZATION_EVENT_TYPES: readonly string[] = EVENT_CATALOG.identity.Organization;
-export const isOrganizationEvent = (e: Pick<IdentityEvent, 'type'>): e is OrganizationEvent => ORGANIZATION_EVENT_TYPES.includes(e.type);
+export const isOrganizationEvent = isStreamEvent('identity', 'Organization');
 
 export function decideOrganization(cmd: OrganizationCommand, state: OrganizationState): OrganizationEvent[] {
   switch (cmd.type) {

@@ -1,4 +1,4 @@
-import { EVENT_CATALOG, type IdentityEvent, type NotificationKind, type StreamEventType } from '@cos/events';
+import { isStreamEvent, type IdentityEvent, type NotificationKind, type StreamEventType } from '@cos/events';
 import { badInput, notFound } from '@cos/errors';
 
 /** User aggregate (stream `User-<id>`): registration and sign-ins (the audit trail of a person). */
@@ -20,8 +20,7 @@ export type UserCommand =
 
 /** The events of a User stream (EVENT_CATALOG.identity.User); `evolveUser` handles each one (a member it misses is a type error). */
 export type UserEvent = Extract<IdentityEvent, { type: StreamEventType<'identity', 'User'> }>;
-const USER_EVENT_TYPES: readonly string[] = EVENT_CATALOG.identity.User;
-export const isUserEvent = (e: Pick<IdentityEvent, 'type'>): e is UserEvent => USER_EVENT_TYPES.includes(e.type);
+export const isUserEvent = isStreamEvent('identity', 'User');
 
 export function decideUser(cmd: UserCommand, state: UserState): UserEvent[] {
   switch (cmd.type) {

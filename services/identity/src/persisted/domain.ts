@@ -1,4 +1,4 @@
-import { EVENT_CATALOG, type IdentityEvent, type StreamEventType } from '@cos/events';
+import { isStreamEvent, type IdentityEvent, type StreamEventType } from '@cos/events';
 import type { ManifestOperation } from '@cos/persisted';
 
 /** PersistedClient aggregate (stream `PersistedClient-<orgId>-<client>`): the ids registered for one client. */
@@ -22,8 +22,7 @@ export interface RevokeCommand {
 
 /** The events of a PersistedClient stream (EVENT_CATALOG.identity.PersistedClient); `evolvePersistedClient` handles each one. */
 export type PersistedClientEvent = Extract<IdentityEvent, { type: StreamEventType<'identity', 'PersistedClient'> }>;
-const PERSISTED_CLIENT_EVENT_TYPES: readonly string[] = EVENT_CATALOG.identity.PersistedClient;
-export const isPersistedClientEvent = (e: Pick<IdentityEvent, 'type'>): e is PersistedClientEvent => PERSISTED_CLIENT_EVENT_TYPES.includes(e.type);
+export const isPersistedClientEvent = isStreamEvent('identity', 'PersistedClient');
 
 /**
  * Publish registers what is new (documents are content-addressed, so re-publishing the same manifest is a no-op).

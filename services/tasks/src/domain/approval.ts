@@ -8,10 +8,10 @@
  * the task in the decision's transaction, so it happens exactly once. A rejection's reason is kept on the Approval
  * (`reason`), not copied into a comment; the agents service reacts to ApprovalDecided (reaction 5).
  */
-import type { TaskEvent } from '@cos/events';
+import type { StreamEventType, TaskEvent } from '@cos/events';
 import type { StoredOf } from '@cos/event-store';
 import { conflict, notFound } from '@cos/errors';
-import { streamTypeOf } from '@cos/events';
+import { isStreamEvent, streamTypeOf } from '@cos/events';
 
 export const APPROVAL_STREAM_TYPE = streamTypeOf('tasks', 'Approval');
 export const approvalStreamId = (approvalId: string) => `Approval-${approvalId}`;
@@ -33,9 +33,8 @@ export type ApprovalCommand =
   | { type: 'DecideApproval'; approved: boolean; reason: string | null; decidedBy: string };
 
 /** The events of an Approval stream; `evolveApproval` handles each one (a member it misses is a type error). */
-export const APPROVAL_EVENT_TYPES = ['ApprovalRequested', 'ApprovalDecided'] as const satisfies readonly TaskEvent['type'][];
-export type ApprovalEvent = Extract<TaskEvent, { type: (typeof APPROVAL_EVENT_TYPES)[number] }>;
-export const isApprovalEvent = (e: Pick<TaskEvent, 'type'>): e is ApprovalEvent => (APPROVAL_EVENT_TYPES as readonly string[]).includes(e.type);
+export type ApprovalEvent = Extract<TaskEvent, { type: StreamEventType<'tasks', 'Approval'> }>;
+export const isApprovalEvent = isStreamEvent('tasks', 'Approval');
 
 export function decideApproval(command: ApprovalCommand, state: ApprovalState | null, version = 0): ApprovalEvent[] {
   if (command.type === 'RequestApproval') {
