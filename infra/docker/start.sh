@@ -1,21 +1,23 @@
 #!/bin/sh
 # Container entry point: runs one process of the graph, chosen by COS_SERVICE, with node as the signal receiver.
 # Not `pnpm --filter … start`: pnpm exits on SIGTERM without forwarding it, which orphans the service and skips its
-# graceful drain (measured with pnpm 10.34). `node --import tsx` is what the package's start script runs, minus pnpm.
+# graceful drain (measured with pnpm 10.34). Each process runs from its bundle, built into /app/.build by the image
+# (`pnpm build:processes`, scripts/lib/bundle.ts): plain node, no TypeScript loader at start-up, as the stack launcher
+# runs it. Source maps on, so stack traces name the .ts lines.
 set -eu
 APP="$(cd "$(dirname "$0")/../.." && pwd)"
 SERVICE="${COS_SERVICE:-gateway}"
 # V8 young generation (MiB): fewer scavenges while parsing/merging subgraph answers (measured in bench/README.md;
 # same values as scripts/lib/paths.ts SEMI_SPACE_MB). COS_SEMI_SPACE_MB overrides.
 case "$SERVICE" in
-  gateway) cd "$APP/gateway"; SEMI="${COS_SEMI_SPACE_MB:-64}" ;;
-  identity|tasks|customers|agents) cd "$APP/services/$SERVICE"; SEMI="${COS_SEMI_SPACE_MB:-32}" ;;
-  agent-worker) cd "$APP/agent-worker"; SEMI="${COS_SEMI_SPACE_MB:-16}" ;;
+  gateway) cd "$APP/gateway"; SEMI="${COS_SEMI_SPACE_MB:-64}"; BUNDLE=gateway ;;
+  identity|tasks|customers|agents) cd "$APP/services/$SERVICE"; SEMI="${COS_SEMI_SPACE_MB:-32}"; BUNDLE="services/$SERVICE" ;;
+  agent-worker) cd "$APP/agent-worker"; SEMI="${COS_SEMI_SPACE_MB:-16}"; BUNDLE=agent-worker ;;
   # The mailer (README "Email"): consumers + SMTP sender, no subgraph.
-  mailer) cd "$APP/mailer"; SEMI="${COS_SEMI_SPACE_MB:-16}" ;;
+  mailer) cd "$APP/mailer"; SEMI="${COS_SEMI_SPACE_MB:-16}"; BUNDLE=mailer ;;
   # The MCP server (Streamable HTTP): a thin gateway client, V8's default young generation.
-  mcp) cd "$APP/mcp"; exec node --import tsx src/index.ts --http ;;
+  mcp) cd "$APP/mcp"; exec node --enable-source-maps "$APP/.build/mcp/src/index.mjs" --http ;;
   migrate) cd "$APP" && exec pnpm migrate ;;
   *) echo "COS_SERVICE must be gateway, identity, tasks, customers, agents, agent-worker, mailer, mcp or migrate (got '$SERVICE')" >&2; exit 64 ;;
 esac
-exec node --max-semi-space-size="$SEMI" --import tsx src/index.ts
+exec node --max-semi-space-size="$SEMI" --enable-source-maps "$APP/.build/$BUNDLE/src/index.mjs"

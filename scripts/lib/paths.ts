@@ -18,6 +18,15 @@ export const servicePortsAfter = (gatewayPort: number): Record<ServiceName, numb
   Object.fromEntries(SERVICES.map((s, i) => [s, gatewayPort + 1 + i])) as Record<ServiceName, number>;
 export const SERVICE_PORTS: Record<ServiceName, number> = servicePortsAfter(4000);
 
+/** The entry file of every kind of process the stack runs (the container's COS_SERVICE names, infra/docker/start.sh). */
+export const PROCESS_ENTRIES = {
+  ...(Object.fromEntries(SERVICES.map((s) => [s, path.join(repoRoot, 'services', s, 'src/index.ts')])) as Record<ServiceName, string>),
+  gateway: path.join(repoRoot, 'gateway/src/index.ts'),
+  mailer: path.join(repoRoot, 'mailer/src/index.ts'),
+  'agent-worker': path.join(repoRoot, 'agent-worker/src/index.ts'),
+  mcp: path.join(repoRoot, 'mcp/src/index.ts'),
+} as const;
+
 /**
  * V8 young-generation semi-space (MiB) per process. The default (16 MiB on 64-bit) makes the gateway scavenge every
  * few requests while it parses and merges ~40 KiB subgraph answers: `pnpm bench gateway` measured 7.8 -> 6.2 gateway
