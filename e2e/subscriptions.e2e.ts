@@ -174,7 +174,9 @@ describe('subscriptions through the gateway', () => {
     const s1 = subscribeWs(t.gatewayUrl, owner, TASK_CHANGED, { taskId: id });
     await settle();
     await ok(`mutation($id: ID!) { updateTask(id: $id, expectedVersion: 1, input: { title: "Resumable v2" }) { version } }`, { id });
-    const r1 = await eventually(async () => s1.results[0], 15_000);
+    // The outbox relay publishes TaskCreated asynchronously: on a busy machine it can reach the subscription after it
+    // registered. Resume from the update's cursor, not from whichever event came first.
+    const r1 = await eventually(async () => s1.results.find((x) => x.data?.taskChanged.kind === 'UPDATED'), 15_000);
     const cursor = r1.data.taskChanged.cursor;
     s1.dispose(); // dropped
     await ok(`mutation($id: ID!) { updateTask(id: $id, expectedVersion: 2, input: { title: "Resumable v3" }) { version } }`, { id });
@@ -199,7 +201,8 @@ describe('subscriptions through the gateway', () => {
     const s = subscribeWs(gateway2Url, owner, TASK_CHANGED, { taskId: id });
     await settle();
     await ok(`mutation($id: ID!) { updateTask(id: $id, expectedVersion: 1, input: { title: "Drained v2" }) { version } }`, { id });
-    const r = await eventually(async () => s.results[0], 15_000);
+    // Not results[0]: TaskCreated, published asynchronously by the outbox relay, may arrive after the subscription registered.
+    const r = await eventually(async () => s.results.find((x) => x.data?.taskChanged.kind === 'UPDATED'), 15_000);
     gateway2!.kill('SIGTERM');
     const closed = await s.closed;
     expect(closed.code).toBe(1012);
@@ -208,7 +211,7 @@ describe('subscriptions through the gateway', () => {
     const next = await eventually(async () => resumed.results[0], 15_000);
     expect(next.data.taskChanged).toMatchObject({ kind: 'UPDATED', task: { title: 'Drained v3' } });
     await settle();
-    expect(resumed.results).toHaveLength(1);
+    expect(resumed.results, JSON.stringify(resumed.results)).toHaveLength(1);
     resumed.dispose();
   });
 

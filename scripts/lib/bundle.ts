@@ -11,7 +11,9 @@
  * dependencies, which the bundle's folder could not resolve by name.
  *
  * `import.meta.url` (and `import.meta.dirname`) in each source file are replaced by that file's own location, so code
- * that finds files beside it (schema.graphql, migrations, prompts) finds the same files as under tsx.
+ * that finds files beside it (schema.graphql, migrations, prompts) finds the same files as under tsx. In the entry file
+ * `process.argv[1]` is replaced by the entry's own path too, so an "am I the script being run?" check
+ * (`import.meta.url === \`file://${process.argv[1]}\``, apps/console/server.ts) holds as it does when run from source.
  *
  * A bundle is reused while it is fresh: every input file esbuild recorded (metafile) still exists and is older than
  * the bundle, and this builder is unchanged. Otherwise it is rebuilt (≈ 0.3 s), written to a temporary file and
@@ -91,7 +93,7 @@ async function buildBundle(entry: string, out: string): Promise<void> {
     write: false,
     outfile: out,
     logLevel: 'silent',
-    plugins: [nodeModulesByPath, ownLocation],
+    plugins: [nodeModulesByPath, ownLocation(path.resolve(entry))],
   });
   const tmp = `.${process.pid}.${Date.now()}.tmp`;
   const inputs = Object.keys(result.metafile.inputs)
@@ -128,17 +130,18 @@ const nodeModulesByPath: esbuild.Plugin = {
 };
 
 /** `import.meta.url` / `import.meta.dirname` of each of our files: the file's own location, not the bundle's. */
-const ownLocation: esbuild.Plugin = {
+const ownLocation = (entry: string): esbuild.Plugin => ({
   name: 'own-location',
   setup(build) {
     build.onLoad({ filter: /\.[cm]?ts$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8')
+      let source = readFileSync(args.path, 'utf8')
         .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href))
         .replaceAll('import.meta.dirname', JSON.stringify(path.dirname(args.path)));
+      if (args.path === entry) source = source.replaceAll('process.argv[1]', JSON.stringify(args.path));
       return { contents: source, loader: 'ts' };
     });
   },
-};
+});
 
 /** Builds the bundles of the given entries (CLI: `pnpm build:processes`). */
 export async function buildAll(entries: string[]): Promise<string[]> {
