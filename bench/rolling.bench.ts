@@ -41,7 +41,12 @@ const CLIENTS = Number(process.env.ROLLING_CLIENTS ?? 4);
 const ROUNDS = Number(process.env.ROLLING_ROUNDS ?? 1);
 const MODEL_MS = Number(process.env.ROLLING_MODEL_MS ?? 800);
 /** Below the stack's SIGKILL grace (10 s): a worker hands back what it could not finish instead of being killed. */
-const WORKER_DRAIN_MS = 8_000;
+const WORKER_DRAIN_MS = 6_000;
+/**
+ * How long the model takes for the worker about to be stopped, from 1.5 s before its SIGTERM: longer than its drain,
+ * so it hands those runs back (failAgentRun, retryable) and the other worker resumes them.
+ */
+const SLOW_MODEL_MS = 15_000;
 const MEMBER_EMAIL = 'mia@rolling.test';
 
 type Kind = ServiceName | 'gateway' | 'mailer' | 'agent-worker' | 'mcp';
@@ -74,8 +79,13 @@ async function main(): Promise<number> {
   const mcpLb = await startBalancer({ backends: mcpBackends, path: '/mcp' });
   const smtp = await startSmtpSink();
   const fake = await startFakeModel();
-  // TRIAGE's one model step; slow enough that a worker being stopped has steps in flight.
-  fake.fallback = () => ({ delayMs: MODEL_MS, then: { content: JSON.stringify({ proposedPriority: 'MEDIUM', rationale: 'rolling bench' }), usage: [120, 20] } });
+  // TRIAGE's one model step; slow enough that a worker being stopped has steps in flight. Each worker names its own
+  // model (test-model-a/-b), so the one about to be stopped can be made slower than its drain.
+  let slowModel: string | null = null;
+  fake.fallback = (req) => ({
+    delayMs: req.model === slowModel ? SLOW_MODEL_MS : MODEL_MS,
+    then: { content: JSON.stringify({ proposedPriority: 'MEDIUM', rationale: 'rolling bench' }), usage: [120, 20] },
+  });
   const gatewayEnv = {
     // One user, two worker keys and one partner key drive all the load: the per-user/per-key limits (1200 and 600
     // per minute) would answer 429 long before the machine is busy.
@@ -159,7 +169,7 @@ async function main(): Promise<number> {
             MODEL_PROVIDER: 'openai',
             MODEL_BASE_URL: fake.url,
             MODEL_API_KEY: 'sk-rolling',
-            MODEL_NAME: 'test-model',
+            MODEL_NAME: `test-model-${replica}`,
           },
         }),
       );
@@ -248,14 +258,15 @@ async function main(): Promise<number> {
       }
     };
     // A task assigned to the TRIAGE agent: one agent run each.
-    const runTasks: Array<{ taskId: string; at: number }> = [];
+    const runTasks: Array<{ taskId: string; title: string; at: number }> = [];
     const runs = async () => {
       for (let n = 1; !stop; n++) {
         const at = Date.now();
         try {
-          const r = await gql<any>(url, `mutation($t: String!, $a: ID) { createTask(input: { title: $t, assigneeId: $a }) { id } }`, { t: `run ${n}`, a: triageId }, { token });
+          const title = `run ${n}`;
+          const r = await gql<any>(url, `mutation($t: String!, $a: ID) { createTask(input: { title: $t, assigneeId: $a }) { id } }`, { t: title, a: triageId }, { token });
           if (r.errors?.length || !r.data?.createTask) throw new Error(JSON.stringify(r.errors));
-          runTasks.push({ taskId: r.data.createTask.id, at });
+          runTasks.push({ taskId: r.data.createTask.id, title, at });
           traffic.ok++;
         } catch (err) {
           fail('assign to agent', err);
@@ -309,6 +320,11 @@ async function main(): Promise<number> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const name of order) {
         for (const [i, stack] of stacks.entries()) {
+          const replica = i === 0 ? 'a' : 'b';
+          if (name === 'agent-worker') {
+            slowModel = `test-model-${replica}`;
+            await sleep(1_500);
+          }
           const r0 = Date.now();
           // Resolves once the new process answers its health check (the worker's: its metrics port's /healthz).
           await stack.restartProcess(name);
@@ -316,7 +332,7 @@ async function main(): Promise<number> {
           if (name !== 'agent-worker') await waitHealthy(p, '/readyz', 60_000);
           const b = backends(name);
           if (b) await b.lb.waitReady(b.ready);
-          const replica = i === 0 ? 'a' : 'b';
+          slowModel = null;
           restarts.push({ process: name, replica, ms: Date.now() - r0, from: r0, to: Date.now() });
           console.log(`restarted ${name}/${replica} in ${Date.now() - r0} ms (requests so far: ${traffic.ok} ok, ${traffic.failed} failed)`);
         }
@@ -332,7 +348,7 @@ async function main(): Promise<number> {
     const during = (kind: Kind, at: number) => restarts.some((r) => r.process === kind && at >= r.from && at <= r.to);
 
     const mails = await checkMails(admin, smtp, mailTasks);
-    const agentRuns = await checkRuns(admin, fake, runTasks);
+    const agentRuns = await checkRuns(admin, fake, runTasks, restarts.filter((r) => r.process === 'agent-worker'));
 
     // The event's task is resolved when it is delivered (current state), so titles may repeat; cursors may not.
     const cursors = seen.map((e) => Number(e.cursor));
@@ -350,7 +366,7 @@ async function main(): Promise<number> {
     const runsDuring = runTasks.filter((r) => during('agent-worker', r.at)).length;
     const mcpDuring = mcpStats.calls.filter((x) => during('mcp', x.at));
     const mailOk = mails.lost.length === 0 && mails.duplicated.length === 0 && mails.unexpected === 0 && mails.notSent.length === 0;
-    const runsOk = agentRuns.lost.length === 0 && agentRuns.twice.length === 0;
+    const runsOk = agentRuns.lost.length === 0 && agentRuns.twice.length === 0 && agentRuns.succeeded === agentRuns.started;
     const mcpOk = mcpStats.failed === 0;
     console.log('\nper kind     restarts  restart ms (each)      outcome');
     const kindRow = (kind: Kind | 'subgraphs', outcome: string) => {
@@ -367,7 +383,8 @@ async function main(): Promise<number> {
     kindRow(
       'agent-worker',
       `${runsOk ? 'ok' : 'FAILED'}: ${agentRuns.started} runs started (${runsDuring} while a worker restarted), ${agentRuns.succeeded} succeeded once, ` +
-        `${agentRuns.lost.length} lost, ${agentRuns.twice.length} run twice; ${agentRuns.handedBack} re-claimed after a hand-back, ${agentRuns.modelCalls} model calls`,
+        `${agentRuns.lost.length} lost, ${agentRuns.twice.length} run twice; ${agentRuns.inFlight} in flight at a worker's SIGTERM (finished by its drain: ${agentRuns.drained}), ` +
+        `${agentRuns.handedBack} re-claimed after a hand-back; ${agentRuns.modelCalls} model calls (${agentRuns.stepReruns} steps asked again after a hand-back)`,
     );
     kindRow(
       'mcp',
@@ -421,12 +438,15 @@ async function checkMails(admin: pg.Client, smtp: SmtpSink, tasks: Array<{ title
 
 /**
  * Every agent run the load started succeeded exactly once, from the agents service's event history: one run per task
- * assigned to the agent, ending AgentRunSucceeded once, with one checkpoint per step (TRIAGE has one) — a second
- * checkpoint or success would mean two workers ran it. Re-claims after a hand-back (SIGTERM past the drain) are
- * counted, not failures: the run resumes from its last checkpoint. Waits (bounded) for the runs to finish.
+ * assigned to the agent, ending AgentRunSucceeded once, with one checkpoint per step (TRIAGE has one, answered by the
+ * test model) — a second checkpoint or success would mean two workers ran it. A run handed back (its step still
+ * waiting for the slowed model at the end of the drain) and re-claimed resumes from its last checkpoint, so its step
+ * is asked of the model again: counted, not a failure. Also counted: the runs a worker
+ * held when it got SIGTERM (claimed by it before, settled after) and how many of those its drain finished itself.
+ * Waits (bounded) for the runs to finish.
  */
-async function checkRuns(admin: pg.Client, fake: FakeModel, tasks: Array<{ taskId: string }>) {
-  type Row = { runId: string; taskId: string | null; claims: number; checkpoints: number; succeeded: number; failed: number; last: string };
+async function checkRuns(admin: pg.Client, fake: FakeModel, tasks: Array<{ taskId: string; title: string }>, workerRestarts: Restart[]) {
+  type Row = { runId: string; taskId: string | null; claims: number; checkpoints: number; succeeded: number; models: string[]; last: string };
   const read = async () =>
     (
       await admin.query<Row>(
@@ -435,7 +455,7 @@ async function checkRuns(admin: pg.Client, fake: FakeModel, tasks: Array<{ taskI
                 count(*) FILTER (WHERE type = 'AgentRunStarted')::int AS claims,
                 count(*) FILTER (WHERE type = 'AgentRunCheckpointed')::int AS checkpoints,
                 count(*) FILTER (WHERE type = 'AgentRunSucceeded')::int AS succeeded,
-                count(*) FILTER (WHERE type = 'AgentRunFailed')::int AS failed,
+                coalesce(array_agg(data->'step'->>'model') FILTER (WHERE type = 'AgentRunCheckpointed'), '{}') AS models,
                 (array_agg(type ORDER BY version DESC))[1] AS last
            FROM agents.events WHERE stream_id LIKE 'AgentRun-%' GROUP BY 1`,
       )
@@ -449,24 +469,50 @@ async function checkRuns(admin: pg.Client, fake: FakeModel, tasks: Array<{ taskI
   for (const until = Date.now() + 90_000; !done(rows) && Date.now() < until; rows = await read()) await sleep(500);
   const byTask = new Map<string, Row[]>();
   for (const r of rows) if (r.taskId && wanted.has(r.taskId)) byTask.set(r.taskId, [...(byTask.get(r.taskId) ?? []), r]);
+  const ranOnce = (r: Row) => r.succeeded === 1 && r.checkpoints === 1 && r.models[0]?.startsWith('openai:test-model-') === true;
   const lost = [...wanted].filter((id) => !(byTask.get(id) ?? []).some((r) => r.succeeded === 1));
   const twice = [...byTask].filter(([, rs]) => rs.length > 1 || rs.some((r) => r.succeeded > 1 || r.checkpoints > 1)).map(([id]) => id);
   const mine = [...byTask.values()].flat();
-  const modelCalls = fake.requests.filter((q) => {
-    const ids = JSON.stringify(q.body.messages).match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g) ?? [];
-    return ids.some((id) => wanted.has(id));
-  }).length;
+  // The test model's requests, by the task title in the prompt.
+  const titles = new Set(tasks.map((t) => t.title));
+  const calls = new Map<string, number>();
+  for (const q of fake.requests) {
+    const title = /Task title: (run \d+)\n/.exec(q.body.messages.map((m) => m.content ?? '').join('\n'))?.[1];
+    if (title && titles.has(title)) calls.set(title, (calls.get(title) ?? 0) + 1);
+  }
+  // Claims and settlements in time, for the runs a worker held when it was told to stop.
+  const claims = (
+    await admin.query<{ runId: string; type: string; worker: string | null; at: Date }>(
+      `SELECT data->>'runId' AS "runId", type, data->>'workerId' AS worker, occurred_at AS at FROM agents.events
+        WHERE stream_id LIKE 'AgentRun-%' AND type IN ('AgentRunStarted', 'AgentRunSucceeded', 'AgentRunRequeued', 'AgentRunFailed') ORDER BY global_position`,
+    )
+  ).rows;
+  let inFlight = 0;
+  let drained = 0;
+  for (const r of workerRestarts) {
+    const worker = `worker-${r.replica}`;
+    for (const [i, e] of claims.entries()) {
+      if (e.type !== 'AgentRunStarted' || e.worker !== worker || e.at.getTime() >= r.from) continue;
+      const end = claims.slice(i + 1).find((x) => x.runId === e.runId && x.type !== 'AgentRunStarted');
+      if (!end || end.at.getTime() < r.from) continue;
+      inFlight++;
+      if (end.type === 'AgentRunSucceeded') drained++;
+    }
+  }
   const problems = [
     ...lost.slice(0, 3).map((id) => `run of task ${id} lost: ${JSON.stringify(byTask.get(id) ?? 'no run')}`),
     ...twice.slice(0, 3).map((id) => `run of task ${id} ran twice: ${JSON.stringify(byTask.get(id))}`),
   ];
   return {
     started: wanted.size,
-    succeeded: [...byTask.values()].filter((rs) => rs.length === 1 && rs[0]!.succeeded === 1).length,
+    succeeded: [...byTask.values()].filter((rs) => rs.length === 1 && ranOnce(rs[0]!)).length,
     lost,
     twice,
     handedBack: mine.filter((r) => r.claims > 1).length,
-    modelCalls,
+    inFlight,
+    drained,
+    modelCalls: [...calls.values()].reduce((a, b) => a + b, 0),
+    stepReruns: [...calls.values()].filter((n) => n > 1).length,
     problems,
   };
 }
