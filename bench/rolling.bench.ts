@@ -59,6 +59,7 @@ interface Restart {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? 0;
 
 async function main(): Promise<number> {
   const db = await createTestDatabase('cos_bench');
@@ -276,7 +277,7 @@ async function main(): Promise<number> {
     };
     // An MCP client (the SDK's, Streamable HTTP) with a partner key, calling tools through the MCP balancer. On a
     // transport error it does what an assistant's client does: a new session.
-    const mcpStats = { ok: 0, failed: 0, sessions: 0, errors: [] as string[], calls: [] as Array<{ at: number; ok: boolean }> };
+    const mcpStats = { ok: 0, failed: 0, sessions: 0, errors: [] as string[], calls: [] as Array<{ at: number; ok: boolean; ms: number }> };
     const mcpSession = async (): Promise<McpClient> => {
       const m = new McpClient({ name: 'rolling-bench', version: '1.0.0' });
       await m.connect(new StreamableHTTPClientTransport(new URL(mcpLb.url), { requestInit: { headers: { authorization: `ApiKey ${mcpKey}` } } }));
@@ -294,10 +295,10 @@ async function main(): Promise<number> {
           const out = r.structuredContent as { data?: Record<string, unknown>; errors?: unknown[] } | undefined;
           if (r.isError || !out?.data?.[call.field] || out.errors?.length) throw new Error(`${call.name}: ${JSON.stringify(r.content).slice(0, 200)}`);
           mcpStats.ok++;
-          mcpStats.calls.push({ at, ok: true });
+          mcpStats.calls.push({ at, ok: true, ms: Date.now() - at });
         } catch (err) {
           mcpStats.failed++;
-          mcpStats.calls.push({ at, ok: false });
+          mcpStats.calls.push({ at, ok: false, ms: Date.now() - at });
           mcpStats.errors.push((err as Error).message.slice(0, 200));
           await mcp?.close().catch(() => {});
           mcp = null;
@@ -389,6 +390,7 @@ async function main(): Promise<number> {
     kindRow(
       'mcp',
       `${mcpOk ? 'ok' : 'FAILED'}: ${mcpStats.ok + mcpStats.failed} tool calls (${mcpDuring.length} while an MCP server restarted), ${mcpStats.failed} failed; ` +
+        `latency p50 ${pct(mcpStats.calls.map((x) => x.ms), 0.5)} ms, slowest during an MCP restart ${Math.max(0, ...mcpDuring.map((x) => x.ms))} ms; ` +
         `the client's session: ${mcpStats.sessions === 1 ? 'one for the whole run, never reconnected' : `${mcpStats.sessions - 1} reconnects`}`,
     );
     for (const line of [...mails.problems, ...agentRuns.problems, ...mcpStats.errors].slice(0, 10)) console.log(`  ${line}`);
@@ -492,7 +494,8 @@ async function checkRuns(admin: pg.Client, fake: FakeModel, tasks: Array<{ taskI
   for (const r of workerRestarts) {
     const worker = `worker-${r.replica}`;
     for (const [i, e] of claims.entries()) {
-      if (e.type !== 'AgentRunStarted' || e.worker !== worker || e.at.getTime() >= r.from) continue;
+      // The claim's workerId is `<principal>/<the worker's name>`.
+      if (e.type !== 'AgentRunStarted' || !e.worker?.endsWith(`/${worker}`) || e.at.getTime() >= r.from) continue;
       const end = claims.slice(i + 1).find((x) => x.runId === e.runId && x.type !== 'AgentRunStarted');
       if (!end || end.at.getTime() < r.from) continue;
       inFlight++;
