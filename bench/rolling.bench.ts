@@ -201,10 +201,10 @@ async function main(): Promise<number> {
     await sleep(2_000);
 
     // ---- load ----
-    const traffic = { ok: 0, failed: 0, errors: [] as string[] };
+    const traffic = { ok: 0, failed: 0, errors: [] as Array<{ at: number; message: string }> };
     const fail = (what: string, err: unknown) => {
       traffic.failed++;
-      traffic.errors.push(`${what}: ${(err instanceof Error ? err.message : JSON.stringify(err)).slice(0, 200)}`);
+      traffic.errors.push({ at: Date.now(), message: `${what}: ${(err instanceof Error ? err.message : JSON.stringify(err)).slice(0, 200)}` });
     };
     let stop = false;
     let watchedVersion = 1;
@@ -277,7 +277,7 @@ async function main(): Promise<number> {
     };
     // An MCP client (the SDK's, Streamable HTTP) with a partner key, calling tools through the MCP balancer. On a
     // transport error it does what an assistant's client does: a new session.
-    const mcpStats = { ok: 0, failed: 0, sessions: 0, errors: [] as string[], calls: [] as Array<{ at: number; ok: boolean; ms: number }> };
+    const mcpStats = { ok: 0, failed: 0, sessions: 0, errors: [] as Array<{ at: number; message: string }>, calls: [] as Array<{ at: number; ok: boolean; ms: number }> };
     const mcpSession = async (): Promise<McpClient> => {
       const m = new McpClient({ name: 'rolling-bench', version: '1.0.0' });
       await m.connect(new StreamableHTTPClientTransport(new URL(mcpLb.url), { requestInit: { headers: { authorization: `ApiKey ${mcpKey}` } } }));
@@ -299,7 +299,7 @@ async function main(): Promise<number> {
         } catch (err) {
           mcpStats.failed++;
           mcpStats.calls.push({ at, ok: false, ms: Date.now() - at });
-          mcpStats.errors.push((err as Error).message.slice(0, 200));
+          mcpStats.errors.push({ at: Date.now(), message: `MCP ${(err as Error).message.slice(0, 200)}` });
           await mcp?.close().catch(() => {});
           mcp = null;
         }
@@ -361,7 +361,13 @@ async function main(): Promise<number> {
     console.log(`\nrolling restart of ${restarts.length} processes: ${total} ms in total, longest ${Math.max(...restarts.map((r) => r.ms))} ms`);
     console.log(`requests: ${traffic.ok} served, ${traffic.failed} failed; refused connections re-routed by the balancers: ${[gwLb, mcpLb, ...Object.values(lbs)].reduce((n, l) => n + l.retried, 0)}`);
     console.log(`subscription: ${seen.length} events for ${updates} updates, ${reconnects - 1} reconnects (resumed with the last cursor), in order: ${inOrder}, every update exactly once: ${noGap}`);
-    if (traffic.errors.length) console.log(`first errors:\n  ${traffic.errors.slice(0, 5).join('\n  ')}`);
+    // Which restart was under way when a request failed (the failure's time, not the request's start).
+    const when = (at: number) => {
+      const r = restarts.find((x) => at >= x.from && at <= x.to);
+      return r ? `during ${r.process}/${r.replica}'s restart` : 'between restarts';
+    };
+    const describe = (e: { at: number; message: string }) => `${e.message} (${when(e.at)})`;
+    if (traffic.errors.length) console.log(`first errors:\n  ${traffic.errors.slice(0, 5).map(describe).join('\n  ')}`);
 
     const mailsDuring = mailTasks.filter((m) => during('mailer', m.at)).length;
     const runsDuring = runTasks.filter((r) => during('agent-worker', r.at)).length;
@@ -393,7 +399,7 @@ async function main(): Promise<number> {
         `latency p50 ${pct(mcpStats.calls.map((x) => x.ms), 0.5)} ms, slowest during an MCP restart ${Math.max(0, ...mcpDuring.map((x) => x.ms))} ms; ` +
         `the client's session: ${mcpStats.sessions === 1 ? 'one for the whole run, never reconnected' : `${mcpStats.sessions - 1} reconnects`}`,
     );
-    for (const line of [...mails.problems, ...agentRuns.problems, ...mcpStats.errors].slice(0, 10)) console.log(`  ${line}`);
+    for (const line of [...mails.problems, ...agentRuns.problems, ...mcpStats.errors.map(describe)].slice(0, 10)) console.log(`  ${line}`);
     return traffic.failed === 0 && noGap && inOrder && mailOk && runsOk && mcpOk ? 0 : 1;
   } finally {
     await mcp?.close().catch(() => {});
