@@ -43,8 +43,9 @@ const MODEL_MS = Number(process.env.ROLLING_MODEL_MS ?? 800);
 /** Below the stack's SIGKILL grace (10 s): a worker hands back what it could not finish instead of being killed. */
 const WORKER_DRAIN_MS = 6_000;
 /**
- * How long the model takes for the worker about to be stopped, from 1.5 s before its SIGTERM: longer than its drain,
- * so it hands those runs back (failAgentRun, retryable) and the other worker resumes them.
+ * How long the model takes for the worker about to be stopped, from 0.7 s before its SIGTERM: longer than its drain,
+ * so it hands those runs back (failAgentRun, retryable) and the other worker resumes them; the steps it started
+ * before (MODEL_MS) are still in flight at SIGTERM and finished by the drain.
  */
 const SLOW_MODEL_MS = 15_000;
 const MEMBER_EMAIL = 'mia@rolling.test';
@@ -324,7 +325,7 @@ async function main(): Promise<number> {
           const replica = i === 0 ? 'a' : 'b';
           if (name === 'agent-worker') {
             slowModel = `test-model-${replica}`;
-            await sleep(1_500);
+            await sleep(700);
           }
           const r0 = Date.now();
           // Resolves once the new process answers its health check (the worker's: its metrics port's /healthz).
@@ -367,6 +368,8 @@ async function main(): Promise<number> {
       return r ? `during ${r.process}/${r.replica}'s restart` : 'between restarts';
     };
     const describe = (e: { at: number; message: string }) => `${e.message} (${when(e.at)})`;
+    const upstream = [gwLb, mcpLb, ...Object.values(lbs)].flatMap((l) => l.upstreamErrors.map((e) => ({ at: e.at, message: `balancer 502 from ${e.backend}: ${e.message}` })));
+    if (upstream.length) console.log(`balancer answers 502 (upstream connection reset or timed out, not retried):\n  ${upstream.slice(0, 5).map(describe).join('\n  ')}`);
     if (traffic.errors.length) console.log(`first errors:\n  ${traffic.errors.slice(0, 5).map(describe).join('\n  ')}`);
 
     const mailsDuring = mailTasks.filter((m) => during('mailer', m.at)).length;
