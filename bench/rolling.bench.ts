@@ -12,7 +12,8 @@
  * subscription saw every update exactly once, every mail the load caused delivered exactly once (outbox rows vs
  * what the SMTP sink received, by Message-ID), every agent run the load started succeeded once (one run per task,
  * one checkpoint per step, one success), every MCP tool call answered. Exit 1 on any failure, gap, loss or duplicate.
- * Env: ROLLING_CLIENTS (default 4), ROLLING_ROUNDS (default 1), ROLLING_MODEL_MS (the model's answer time, 800).
+ * Env: ROLLING_CLIENTS (default 4), ROLLING_ROUNDS (default 1), ROLLING_MODEL_MS (the model's answer time, 800),
+ * ROLLING_SHUTDOWN_DELAY_MS (every HTTP process's SHUTDOWN_DELAY_MS, 1500; 0 shows the resets it prevents).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -49,6 +50,7 @@ const WORKER_DRAIN_MS = 6_000;
  */
 const SLOW_MODEL_MS = 15_000;
 const MEMBER_EMAIL = 'mia@rolling.test';
+const SHUTDOWN_DELAY_MS = Number(process.env.ROLLING_SHUTDOWN_DELAY_MS ?? 1_500);
 
 type Kind = ServiceName | 'gateway' | 'mailer' | 'agent-worker' | 'mcp';
 interface Restart {
@@ -111,7 +113,10 @@ async function main(): Promise<number> {
     subjectPrefix: prefix,
     internalSecret: secret,
     nodeEnv: 'test' as const,
-    extraEnv: { LOG_LEVEL: 'warn' },
+    // Every HTTP process keeps serving with /readyz 503 for this long after SIGTERM, so the balancers (probing every
+    // 200 ms, 1 s timeout) drop it before its listener closes; with 0 a connection the balancer opened just before was
+    // reset now and then (ECONNRESET → 502, seen for the gateway and for tasks).
+    extraEnv: { LOG_LEVEL: 'warn', SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS) },
     perProcessEnv: { gateway: gatewayEnv, mailer: mailerEnv },
   };
   const stacks: Stack[] = [];
@@ -175,7 +180,7 @@ async function main(): Promise<number> {
           },
         }),
       );
-      await stack.startProcess(mcpProcess({ gatewayUrl: url, port: mcpPorts[i]! }));
+      await stack.startProcess(mcpProcess({ gatewayUrl: url, port: mcpPorts[i]!, env: { SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS) } }));
     }
     await mcpLb.waitReady(mcpBackends);
     console.log(
