@@ -44,9 +44,9 @@ const MODEL_MS = Number(process.env.ROLLING_MODEL_MS ?? 800);
 /** Below the stack's SIGKILL grace (10 s): a worker hands back what it could not finish instead of being killed. */
 const WORKER_DRAIN_MS = 6_000;
 /**
- * How long the model takes for the worker about to be stopped, from 0.7 s before its SIGTERM: longer than its drain,
- * so it hands those runs back (failAgentRun, retryable) and the other worker resumes them; the steps it started
- * before (MODEL_MS) are still in flight at SIGTERM and finished by the drain.
+ * How long the model takes for every other request of the worker about to be stopped, from 1.5 s before its SIGTERM:
+ * longer than its drain, so it hands those runs back (failAgentRun, retryable) and the other worker resumes them; the
+ * steps answered at the usual pace (MODEL_MS) just before SIGTERM are still in flight and finished by the drain.
  */
 const SLOW_MODEL_MS = 15_000;
 const MEMBER_EMAIL = 'mia@rolling.test';
@@ -86,8 +86,9 @@ async function main(): Promise<number> {
   // TRIAGE's one model step; slow enough that a worker being stopped has steps in flight. Each worker names its own
   // model (test-model-a/-b), so the one about to be stopped can be made slower than its drain.
   let slowModel: string | null = null;
+  let slowTurn = 0;
   fake.fallback = (req) => ({
-    delayMs: req.model === slowModel ? SLOW_MODEL_MS : MODEL_MS,
+    delayMs: req.model === slowModel && slowTurn++ % 2 === 0 ? SLOW_MODEL_MS : MODEL_MS,
     then: { content: JSON.stringify({ proposedPriority: 'MEDIUM', rationale: 'rolling bench' }), usage: [120, 20] },
   });
   const gatewayEnv = {
@@ -330,7 +331,7 @@ async function main(): Promise<number> {
           const replica = i === 0 ? 'a' : 'b';
           if (name === 'agent-worker') {
             slowModel = `test-model-${replica}`;
-            await sleep(700);
+            await sleep(1_500);
           }
           const r0 = Date.now();
           // Resolves once the new process answers its health check (the worker's: its metrics port's /healthz).
