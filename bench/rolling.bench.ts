@@ -69,12 +69,20 @@ async function main(): Promise<number> {
   await migrateAll(db.adminUrl, () => {}, { phase: 'contract' });
   const prefix = testSubjectPrefix('e');
   const secret = randomBytes(32).toString('hex');
-  const ports = async () => Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await freePort()]))) as Record<ServiceName, number>;
-  const pa = await ports();
-  const pb = await ports();
-  const gwA = await freePort();
-  const gwB = await freePort();
-  const mcpPorts = [await freePort(), await freePort()] as const;
+  // Every port picked before any process binds one: freePort may answer a port it answered before (it is free until
+  // someone listens), which once gave a subgraph's balancer a mailer as its backend (404 on /graphql).
+  const picked = new Set<number>();
+  while (picked.size < 2 * SERVICES.length + 8) picked.add(await freePort());
+  const free = [...picked];
+  const take = () => free.pop()!;
+  const ports = () => Object.fromEntries(SERVICES.map((s) => [s, take()])) as Record<ServiceName, number>;
+  const pa = ports();
+  const pb = ports();
+  const gwA = take();
+  const gwB = take();
+  const mcpPorts = [take(), take()] as const;
+  const mailerPorts = [take(), take()] as const;
+  const workerPorts = [take(), take()] as const;
   const lbs = Object.fromEntries(
     await Promise.all(SERVICES.map(async (s) => [s, await startBalancer({ backends: [`127.0.0.1:${pa[s]}`, `127.0.0.1:${pb[s]}`] })])),
   ) as Record<ServiceName, Balancer>;
@@ -126,8 +134,8 @@ async function main(): Promise<number> {
   let mcp: McpClient | null = null;
   const t0 = Date.now();
   try {
-    stacks.push(await startStack({ ...common, gatewayPort: gwA, servicePorts: pa, mailerPort: await freePort(), logDir: mkdtempSync(path.join(tmpdir(), 'cos-rolling-a-')) }));
-    stacks.push(await startStack({ ...common, gatewayPort: gwB, servicePorts: pb, mailerPort: await freePort(), logDir: mkdtempSync(path.join(tmpdir(), 'cos-rolling-b-')) }));
+    stacks.push(await startStack({ ...common, gatewayPort: gwA, servicePorts: pa, mailerPort: mailerPorts[0], logDir: mkdtempSync(path.join(tmpdir(), 'cos-rolling-a-')) }));
+    stacks.push(await startStack({ ...common, gatewayPort: gwB, servicePorts: pb, mailerPort: mailerPorts[1], logDir: mkdtempSync(path.join(tmpdir(), 'cos-rolling-b-')) }));
     await Promise.all([...SERVICES.map((s) => lbs[s].waitReady([`127.0.0.1:${pa[s]}`, `127.0.0.1:${pb[s]}`])), gwLb.waitReady([`127.0.0.1:${gwA}`, `127.0.0.1:${gwB}`])]);
     const url = gwLb.url;
     const s = await gqlOk<any>(url, `mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }`, {
@@ -168,7 +176,7 @@ async function main(): Promise<number> {
           gatewayUrl: url,
           apiKey,
           kinds: ['TRIAGE'],
-          metricsPort: await freePort(),
+          metricsPort: workerPorts[i]!,
           env: {
             WORKER_NAME: `worker-${replica}`,
             WORKER_POLL_MS: '1000',
