@@ -12,6 +12,8 @@ export const gatewayEnvSchema = z.object({
   NODE_ENV: envFields.nodeEnv(),
   LOG_LEVEL: envFields.logLevel(),
   HOST: z.string().default('127.0.0.1'),
+  /** See @cos/config envFields.shutdownDelayMs. */
+  SHUTDOWN_DELAY_MS: envFields.shutdownDelayMs(),
   PORT: envFields.port(4000),
   /** A file path or an http(s) URL serving the composed supergraph SDL. */
   SUPERGRAPH: z.string().min(1).default(path.join(repoRoot, 'schema/supergraph.graphql')),

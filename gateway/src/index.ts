@@ -112,6 +112,7 @@ async function main() {
     name: 'gateway',
     port: env.PORT,
     host: env.HOST,
+    shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
     log,
     handler: subscriptions.wrap(gateway.yoga),
     onDrain: () => {

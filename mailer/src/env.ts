@@ -6,6 +6,8 @@ export const mailerEnv = z.object({
   NODE_ENV: envFields.nodeEnv(),
   LOG_LEVEL: envFields.logLevel(),
   HOST: z.string().default('127.0.0.1'),
+  /** See @cos/config envFields.shutdownDelayMs. */
+  SHUTDOWN_DELAY_MS: envFields.shutdownDelayMs(),
   /** /healthz, /readyz and /metrics. */
   PORT: envFields.port(4006),
   COS_PG_ADMIN_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/cos'),

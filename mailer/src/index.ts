@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     name: MAILER_SERVICE,
     port: env.PORT,
     host: env.HOST,
+    shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
     log,
     open: async (onClose) => {
       const db = new Db(

@@ -11,6 +11,8 @@ export const mcpEnvSchema = z.object({
   /** `http` (Streamable HTTP, default) or `stdio`; the command-line flags --http / --stdio win. */
   MCP_TRANSPORT: z.enum(['http', 'stdio']).default('http'),
   HOST: z.string().default('127.0.0.1'),
+  /** See @cos/config envFields.shutdownDelayMs. */
+  SHUTDOWN_DELAY_MS: envFields.shutdownDelayMs(),
   PORT: envFields.port(4010),
   /** The gateway's GraphQL endpoint: every tool call goes there, with the caller's credential. */
   COS_GRAPH_URL: envFields.url('http://127.0.0.1:4000/graphql'),

@@ -33,7 +33,7 @@ async function main() {
   // the subgraph toolkit and OpenTelemetry in, seconds more on every stdio start (an assistant starts one per session).
   const [{ runService }, { createToolMetrics }] = await Promise.all([import('@cos/service-kit'), import('./metrics')]);
   const http = createHttpHandler({ deps, metrics: createToolMetrics(), allowedOrigins: env.MCP_ALLOWED_ORIGINS, maxBodyBytes: env.MCP_MAX_BODY_BYTES });
-  await runService({ name: 'mcp', port: env.PORT, host: env.HOST, log, handler: http.handler, onDrain: http.drain });
+  await runService({ name: 'mcp', port: env.PORT, host: env.HOST, shutdownDelayMs: env.SHUTDOWN_DELAY_MS, log, handler: http.handler, onDrain: http.drain });
   log.info({ url: `http://${env.HOST}:${env.PORT}${MCP_PATH}`, gateway: env.COS_GRAPH_URL, tools: toolset.tools.map((t) => t.tool.name) }, 'MCP server ready');
 }
 

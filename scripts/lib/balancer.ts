@@ -18,6 +18,8 @@ export interface Balancer {
   retried: number;
   /** Requests answered 503 because no backend was ready. */
   unavailable: number;
+  /** Requests answered 502: the upstream connection failed other than refused (reset, timeout), so no retry. */
+  upstreamErrors: Array<{ at: number; backend: string; message: string }>;
   ready(): string[];
   /** Resolves when exactly `backends` are ready (bounded). */
   waitReady(backends: string[], timeoutMs?: number): Promise<void>;
@@ -51,6 +53,7 @@ export async function startBalancer(opts: { backends: string[]; path?: string; h
     served: new Map(),
     retried: 0,
     unavailable: 0,
+    upstreamErrors: [],
     ready: () => [...ready],
     async waitReady(backends, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
@@ -98,6 +101,7 @@ export async function startBalancer(opts: { backends: string[]; path?: string; h
         return;
       } catch (err) {
         if ((err as { code?: string }).code !== 'ECONNREFUSED') {
+          lb.upstreamErrors.push({ at: Date.now(), backend, message: `${(err as { code?: string }).code ?? ''} ${(err as Error).message}`.trim() });
           res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `upstream ${backend}: ${(err as Error).message}` }));
           return;
         }

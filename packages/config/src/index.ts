@@ -85,6 +85,13 @@ export const envFields = {
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   nodeEnv: () => z.enum(['development', 'test', 'production']).default('development'),
   secret: () => z.string().min(32, 'must be at least 32 characters'),
+  /**
+   * SHUTDOWN_DELAY_MS of an HTTP process: after SIGTERM, how long it keeps accepting and serving while /readyz answers
+   * 503, so load balancers take it out of rotation before its listener closes (a connection reaching a closed or
+   * closing listener is reset, and a reset request cannot be retried blindly). At least the balancer's readiness
+   * probe period plus its timeout; 0 (default) closes at once, for processes without a balancer (tests, `pnpm start`).
+   */
+  shutdownDelayMs: () => z.coerce.number().int().min(0).max(60_000).default(0),
 };
 
 /**

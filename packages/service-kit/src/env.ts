@@ -9,6 +9,8 @@ export const baseServiceEnv = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HOST: z.string().default('127.0.0.1'),
+  /** As @cos/config's envFields.shutdownDelayMs (this package does not depend on it): serve with readiness 503 this long after SIGTERM. */
+  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   /** Admin connection to the project database; the service derives its own role URLs from it. */
   COS_PG_ADMIN_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/cos'),
   /** Explicit role URLs (production, with passwords) override the derived ones. */

@@ -117,6 +117,7 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
     name: service,
     port: env.PORT,
     host: env.HOST,
+    shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
     log,
     open: async (onClose) => {
       onClose(() => tracing.shutdown());
@@ -192,6 +193,8 @@ export interface RunProcessOptions<T> {
   name: string;
   port: number;
   host?: string;
+  /** SHUTDOWN_DELAY_MS (runService's shutdownDelayMs). */
+  shutdownDelayMs?: number;
   log: Logger;
   /**
    * Opens the process's resources, registering each one's close with `onClose` as soon as it is open, and answers
@@ -222,7 +225,16 @@ export async function runProcess<T>(opts: RunProcessOptions<T>): Promise<T & { h
   };
   try {
     const opened = await opts.open((close) => closers.push(close));
-    await runService({ name: opts.name, port: opts.port, host: opts.host, log, handler: opened.handler, onDrain: opened.onDrain, onShutdown: closeAll });
+    await runService({
+      name: opts.name,
+      port: opts.port,
+      host: opts.host,
+      shutdownDelayMs: opts.shutdownDelayMs,
+      log,
+      handler: opened.handler,
+      onDrain: opened.onDrain,
+      onShutdown: closeAll,
+    });
     return opened;
   } catch (err) {
     await closeAll();

@@ -286,6 +286,8 @@ export interface RunOptions {
   onDrain?: () => void;
   /** Longest wait for in-flight requests before forcing connections closed. */
   drainTimeoutMs?: number;
+  /** After SIGTERM, serve this long with readiness 503 before the listener closes (SHUTDOWN_DELAY_MS). */
+  shutdownDelayMs?: number;
 }
 
 /** Listens, then on SIGINT/SIGTERM: drain (readyz 503), stop accepting, finish in-flight, close resources, exit. */
@@ -309,6 +311,8 @@ export async function runService(opts: RunOptions): Promise<Server> {
     stopping = true;
     opts.log.info({ signal }, 'shutting down');
     opts.onDrain?.();
+    // Still accepting (each answer with `connection: close`) until the balancers have seen /readyz turn 503.
+    if (opts.shutdownDelayMs) await new Promise((r) => setTimeout(r, opts.shutdownDelayMs));
     const force = setTimeout(() => server.closeAllConnections(), opts.drainTimeoutMs ?? 10_000);
     force.unref();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
