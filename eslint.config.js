@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/dist/**', '**/__generated__/**', '.data/**', '**/.turbo/**', 'apps/console/build/**'],
+    ignores: ['**/node_modules/**', '**/dist/**', '**/__generated__/**', '.data/**', '**/.turbo/**', 'apps/console/build/**', '.build/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
