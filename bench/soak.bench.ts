@@ -186,6 +186,9 @@ async function main() {
       const used = (cpu1.get(p.name) ?? 0) - (cpuBase.get(p.name) ?? 0);
       console.log(`| ${p.name} | ${((100 * used) / Math.max(1, measuredMs)).toFixed(0)} % | ${f0(maxRss.get(p.name) ?? 0)} |`);
     }
+    let stackCpu = 0;
+    for (const p of procs()) stackCpu += (cpu1.get(p.name) ?? 0) - (cpuBase.get(p.name) ?? 0);
+    console.log(`| **stack (every process above), CPU-ms per request** | **${(stackCpu / Math.max(1, rep.overall.n)).toFixed(2)}** (${((100 * stackCpu) / Math.max(1, measuredMs)).toFixed(0)} % of one core) | |`);
     for (const r of results) console.log(`| load generator ${r.worker + 1} (its own process.cpuUsage) | ${((100 * r.cpuMs) / Math.max(1, measuredMs)).toFixed(0)} % | ${f0(loadRss.get(loadPids[r.worker] ?? -1) ?? 0)} |`);
     const pgConns = sampler.samples.map((s) => s.pgConnections).filter((n) => n >= 0);
     const lagMax = new Map<string, number>();

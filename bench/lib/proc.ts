@@ -50,7 +50,7 @@ export function postgresCpuMs(postmasterPid: number): Map<string, number> {
   add('postmaster', root.own);
   add('exited (reaped) processes', root.reaped);
   for (const c of children(postmasterPid)) {
-    let title = '';
+    let title: string;
     try {
       title = readFileSync(`/proc/${c}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
     } catch {
