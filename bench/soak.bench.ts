@@ -21,7 +21,7 @@ import { startTestStack } from '../e2e/support/test-stack';
 import { seedBenchData } from './lib/seed-data';
 import { startScratchServers } from './lib/scratch-servers';
 import { scanStream } from './lib/stream-scan';
-import { treeCpuMs, treeRssMiB } from './lib/proc';
+import { postgresCpuMs, treeCpuMs, treeRssMiB } from './lib/proc';
 import {
   BENCH_PASSWORD,
   benchEmails,
@@ -94,7 +94,10 @@ async function main() {
     ];
     const maxRss = new Map<string, number>();
     let cpu0: Map<string, number> | null = null;
+    let pgCpu0: Map<string, number> | null = null;
+    let pgStats0: DbCounters | null = null;
     const cpuAt = () => new Map(procs().map((p) => [p.name, treeCpuMs(p.pid)]));
+    const pgCpuAt = () => postgresCpuMs(servers.postgres.pid() ?? -1);
     const loadRss = new Map<number, number>();
     const rssTimer = setInterval(() => {
       for (const p of procs()) maxRss.set(p.name, Math.max(maxRss.get(p.name) ?? 0, treeRssMiB(p.pid)));
@@ -103,7 +106,12 @@ async function main() {
     const measureMs = MINUTES * 60_000;
     const startTimer = setTimeout(() => {
       cpu0 = cpuAt();
-      void resetStatements(t.db.adminUrl).catch((err: Error) => log(`pg_stat_statements reset failed: ${err.message}`));
+      pgCpu0 = pgCpuAt();
+      void resetStatements(t.db.adminUrl)
+        .then(async () => {
+          pgStats0 = await dbCounters(t.db.adminUrl);
+        })
+        .catch((err: Error) => log(`pg_stat_statements reset failed: ${err.message}`));
     }, RAMP_MS);
     log(`load: ${USERS} users + ${partners.length} partners, ramp ${RAMP_MS / 1000} s, then ${MINUTES} min measured, think ${THINK_MS} ms`);
     const results = await runMixedLoad(
@@ -127,6 +135,8 @@ async function main() {
     clearTimeout(startTimer);
     clearInterval(rssTimer);
     const cpu1 = cpuAt();
+    const pgCpu1 = pgCpuAt();
+    const pgStats1 = await dbCounters(t.db.adminUrl).catch(() => null);
     await sampler.stop();
 
     // Subscriptions: the cursors seen against the stream itself (Task events of the organization in that range).
@@ -176,6 +186,9 @@ async function main() {
       const used = (cpu1.get(p.name) ?? 0) - (cpuBase.get(p.name) ?? 0);
       console.log(`| ${p.name} | ${((100 * used) / Math.max(1, measuredMs)).toFixed(0)} % | ${f0(maxRss.get(p.name) ?? 0)} |`);
     }
+    let stackCpu = 0;
+    for (const p of procs()) stackCpu += (cpu1.get(p.name) ?? 0) - (cpuBase.get(p.name) ?? 0);
+    console.log(`| **stack (every process above), CPU-ms per request** | **${(stackCpu / Math.max(1, rep.overall.n)).toFixed(2)}** (${((100 * stackCpu) / Math.max(1, measuredMs)).toFixed(0)} % of one core) | |`);
     for (const r of results) console.log(`| load generator ${r.worker + 1} (its own process.cpuUsage) | ${((100 * r.cpuMs) / Math.max(1, measuredMs)).toFixed(0)} % | ${f0(loadRss.get(loadPids[r.worker] ?? -1) ?? 0)} |`);
     const pgConns = sampler.samples.map((s) => s.pgConnections).filter((n) => n >= 0);
     const lagMax = new Map<string, number>();
@@ -185,6 +198,16 @@ async function main() {
     console.log(`\n| JetStream consumer | max lag (pending + unacked) | at the end |\n|---|---|---|`);
     for (const [c, n] of [...lagMax].sort()) console.log(`| ${c} | ${n} | ${lastLag[c] ?? '–'} |`);
     console.log(`\nLoad generator: ${results.length} process(es); failovers ${results.reduce((a, r) => a + r.failovers, 0)}.`);
+    const pgBase = pgCpu0 ?? new Map<string, number>();
+    console.log(`\n| Postgres process kind | CPU (share of one core, measured window) |\n|---|---|`);
+    for (const [k, v] of [...pgCpu1].sort((a, b) => b[1] - a[1])) {
+      console.log(`| ${k} | ${((100 * (v - (pgBase.get(k) ?? 0))) / Math.max(1, measuredMs)).toFixed(1)} % |`);
+    }
+    if (pgStats0 && pgStats1) {
+      const d = (k: keyof DbCounters) => Number(pgStats1[k]) - Number(pgStats0![k]);
+      const perS = (k: keyof DbCounters) => ((1000 * d(k)) / measuredMs).toFixed(1);
+      console.log(`\nPostgres, measured window: ${perS('commits')} commits/s, ${perS('rollbacks')} rollbacks/s, ${perS('walRecords')} WAL records/s, ${(d('walBytes') / measuredMs).toFixed(1)} kB WAL/s, ${perS('walSyncs')} WAL fsyncs/s.`);
+    }
     console.log(await statementsReport(t.db.adminUrl, measuredMs).catch((err: Error) => `\n(pg_stat_statements unavailable: ${err.message})`));
   } finally {
     await t.stop().catch(() => undefined);
@@ -210,22 +233,47 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
   }
 }
 
+/** Cumulative counters of the stack's database and the server's WAL, read at the window's start and end. */
+interface DbCounters {
+  commits: string;
+  rollbacks: string;
+  walRecords: string;
+  walBytes: string;
+  walSyncs: string;
+}
+
+async function dbCounters(adminUrl: string): Promise<DbCounters> {
+  return withClient(adminUrl, async (c) => {
+    const { rows } = await c.query<DbCounters>(
+      `SELECT d.xact_commit AS commits, d.xact_rollback AS rollbacks, w.wal_records AS "walRecords", w.wal_bytes AS "walBytes", w.wal_sync AS "walSyncs"
+         FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()`,
+    );
+    return rows[0]!;
+  });
+}
+
 async function statementsReport(adminUrl: string, measuredMs: number, top = 15): Promise<string> {
   return withClient(adminUrl, async (c) => {
-    const { rows } = await c.query<{ query: string; calls: string; total: number; mean: number; rows: string; grand: number }>(
-      `SELECT query, calls, total_exec_time AS total, mean_exec_time AS mean, rows, sum(total_exec_time) OVER () AS grand
+    const { rows } = await c.query<{ query: string; calls: string; plans: string; total: number; plan: number; mean: number; rows: string; jit: number }>(
+      `SELECT query, calls, plans, total_exec_time AS total, total_plan_time AS plan, mean_exec_time AS mean, rows,
+              jit_generation_time + jit_inlining_time + jit_optimization_time + jit_emission_time AS jit
          FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-        ORDER BY total_exec_time DESC LIMIT $1`,
-      [top],
+        ORDER BY total_exec_time + total_plan_time DESC`,
     );
-    const all = rows[0]?.grand ?? 0;
+    const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + f(r), 0);
+    const all = sum((r) => r.total);
+    const plan = sum((r) => r.plan);
+    const calls = sum((r) => Number(r.calls));
+    const plans = sum((r) => Number(r.plans));
+    const jit = sum((r) => r.jit);
+    const share = (ms: number) => `${((100 * ms) / Math.max(1, measuredMs)).toFixed(0)} %`;
     const out = [
-      `\nPostgres statements (pg_stat_statements, measured window): ${f0(all)} ms executing in all, ${((100 * all) / Math.max(1, measuredMs)).toFixed(0)} % of one backend's time; top ${rows.length} by total time:`,
-      '\n| statement | calls | calls/s | mean ms | total ms | share | rows |\n|---|---|---|---|---|---|---|',
+      `\nPostgres statements (pg_stat_statements, measured window): ${f0(all)} ms executing (${share(all)} of one backend's time) + ${f0(plan)} ms planning (${share(plan)}; ${plans} plans for ${calls} calls = ${((100 * plans) / Math.max(1, calls)).toFixed(0)} % planned), JIT ${f0(jit)} ms; ${rows.length} distinct statements, ${(calls / Math.max(1, measuredMs / 1000)).toFixed(0)} calls/s; top ${Math.min(top, rows.length)} by exec + plan time:`,
+      '\n| statement | calls | calls/s | mean exec ms | exec ms | plan ms | plans | share (exec + plan) | rows |\n|---|---|---|---|---|---|---|---|---|',
     ];
-    for (const r of rows) {
+    for (const r of rows.slice(0, top)) {
       const q = r.query.replace(/\s+/g, ' ').replace(/\|/g, '\\|').slice(0, 110);
-      out.push(`| \`${q}\` | ${r.calls} | ${((1000 * Number(r.calls)) / measuredMs).toFixed(1)} | ${r.mean.toFixed(2)} | ${f0(r.total)} | ${((100 * r.total) / Math.max(1e-9, all)).toFixed(1)} % | ${r.rows} |`);
+      out.push(`| \`${q}\` | ${r.calls} | ${((1000 * Number(r.calls)) / measuredMs).toFixed(1)} | ${r.mean.toFixed(2)} | ${f0(r.total)} | ${f0(r.plan)} | ${r.plans} | ${((100 * (r.total + r.plan)) / Math.max(1e-9, all + plan)).toFixed(1)} % | ${r.rows} |`);
     }
     return out.join('\n');
   });

@@ -26,6 +26,43 @@ function ownCpuMs(pid: number): number {
   }
 }
 
+/** utime+stime and cutime+cstime (children already reaped by `pid`) in milliseconds. */
+function cpuFields(pid: number): { own: number; reaped: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = (a?: string, b?: string) => ((Number(a) + Number(b)) * 1000) / CLK_TCK;
+    return { own: ms(rest[11], rest[12]), reaped: ms(rest[13], rest[14]) };
+  } catch {
+    return { own: 0, reaped: 0 };
+  }
+}
+
+/**
+ * CPU milliseconds of a Postgres server by kind of process: client backends (`postgres: user db host(port) ...`), each
+ * auxiliary process by its title (walwriter, checkpointer, ...), and `exited` = processes already reaped by the
+ * postmaster (backends that disconnected, autovacuum workers) — treeCpuMs misses those.
+ */
+export function postgresCpuMs(postmasterPid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  const add = (k: string, v: number) => out.set(k, (out.get(k) ?? 0) + v);
+  const root = cpuFields(postmasterPid);
+  add('postmaster', root.own);
+  add('exited (reaped) processes', root.reaped);
+  for (const c of children(postmasterPid)) {
+    let title: string;
+    try {
+      title = readFileSync(`/proc/${c}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+    } catch {
+      continue;
+    }
+    const m = /^postgres: (.*)$/.exec(title);
+    const kind = !m ? 'other' : /\(\d+\)/.test(m[1]!) || /^\S+ \S+ (\[local\]|\d)/.test(m[1]!) ? 'client backends' : m[1]!.replace(/\s+\S*\d\S*$/, '').trim();
+    add(kind, cpuFields(c).own);
+  }
+  return out;
+}
+
 /** user+system CPU milliseconds of `pid` and all its descendants (10 ms resolution). */
 export function treeCpuMs(pid: number): number {
   let total = ownCpuMs(pid);

@@ -95,7 +95,7 @@ async function startPostgres(root: string, maxConnections: number, statements = 
   }
   pgTool(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=trust', '-E', 'UTF8', '--no-locale'], 120_000);
   const log = path.join(root, 'postgres.log');
-  const opts = `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories='' -c max_connections=${maxConnections} -c fsync=on${statements ? ' -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all' : ''}`;
+  const opts = `-c listen_addresses=127.0.0.1 -p ${port} -c unix_socket_directories='' -c max_connections=${maxConnections} -c fsync=on${statements ? ' -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on' : ''}`;
   const start = () => pgTool(path.join(bin, 'pg_ctl'), ['-D', data, '-l', log, '-w', '-t', '60', '-o', opts, 'start'], 90_000);
   start();
   let pid: number | undefined;
@@ -162,7 +162,10 @@ async function startChild(name: string, bin: string, args: (port: number) => str
 export async function startScratchServers(
   opts: {
     maxConnections?: number;
-    /** Loads pg_stat_statements (Debian's postgresql-contrib ships it): where the database's time goes, per statement. */
+    /**
+     * Loads pg_stat_statements (Debian's postgresql-contrib ships it): where the database's time goes, per statement,
+     * with planning timed apart from execution (track_planning).
+     */
     statements?: boolean;
   } = {},
 ): Promise<ScratchServers> {

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import pg from 'pg';
 import { appError, ErrorCode } from '@cos/errors';
 
@@ -24,10 +25,28 @@ export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID
 
 type Listener = (e: QueryEvent) => void;
 
+export interface DbOptions {
+  /**
+   * Named prepared statements kept per connection for the tenant paths (tx(), single()): a statement's text is parsed
+   * once per connection and only bound afterwards, and the tenant prologue (BEGIN, set_config) too. The least recently
+   * used beyond this many are closed on the server. 0 turns them off (every statement unnamed, parsed each time), e.g.
+   * behind a pooler in transaction mode that does not track prepared statements. Default 100.
+   */
+  preparedStatements?: number;
+}
+
 export class Db {
   private listeners = new Set<Listener>();
+  private readonly statementLimit: number;
+  /** Per connection: which statement texts it has prepared under which names (see StatementCache). */
+  private readonly caches = new WeakMap<pg.PoolClient, StatementCache>();
 
-  constructor(readonly pool: pg.Pool) {}
+  constructor(
+    readonly pool: pg.Pool,
+    opts: DbOptions = {},
+  ) {
+    this.statementLimit = Math.max(0, Math.floor(opts.preparedStatements ?? 100));
+  }
 
   /** Observe every statement run through this Db (tests count them; metrics time them). */
   onQuery(listener: Listener): () => void {
@@ -40,7 +59,7 @@ export class Db {
    * row-level security applies to every statement. Rolls back on any error.
    *
    * BEGIN and the tenant settings are not a round trip of their own: they travel in one flight with the first
-   * statement (extended protocol, one Sync; see TenantPrologueQuery), so a transaction costs its statements + COMMIT.
+   * statement (extended protocol, one Sync; see FlightQuery), so a transaction costs its statements + COMMIT.
    * A transaction that runs no statement opens nothing.
    */
   async tx<T>(scope: TenantScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -107,6 +126,16 @@ export class Db {
     await this.pool.end();
   }
 
+  private cacheOf(client: pg.PoolClient): StatementCache | null {
+    if (this.statementLimit === 0) return null;
+    let cache = this.caches.get(client);
+    if (!cache) {
+      cache = new StatementCache(this.statementLimit);
+      this.caches.set(client, cache);
+    }
+    return cache;
+  }
+
   private wrap(client: pg.PoolClient, tenant: TenantValues | null, state: { prologue: Prologue; begun: boolean }): Tx {
     const emit = (sql: string, start: number) => {
       if (this.listeners.size === 0) return;
@@ -121,10 +150,14 @@ export class Db {
         if (state.prologue === 'implicit') {
           return Promise.reject(new Error('Db.single() runs one statement; use Db.tx() for several'));
         }
-        return client.query<R>(sql, params as unknown[] | undefined);
+        // A later statement of a transaction cannot be retried (the failure aborts what ran before it), so one whose
+        // result columns a migration may change under it (a `*` select list) stays unnamed: see resultMayChange.
+        const cache = resultMayChange(sql) ? null : this.cacheOf(client);
+        if (!cache) return client.query<R>(sql, params as unknown[] | undefined);
+        return runFlight<R>(client, cache, sql, params, null, null);
       }
       state.begun = true;
-      return runWithPrologue<R>(client, sql, params, state.prologue === 'begin', tenant);
+      return runFlight<R>(client, this.cacheOf(client), sql, params, state.prologue === 'begin' ? 'begin' : 'implicit', tenant);
     };
     async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<R[]> {
       const start = performance.now();
@@ -149,83 +182,218 @@ type TenantValues = [string, string];
 
 const SET_TENANT = /* setTenant */ "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true)";
 
-/** The slice of pg's Connection the prologue writes (pg's own Query.prepare uses the same methods). */
+/** The slice of pg's Connection a flight writes (pg's own Query.prepare uses the same methods). */
 interface WireConnection {
-  parse(q: { text: string }): void;
-  bind(c: { values?: unknown[] }): void;
+  parse(q: { text: string; name?: string }): void;
+  bind(c: { statement?: string; values?: unknown[]; valueMapper?: (v: unknown) => unknown }): void;
+  describe(c: { type: 'P' | 'S'; name: string }): void;
   execute(c: Record<string, never>): void;
+  close(c: { type: 'S'; name: string }): void;
+  sync(): void;
   stream: { cork?: () => void; uncork?: () => void };
 }
-/** pg's Query internals this subclass builds on (pinned pg 8.23; covered by packages/db/test/db.int.test.ts). */
+/** pg's Query internals this subclass builds on (pinned pg 8.23; covered by packages/db/test/*.int.test.ts). */
 interface QueryInternals {
   callback?: (err: Error | null, res: pg.QueryResult) => void;
-  prepare(connection: WireConnection): void;
   handleDataRow(msg: unknown): void;
   handleCommandComplete(msg: unknown, connection: WireConnection): void;
+  handleError(err: Error, connection: WireConnection): void;
 }
 const QueryBase = pg.Query as unknown as new (config: { text: string; values?: unknown[]; queryMode: 'extended' }) => QueryInternals;
+/** The client's queue of queries not yet sent (pg 8.23 Client#_queryQueue): a retry goes back to its head. */
+type ClientInternals = { _queryQueue?: unknown[] };
+/** pg's own value mapping for bind (Dates, Buffers, arrays as array literals, objects as JSON), as Query.prepare uses. */
+const prepareValue = (createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue: (v: unknown) => unknown }).prepareValue;
 
 /**
- * A pg Query that writes [BEGIN +] the tenant's set_config + the statement as one flight of extended-protocol
- * messages with ONE Sync (pg's own Query sends a Sync per statement), so the server answers with one ReadyForQuery
- * and pg's client sees one query. The prologue's results (BEGIN's and set_config's CommandComplete, set_config's
- * row) are skipped; the statement's rows come back as usual. An error anywhere skips the rest up to the Sync, and
- * the caller's catch rolls back (tx) or the implicit transaction is void (single).
+ * The named prepared statements of ONE connection: statement text -> server-side name, least recently used first.
+ * Names are never reused (`cos_<n>`), so a name whose Parse may or may not have reached the server (its flight failed)
+ * is simply forgotten and closed later — Close of a name the server does not have is not an error.
  */
-class TenantPrologueQuery extends QueryBase {
-  private prologueLeft: number;
+export class StatementCache {
+  private readonly names = new Map<string, string>();
+  private next = 0;
+  /** Names to Close on the server at the start of the connection's next flight (evicted or uncertain). */
+  readonly toClose: string[] = [];
+
+  constructor(readonly limit: number) {}
+
+  get size(): number {
+    return this.names.size;
+  }
+
+  /** The name `text` is prepared under, refreshed as most recently used; undefined when it must be parsed. */
+  hit(text: string): string | undefined {
+    const name = this.names.get(text);
+    if (name !== undefined) {
+      this.names.delete(text);
+      this.names.set(text, name);
+    }
+    return name;
+  }
+
+  /** A new name for `text`, recorded as prepared (its Parse goes out in this flight); evicts beyond the limit. */
+  add(text: string): string {
+    const name = `cos_${++this.next}`;
+    this.names.set(text, name);
+    while (this.names.size > this.limit) {
+      const [oldest, oldName] = this.names.entries().next().value as [string, string];
+      this.names.delete(oldest);
+      this.toClose.push(oldName);
+    }
+    return name;
+  }
+
+  /** Forgets these texts' statements (their Parse failed or may have been skipped) and closes them on the server. */
+  forget(texts: Iterable<string>): void {
+    for (const text of texts) {
+      const name = this.names.get(text);
+      if (name === undefined) continue;
+      this.names.delete(text);
+      this.toClose.push(name);
+    }
+  }
+
+  /** Forgets every statement: after the server said one is stale (0A000) or gone (26000). */
+  clear(): void {
+    this.forget([...this.names.keys()]);
+  }
+}
+
+/** SQLSTATEs that say a cached statement cannot be used as prepared; raised at Bind, before the statement runs. */
+const STALE_STATEMENT = new Set([
+  '0A000', // feature_not_supported: "cached plan must not change result type" (a `*` over a table that changed)
+  '26000', // invalid_sql_statement_name: the server does not have it (DEALLOCATE ALL, DISCARD ALL)
+]);
+
+/**
+ * True when a statement's result columns follow a table's definition (`SELECT *`, `t.*`, `RETURNING *`), so an
+ * expand/contract migration can make its prepared form fail with "cached plan must not change result type". The
+ * `*` of count(*) does not count.
+ */
+export function resultMayChange(sql: string): boolean {
+  return /(?:\.|,|\bselect|\breturning)\s*\*(?!\/)/i.test(sql.replace(/\/\*[\s\S]*?\*\//g, ' '));
+}
+
+const BEGIN = 'BEGIN';
+const ROLLBACK = 'ROLLBACK';
+
+/**
+ * One flight of extended-protocol messages with ONE Sync (pg's own Query sends a Sync per statement), so the server
+ * answers with one ReadyForQuery and pg's client sees one query:
+ *   Close of evicted statements, [ROLLBACK on a retry of a tx's first statement], [BEGIN], [the tenant's set_config],
+ *   the statement (Parse under a new name the first time on this connection, then Bind only), Sync.
+ * The prologue's results (CommandComplete of ROLLBACK/BEGIN/set_config, set_config's row) are skipped; the statement's
+ * rows come back as usual. An error anywhere skips the rest up to the Sync, and the caller's catch rolls back (tx) or
+ * the implicit transaction is void (single).
+ *
+ * A cached statement the server refuses as stale (STALE_STATEMENT, e.g. after a migration added a column under a
+ * `SELECT *`) fails at Bind, before it runs. When the flight carries the prologue (the statement is its transaction's
+ * first), nothing else has run either: the connection's cache is cleared and the flight is sent once more, before any
+ * other query queued on the client, with every statement parsed afresh (and a ROLLBACK first for tx's aborted BEGIN).
+ */
+class FlightQuery extends QueryBase {
+  private skip = 0;
+  private attempt = 0;
+  private parsedNow: string[] = [];
+  private usedCache = false;
 
   constructor(
-    text: string,
-    values: unknown[] | undefined,
-    private readonly begin: boolean,
-    private readonly tenant: TenantValues,
+    private readonly client: pg.PoolClient,
+    private readonly cache: StatementCache | null,
+    private readonly sql: string,
+    private readonly params: unknown[] | undefined,
+    private readonly prologue: 'begin' | 'implicit' | null,
+    private readonly tenant: TenantValues | null,
   ) {
-    super({ text, values, queryMode: 'extended' });
-    this.prologueLeft = begin ? 2 : 1;
+    super({ text: sql, values: params, queryMode: 'extended' });
   }
 
   submit(connection: WireConnection): null {
     connection.stream.cork?.();
     try {
-      if (this.begin) {
-        connection.parse({ text: 'BEGIN' });
-        connection.bind({});
-        connection.execute({});
-      }
-      connection.parse({ text: SET_TENANT });
-      connection.bind({ values: this.tenant });
-      connection.execute({});
-      this.prepare(connection); // the statement: parse, bind, describe, execute, sync
+      this.parsedNow = [];
+      this.usedCache = false;
+      this.skip = 0;
+      const cache = this.cache;
+      if (cache) for (const name of cache.toClose.splice(0)) connection.close({ type: 'S', name });
+      if (this.attempt > 0 && this.prologue === 'begin') this.run(connection, ROLLBACK, undefined, false);
+      if (this.prologue === 'begin') this.run(connection, BEGIN, undefined, false);
+      if (this.prologue && this.tenant) this.run(connection, SET_TENANT, this.tenant, false);
+      this.run(connection, this.sql, this.params, true);
+      connection.sync();
     } finally {
       connection.stream.uncork?.();
     }
     return null;
   }
 
+  /** Parse (named once per connection, or unnamed without a cache), Bind, [Describe], Execute. */
+  private run(connection: WireConnection, text: string, values: unknown[] | undefined, main: boolean): void {
+    let name = '';
+    const cache = this.cache;
+    const known = cache?.hit(text);
+    if (known !== undefined) {
+      name = known;
+      this.usedCache = true;
+    } else {
+      if (cache) {
+        name = cache.add(text);
+        this.parsedNow.push(text);
+      }
+      connection.parse({ text, name });
+    }
+    connection.bind({ statement: name, values, valueMapper: prepareValue });
+    if (main) connection.describe({ type: 'P', name: '' });
+    else this.skip += 1;
+    connection.execute({});
+  }
+
   override handleDataRow(msg: unknown): void {
-    if (this.prologueLeft > 0) return;
+    if (this.skip > 0) return;
     super.handleDataRow(msg);
   }
 
   override handleCommandComplete(msg: unknown, connection: WireConnection): void {
-    if (this.prologueLeft > 0) {
-      this.prologueLeft -= 1;
+    if (this.skip > 0) {
+      this.skip -= 1;
       return;
     }
     super.handleCommandComplete(msg, connection);
   }
+
+  override handleError(err: Error, connection: WireConnection): void {
+    const cache = this.cache;
+    if (cache) {
+      // A Parse of this flight may not have been processed (the server skips to Sync after an error).
+      cache.forget(this.parsedNow);
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && STALE_STATEMENT.has(code) && this.usedCache) {
+        cache.clear();
+        const queue = (this.client as unknown as ClientInternals)._queryQueue;
+        if (this.prologue && this.attempt === 0 && Array.isArray(queue)) {
+          // pg has already let go of this query (it is no longer active); the server still owes the flight's
+          // ReadyForQuery, after which pg sends the head of its queue: this query again, ahead of anything queued.
+          this.attempt += 1;
+          queue.unshift(this);
+          return;
+        }
+      }
+    }
+    super.handleError(err, connection);
+  }
 }
 
-function runWithPrologue<R extends pg.QueryResultRow>(
+function runFlight<R extends pg.QueryResultRow>(
   client: pg.PoolClient,
+  cache: StatementCache | null,
   sql: string,
   params: unknown[] | undefined,
-  begin: boolean,
-  tenant: TenantValues,
+  prologue: 'begin' | 'implicit' | null,
+  tenant: TenantValues | null,
 ): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
-    const q = new TenantPrologueQuery(sql, params, begin, tenant);
+    const q = new FlightQuery(client, cache, sql, params, prologue, tenant);
     // pg calls back with the statement's result (or the first error of the flight).
     q.callback = (err, res) => (err ? reject(err) : resolve(res as pg.QueryResult<R>));
     client.query(q as unknown as pg.QueryConfig);

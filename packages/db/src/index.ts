@@ -1,5 +1,5 @@
 export { createPool, quoteIdent, type PoolOptions } from './pool';
-export { Db, isDatabaseUnavailable, isUuid, translatePgError, type Tx, type TenantScope, type QueryEvent } from './db';
+export { Db, StatementCache, resultMayChange, type DbOptions, isDatabaseUnavailable, isUuid, translatePgError, type Tx, type TenantScope, type QueryEvent } from './db';
 export {
   migrate,
   readMigrations,

@@ -20,6 +20,9 @@ export const baseServiceEnv = z.object({
   PG_SYSTEM_POOL_MAX: z.coerce.number().int().min(1).max(50).default(3),
   /** Server-side statement timeout: no query may hold a connection longer. */
   PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  // Named prepared statements kept per connection (@cos/db DbOptions.preparedStatements); 0 = off, e.g. behind a
+  // pooler in transaction mode that does not track them.
+  PG_PREPARED_STATEMENTS: z.coerce.number().int().min(0).max(10_000).default(100),
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   /** First token of every event subject and of the JetStream stream names; tests use their own. */
   COS_SUBJECT_PREFIX: z.string().regex(/^[a-z][a-z0-9]*$/).default('cos'),

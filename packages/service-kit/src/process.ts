@@ -122,7 +122,8 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
     open: async (onClose) => {
       onClose(() => tracing.shutdown());
       const poolOpts = { schema: cfg.schema, statementTimeoutMs: env.PG_STATEMENT_TIMEOUT_MS, log };
-      const db = new Db(createPool({ ...poolOpts, connectionString: cfg.runtimeUrl, applicationName: service, max: env.PG_POOL_MAX }));
+      const dbOpts = { preparedStatements: env.PG_PREPARED_STATEMENTS };
+      const db = new Db(createPool({ ...poolOpts, connectionString: cfg.runtimeUrl, applicationName: service, max: env.PG_POOL_MAX }), dbOpts);
       const systemDb = new Db(
         createPool({
           ...poolOpts,
@@ -130,6 +131,7 @@ export async function startSubgraphProcess<E extends BaseServiceEnv & { PORT: nu
           applicationName: `${service}-system`,
           max: env.PG_SYSTEM_POOL_MAX + (opts.systemPoolExtra ?? 0),
         }),
+        dbOpts,
       );
       onClose(() => Promise.allSettled([db.close(), systemDb.close()]));
       const registration = await registerInstance({ db: systemDb, service, schemaLevel, codeVersion: env.COS_CODE_VERSION, log });

@@ -220,7 +220,7 @@ export async function searchSource(tx: Tx, orgId: string, source: SearchSource, 
        FROM ${source.from}, q
        WHERE s.org_id = $1 AND ${source.document} @@ q.q
      ),
-     page AS (SELECT * FROM m ${afterSql} ORDER BY m.rank DESC, m.key ASC LIMIT $3)
+     page AS (SELECT m.id, m.rank, m.key, m.title, m.text, m.customer_id, m.task_id FROM m ${afterSql} ORDER BY m.rank DESC, m.key ASC LIMIT $3)
      SELECT page.id, page.rank, page.title, page.customer_id, page.task_id,
             ts_headline('english'::regconfig, translate(page.text, chr(2) || chr(3), ''), q.q, ${HEADLINE_OPTIONS}) AS headline,
             (SELECT count(*)::int FROM m) AS total
@@ -228,6 +228,8 @@ export async function searchSource(tx: Tx, orgId: string, source: SearchSource, 
     params,
   );
   let totalCount = rows[0]?.total;
+  // No row on the first page means no match at all; only a page after a cursor can be empty while matches exist.
+  if (totalCount === undefined && !spec.after) totalCount = 0;
   if (totalCount === undefined) {
     const count = await tx.one<{ n: number }>(
       /* searchSourceCount */ `SELECT count(*)::int AS n FROM ${source.from}

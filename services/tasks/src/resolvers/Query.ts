@@ -15,7 +15,7 @@ export const Query: QueryResolvers = {
     const a = reader(ctx);
     const filter = validate(taskFilter, args.filter, 'filter') ?? {};
     const { first, after } = pageArgs(args);
-    const page = await ctx.db.tx(tenantOf(a), (tx) => listTasks(tx, a.orgId, filter, first, after));
+    const page = await ctx.db.single(tenantOf(a), (tx) => listTasks(tx, a.orgId, filter, first, after));
     for (const r of page.rows) a.loaders.taskById.prime(r.id, r);
     return page;
   },

@@ -91,7 +91,8 @@ export interface TaskListFilter {
 }
 
 /**
- * One page of the org's tasks, newest first (created_at desc, id desc), plus the total matching the filter.
+ * One page of the org's tasks, newest first (created_at desc, id desc), plus the total matching the filter, in one
+ * statement.
  * `search` goes through websearch_to_tsquery as a bound parameter: any string is harmless.
  */
 export async function listTasks(
@@ -115,23 +116,32 @@ export async function listTasks(
     add((n) => `t.search @@ websearch_to_tsquery('english'::regconfig, $${n})`, filter.search);
   }
   const filterSql = where.join(' AND ');
-  const filterParams = [...params];
   let pageWhere = filterSql;
   if (after) {
     params.push(after.ts, after.id);
     pageWhere += ` AND (t.created_at, t.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
   }
   params.push(first + 1);
-  const rows = await tx.query<TaskRow>(
-    /* listTasks */ `SELECT ${selectTaskColumns()} FROM tasks t WHERE ${pageWhere}
-     ORDER BY t.created_at DESC, t.id DESC LIMIT $${params.length}`,
+  // ONE statement (so callers can run it with Db.single: no BEGIN/COMMIT): the count comes from a lateral join, so
+  // an empty page still reports it.
+  const rows = await tx.query<TaskRow & { total: number; has_row: boolean }>(
+    /* listTasks */ `SELECT c.total, page.id IS NOT NULL AS has_row, page.*
+     FROM (SELECT count(*)::int AS total FROM tasks t WHERE ${filterSql}) c
+     LEFT JOIN LATERAL (
+       SELECT ${selectTaskColumns()} FROM tasks t WHERE ${pageWhere}
+       ORDER BY t.created_at DESC, t.id DESC LIMIT $${params.length}
+     ) page ON true
+     ORDER BY page.created_at DESC, page.id DESC`,
     params,
   );
-  const count = await tx.one<{ n: number }>(
-    /* countTasks */ `SELECT count(*)::int AS n FROM tasks t WHERE ${filterSql}`,
-    filterParams,
-  );
-  return { rows: rows.slice(0, first), hasNextPage: rows.length > first, totalCount: count?.n ?? 0 };
+  const totalCount = rows[0]?.total ?? 0;
+  const found: TaskRow[] = [];
+  for (const r of rows) {
+    if (!r.has_row) continue;
+    const { total: _total, has_row: _hasRow, ...task } = r;
+    found.push(task);
+  }
+  return { rows: found.slice(0, first), hasNextPage: found.length > first, totalCount };
 }
 
 export type TaskParentKind = 'User' | 'Agent' | 'Customer';
