@@ -408,17 +408,7 @@ function errorsFor(errors: GraphQLFormattedError[], alias: string, positions: nu
 function cloneJson(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map(cloneJson);
-  // for-in, not Object.entries: no [key, value] array per property (this runs for every entity two fetches share).
-  const source = value as Record<string, unknown>;
   const copy: Record<string, unknown> = {};
-  for (const k in source) {
-    if (!hasOwn.call(source, k)) continue;
-    const v = cloneJson(source[k]);
-    // JSON.parse makes `__proto__` an own property; plain assignment would set the copy's prototype instead.
-    if (k === '__proto__') Object.defineProperty(copy, k, { value: v, enumerable: true, writable: true, configurable: true });
-    else copy[k] = v;
-  }
+  for (const [k, v] of Object.entries(value)) copy[k] = cloneJson(v);
   return copy;
 }
-
-const hasOwn = Object.prototype.hasOwnProperty;

@@ -13,21 +13,17 @@ export function stringifyJson(value: unknown): string {
   return write(value);
 }
 
-/**
- * `"name":` and `,"name":` per property name, as one-byte strings when the name is Latin-1 (bounded: names come from
- * documents). The comma form saves a concatenation (a rope node) per property after the first.
- */
-const keyParts = new Map<string, [first: string, next: string]>();
+/** `"name":` per property name, as a one-byte string when the name is Latin-1 (bounded: names come from documents). */
+const keyParts = new Map<string, string>();
 const KEY_PARTS_MAX = 10_000;
 
-function keyPart(key: string, first: boolean): string {
-  let parts = keyParts.get(key);
-  if (parts === undefined) {
-    const part = `${JSON.stringify(key)}:`;
-    parts = [latin1Copy(part), latin1Copy(`,${part}`)];
-    if (keyParts.size < KEY_PARTS_MAX) keyParts.set(key, parts);
+function keyPart(key: string): string {
+  let part = keyParts.get(key);
+  if (part === undefined) {
+    part = latin1Copy(`${JSON.stringify(key)}:`);
+    if (keyParts.size < KEY_PARTS_MAX) keyParts.set(key, part);
   }
-  return first ? parts[0] : parts[1];
+  return part;
 }
 
 /** A fresh one-byte copy of a Latin-1 string (never internalized, so V8 keeps this form); others unchanged. */
@@ -75,7 +71,7 @@ function write(value: unknown): string {
     if (!hasOwn.call(obj, key)) continue;
     const v = obj[key];
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-    out += keyPart(key, first);
+    out += first ? keyPart(key) : `,${keyPart(key)}`;
     first = false;
     out += write(v);
   }
