@@ -93,9 +93,9 @@ export interface GatewayDeps {
     Partial<Pick<GatewayEnv, 'FILES_DIR' | 'FILES_STORE' | 'S3_ENDPOINT' | 'S3_BUCKET' | 'S3_REGION' | 'S3_ACCESS_KEY_ID' | 'S3_SECRET_ACCESS_KEY' | 'S3_FORCE_PATH_STYLE' | 'S3_PREFIX' | 'S3_TIMEOUT_MS' | 'UPLOAD_MAX_BYTES' | 'UPLOAD_MAX_FILES' | 'UPLOAD_SCANNER' | 'UPLOAD_SCAN_TIMEOUT_MS'>> &
     /**
      * Persisted operations (defaults: APQ 1 day, first-party open, no manifests folder, GET max-age 60 s), executor
-     * (native), entity batching, subgraph-answer caching, trusted proxies, webhook body size.
+     * (native), entity batching (and its fetch hold), subgraph-answer caching, trusted proxies, webhook body size.
      */
-    Partial<Pick<GatewayEnv, 'ACCESS_TOKEN_MAX_TTL_S' | 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'GATEWAY_EXECUTOR' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
+    Partial<Pick<GatewayEnv, 'ACCESS_TOKEN_MAX_TTL_S' | 'APQ_TTL_S' | 'PERSISTED_FIRST_PARTY' | 'PERSISTED_MANIFESTS_DIR' | 'PERSISTED_GET_MAX_AGE_S' | 'GATEWAY_BATCH_ENTITIES' | 'GATEWAY_ENTITY_FETCH_HOLD_MS' | 'GATEWAY_EXECUTOR' | 'RESPONSE_CACHE_SUBGRAPH' | 'TRUSTED_PROXIES' | 'WEBHOOK_MAX_BODY_BYTES'>>;
   log: Logger;
   /** Connected ioredis client (API-key and document caches, APQ, rate limits). Owned by the caller. */
   redis: Redis;
@@ -218,7 +218,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // Registered before load(): it builds its planner from every supergraph the gateway loads.
   const native =
     (env.GATEWAY_EXECUTOR ?? 'native') === 'native'
-      ? createNativeExecutor({ apollo, dataSources, log, onPlanCache: deps.onPlanCache })
+      ? createNativeExecutor({
+          apollo,
+          dataSources,
+          log,
+          onPlanCache: deps.onPlanCache,
+          // Holding fetches for a merge only pays when the data sources merge them.
+          entityFetchHoldMs: env.GATEWAY_BATCH_ENTITIES === false ? 0 : env.GATEWAY_ENTITY_FETCH_HOLD_MS,
+        })
       : undefined;
   await apollo.load();
 

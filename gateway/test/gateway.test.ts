@@ -1,10 +1,10 @@
 import { GraphQLError, parse, type OperationDefinitionNode } from 'graphql';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { appError, conflict } from '@cos/errors';
 import { createLogger } from '@cos/logger';
 import { subgraphUrlOverrides } from '../src/env';
 import { createErrorHandling } from '../src/errors';
-import { isTimeoutError } from '../src/execution/http';
+import { DEADLINE_GRANULARITY_MS, isTimeoutError, sharedDeadlines } from '../src/execution/http';
 import { subgraphsOf } from '../src/execution/supergraph';
 import { ACCOUNTS_SDL, composeSupergraph, POSTS_SDL } from './fixtures';
 
@@ -84,5 +84,29 @@ describe('timeouts', () => {
     expect(isTimeoutError(new DOMException('t', 'TimeoutError'))).toBe(true);
     expect(isTimeoutError(Object.assign(new TypeError('fetch failed'), { cause: { code: 'UND_ERR_HEADERS_TIMEOUT' } }))).toBe(true);
     expect(isTimeoutError(Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } }))).toBe(false);
+  });
+
+  it('shared deadlines give every fetch at least its timeout, at most one window more, as a TimeoutError', () => {
+    vi.useFakeTimers();
+    try {
+      const deadline = sharedDeadlines(1_000);
+      const first = deadline();
+      vi.advanceTimersByTime(DEADLINE_GRANULARITY_MS - 1);
+      const late = deadline(); // started at the end of the same window
+      expect(late).toBe(first);
+      vi.advanceTimersByTime(1);
+      const next = deadline(); // a new window, a new signal
+      expect(next).not.toBe(first);
+      vi.advanceTimersByTime(1_000 - 1); // `late` has had 1000 ms
+      expect(first.aborted).toBe(false);
+      vi.advanceTimersByTime(1);
+      expect(first.aborted).toBe(true);
+      expect(next.aborted).toBe(false);
+      expect(isTimeoutError(first.reason)).toBe(true);
+      vi.advanceTimersByTime(DEADLINE_GRANULARITY_MS);
+      expect(next.aborted).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -39,7 +39,9 @@ beforeAll(async () => {
   await writeFile(supergraphPath, supergraph);
   redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
-  gateway = await createGateway({ env: testGatewayEnv({ supergraphPath, jwksUrl: issuer.jwksUrl }), log: createLogger('guild-test', 'warn'), redis });
+  // A hold bound far above any answer time here: which fetches are merged then depends on the plan, not on timing.
+  const env = testGatewayEnv({ supergraphPath, jwksUrl: issuer.jwksUrl, GATEWAY_ENTITY_FETCH_HOLD_MS: 2_000 });
+  gateway = await createGateway({ env, log: createLogger('guild-test', 'warn'), redis });
   http = await listen(gateway.yoga);
   process.env.APOLLO_TELEMETRY_DISABLED = 'true';
   stock = new ApolloServer({ gateway: new ApolloGateway({ supergraphSdl: supergraph }) });
@@ -82,6 +84,16 @@ describe('the Guild benchmark workload', () => {
       expect(r.status).toBe(200);
       expect(r.text).toBe(fixtures.expectedText);
     }
+  });
+
+  it('the native executor lines up the plan branches: 7 subgraph requests for the 16 fetches of the plan', async () => {
+    // Two root fetches; reviews of both branches in one request; topProducts' inventory; then accounts, products and
+    // every inventory fetch of both branches (inStock held for the shippingEstimate ones) once each.
+    const before = { ...subgraphs.stats };
+    const r = await testQuery(`${http.url}/graphql`);
+    expect(r.text).toBe(fixtures.expectedText);
+    const delta = Object.fromEntries(Object.entries(subgraphs.stats).map(([name, n]) => [name, n - before[name as keyof typeof before]]));
+    expect(delta).toEqual({ accounts: 2, inventory: 2, products: 2, reviews: 1 });
   });
 
   it('a wrong answer is told apart: the subgraphs are the suite quirks, not a copy of the expected answer', async () => {

@@ -1,5 +1,6 @@
 import type { RemoteGraphQLDataSource } from '@apollo/gateway';
 import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleAll, type CircuitBreakerPolicy } from 'cockatiel';
+import { setMaxListeners } from 'node:events';
 import { Agent, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import type { Logger } from '@cos/logger';
 
@@ -24,10 +25,12 @@ export interface SubgraphHttp {
 /**
  * One undici keep-alive pool for all subgraph traffic. `connections` caps sockets per origin; idle sockets are
  * dropped after 30 s, below the subgraphs' 65 s keepAliveTimeout (service-kit runService) so the gateway never
- * writes to a socket the subgraph just closed. Each fetch carries AbortSignal.timeout(timeoutMs), which covers
+ * writes to a socket the subgraph just closed. Each fetch carries a deadline signal that fires timeoutMs after it
+ * started (AbortSignal.timeout, or for the query-plan fetches a {@link sharedDeadlines} signal), which covers
  * connect + headers + body, so a stuck subgraph turns into an error instead of a hung client request.
  */
 export function createSubgraphHttp(opts: { connections: number; timeoutMs: number }): SubgraphHttp {
+  const deadline = sharedDeadlines(opts.timeoutMs);
   const agent = new Agent({
     connections: opts.connections,
     keepAliveTimeout: 30_000,
@@ -50,7 +53,7 @@ export function createSubgraphHttp(opts: { connections: number; timeoutMs: numbe
       headers: init?.headers as Record<string, string> | undefined,
       body: init?.body as string | undefined,
       dispatcher: agent,
-      signal: AbortSignal.timeout(opts.timeoutMs),
+      signal: deadline(),
     });
     return leanResponse(url, res.statusCode, res.headers, res.body);
   }) as unknown as Fetcher;
@@ -78,6 +81,33 @@ export function createSubgraphHttp(opts: { connections: number; timeoutMs: numbe
       return typeof body?.data?.__typename === 'string';
     },
     close: () => agent.close(),
+  };
+}
+
+/** Fetches started within this long of each other share one deadline signal (sharedDeadlines). */
+export const DEADLINE_GRANULARITY_MS = 10;
+
+/**
+ * Deadline signals for per-fetch timeouts at a fraction of AbortSignal.timeout's cost: each of those is an AbortSignal
+ * plus a timer, a WeakRef and a FinalizationRegistry entry that live for the whole timeout (10 s by default) — at
+ * thousands of subgraph fetches per second, tens of thousands of live timers and old-generation garbage. Here the
+ * fetches started within one DEADLINE_GRANULARITY_MS window share one AbortController and one timer, which aborts
+ * them `timeoutMs + DEADLINE_GRANULARITY_MS` after the window opened: every fetch still gets at least `timeoutMs`
+ * (at most DEADLINE_GRANULARITY_MS more), and fails with the same `TimeoutError` AbortSignal.timeout gives.
+ */
+export function sharedDeadlines(timeoutMs: number, granularityMs = DEADLINE_GRANULARITY_MS): () => AbortSignal {
+  let signal: AbortSignal | undefined;
+  let openUntil = 0;
+  return () => {
+    const now = Date.now();
+    if (signal && now < openUntil) return signal;
+    const controller = new AbortController();
+    // One listener per fetch of the window (undici removes its own when the fetch ends): not a leak.
+    setMaxListeners(0, controller.signal);
+    setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs + granularityMs).unref();
+    signal = controller.signal;
+    openUntil = now + granularityMs;
+    return signal;
   };
 }
 

@@ -10,6 +10,7 @@ import {
   type GraphQLSchema,
   type SelectionNode,
 } from 'graphql';
+import type { FetchAlignment } from './fetch-alignment';
 import { HIDDEN_PREFIX, type HiddenFields } from './planning-supergraph';
 import { ARG_ALIAS_PREFIX } from './shape';
 import type { FetchDataRewrite, FetchNode, PlanNode, QueryPlan, QueryPlanSelectionNode } from '@apollo/query-planner';
@@ -37,6 +38,8 @@ export interface RunState {
   coerced: Record<string, unknown>;
   data: Record<string, unknown>;
   errors: GraphQLError[];
+  /** Holds entity fetches for a sibling branch's next fetch to the same subgraph, so the batcher merges them. */
+  alignment?: FetchAlignment;
 }
 
 export type Step = (state: RunState, cursor: Cursor) => Promise<void>;
@@ -78,7 +81,37 @@ export function compilePlan(plan: QueryPlan, matches: TypeMatcher, hidden: Hidde
       throw new GraphQLError('Subscriptions are served over WebSocket or SSE, not by the query executor');
     };
   }
-  return compileNode(node, matches, hidden);
+  return compileNode(node, matches, hidden, NOTHING_NEXT);
+}
+
+const NOTHING_NEXT: readonly string[] = [];
+
+/**
+ * Subgraphs of the entity fetches a node starts first (what a fetch's continuation calls when this node follows it
+ * in a Sequence): the fetches the entity batcher could merge with a sibling branch's.
+ */
+function firstEntityFetches(node: PlanNode | undefined, out: Set<string> = new Set()): Set<string> {
+  switch (node?.kind) {
+    case 'Fetch':
+      if (node.requires) out.add(node.serviceName);
+      break;
+    case 'Flatten':
+      firstEntityFetches(node.node, out);
+      break;
+    case 'Sequence':
+      firstEntityFetches(node.nodes[0], out);
+      break;
+    case 'Parallel':
+      for (const n of node.nodes) firstEntityFetches(n, out);
+      break;
+    case 'Condition':
+      firstEntityFetches(node.ifClause, out);
+      firstEntityFetches(node.elseClause, out);
+      break;
+    default:
+      break;
+  }
+  return out;
 }
 
 /** Steps run side by side on the same cursor (a plan's Parallel node, the variants of a split fetch). */
@@ -90,18 +123,22 @@ const parallel =
 
 const NO_HIDDEN_FIELDS: HiddenFields = { fields: new Map(), requiredBy: new Map() };
 
-function compileNode(node: PlanNode, matches: TypeMatcher, hidden: HiddenFields): Step {
+/** `next`: the subgraphs the continuation after this node calls first (see firstEntityFetches). */
+function compileNode(node: PlanNode, matches: TypeMatcher, hidden: HiddenFields, next: readonly string[]): Step {
   switch (node.kind) {
     case 'Sequence': {
-      const steps = node.nodes.map((n) => compileNode(n, matches, hidden));
+      const steps = node.nodes.map((n, i) =>
+        compileNode(n, matches, hidden, i + 1 < node.nodes.length ? [...firstEntityFetches(node.nodes[i + 1])] : next),
+      );
       return async (state, cursor) => {
         for (const s of steps) await s(state, cursor);
       };
     }
     case 'Parallel':
-      return parallel(node.nodes.map((n) => compileNode(n, matches, hidden)));
+      // What follows a Parallel waits for all its branches: no single branch's answer starts it.
+      return parallel(node.nodes.map((n) => compileNode(n, matches, hidden, NOTHING_NEXT)));
     case 'Flatten': {
-      const inner = compileNode(node.node, matches, hidden);
+      const inner = compileNode(node.node, matches, hidden, next);
       const rel = node.path;
       return async (state, cursor) => {
         const objects: Record<string, unknown>[] = [];
@@ -111,10 +148,10 @@ function compileNode(node: PlanNode, matches: TypeMatcher, hidden: HiddenFields)
       };
     }
     case 'Fetch':
-      return compileFetchWithHiddenFields(node, matches, hidden);
+      return compileFetchWithHiddenFields(node, matches, hidden, next);
     case 'Condition': {
-      const yes = node.ifClause ? compileNode(node.ifClause, matches, hidden) : undefined;
-      const no = node.elseClause ? compileNode(node.elseClause, matches, hidden) : undefined;
+      const yes = node.ifClause ? compileNode(node.ifClause, matches, hidden, next) : undefined;
+      const no = node.elseClause ? compileNode(node.elseClause, matches, hidden, next) : undefined;
       const variable = node.condition;
       return async (state, cursor) => {
         const v = state.coerced[variable];
@@ -256,13 +293,13 @@ function compileRewrites(rewrites: readonly FetchDataRewrite[] | undefined, matc
  * as `hidden: real(args)`; an `_entities` fetch whose @requires inputs carry two variants of one real field is split
  * into one fetch per compatible group of fields, run in parallel, so each representation carries one variant.
  */
-function compileFetchWithHiddenFields(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFields): Step {
-  if (hidden.fields.size === 0) return compileFetch(fetch, matches, hidden);
+function compileFetchWithHiddenFields(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFields, next: readonly string[]): Step {
+  if (hidden.fields.size === 0) return compileFetch(fetch, matches, hidden, next);
   const operation = fetch.operation.includes(HIDDEN_PREFIX) ? print(askHiddenFields(parse(fetch.operation, { noLocation: true }), hidden)) : fetch.operation;
   const node = operation === fetch.operation ? fetch : { ...fetch, operation };
   const parts = node.requires ? splitByVariants(node, hidden) : [node];
-  if (parts.length === 1) return compileFetch(parts[0]!, matches, hidden);
-  return parallel(parts.map((p) => compileFetch(p, matches, hidden)));
+  if (parts.length === 1) return compileFetch(parts[0]!, matches, hidden, next);
+  return parallel(parts.map((p) => compileFetch(p, matches, hidden, next)));
 }
 
 /** `_cos_req_T_f_0` → `_cos_req_T_f_0: f(args)`: the subgraph knows only the real field. */
@@ -338,7 +375,7 @@ function splitByVariants(fetch: FetchNode, hidden: HiddenFields): FetchNode[] {
   });
 }
 
-function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFields): Step {
+function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFields, next: readonly string[]): Step {
   const usages = fetch.variableUsages ?? [];
   const request = { query: fetch.operation, operationName: fetch.operationName };
   const output = compileRewrites(fetch.outputRewrites, matches);
@@ -355,9 +392,21 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
     return vars;
   };
 
+  // Sends one fetch, telling the request's alignment that its continuation will call `next` once it is answered.
+  const send = async (state: RunState, variables: Record<string, unknown>, path: (string | number)[]) => {
+    const alignment = state.alignment;
+    if (!alignment || next.length === 0) return state.call(service, { ...request, variables }, path);
+    alignment.sent(next);
+    try {
+      return await state.call(service, { ...request, variables }, path);
+    } finally {
+      alignment.answered(next);
+    }
+  };
+
   if (!requires) {
     return async (state, cursor) => {
-      const res = await state.call(service, { ...request, variables: variablesOf(state) }, cursor.path as (string | number)[]);
+      const res = await send(state, variablesOf(state), cursor.path as (string | number)[]);
       if (res.errors?.length) {
         for (const e of res.errors) state.errors.push(subgraphError(e, service, e.path ? [...pathOf(state, cursor, cursor.objects[0]), ...e.path] : undefined, hidden));
       }
@@ -393,7 +442,9 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
     const variables = variablesOf(state);
     if ('representations' in variables) throw new GraphQLError('Variables cannot contain key "representations"');
     variables.representations = representations;
-    const res = await state.call(service, { ...request, variables }, cursor.path as (string | number)[]);
+    const held = state.alignment?.hold(service);
+    if (held) await held;
+    const res = await send(state, variables, cursor.path as (string | number)[]);
     if (res.errors?.length) {
       let located: Map<object, (string | number)[]> | undefined;
       for (const e of res.errors) {
