@@ -25,7 +25,9 @@
  * GUILD_SUBGRAPH_MEMO=0 (subgraphs execute every request instead of reusing the answer to an identical body),
  * GUILD_LOAD=load.ts (the Node load generator even when wrk is installed), GUILD_*_CPUS ('' = no pinning),
  * BENCH_PROFILE=1 (V8 CPU profile of each of our gateways over its measured window only, summarised by area and
- * function after the table: bench/lib/profile.ts).
+ * function after the table: bench/lib/profile.ts), BENCH_PROFILE=heap (the same window's allocations, freed objects
+ * included: what makes the scavenger run), GUILD_GATEWAY_NODE_FLAGS (Node/V8 flags on every gateway's command line,
+ * e.g. `--single-threaded-gc --max-semi-space-size=128`; NODE_OPTIONS refuses some of them).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -42,7 +44,7 @@ import { nodeOptionsFor } from '../scripts/lib/paths';
 import { loadGuildFixtures, type GuildSubgraph } from './guild/data';
 import { composeGuildSupergraph } from './guild/supergraph';
 import type { LoadConfig, LoadResult } from './lib/load';
-import { summarizeProfile } from './lib/profile';
+import { summarizeHeapProfile, summarizeProfile } from './lib/profile';
 import { treeCpuMs, treePids, treeRssMiB } from './lib/proc';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -54,7 +56,8 @@ const WARMUP_S = num('BENCH_WARMUP_S', 5);
 const CLIENTS = num('BENCH_CLIENTS', 50);
 const PRINCIPALS = num('GUILD_PRINCIPALS', 1000);
 const DEDUP_ROWS = process.env.GUILD_DEDUP_ROWS === '1';
-const PROFILE = process.env.BENCH_PROFILE === '1';
+const PROFILE = process.env.BENCH_PROFILE === '1' || process.env.BENCH_PROFILE === 'heap';
+const HEAP_PROFILE = process.env.BENCH_PROFILE === 'heap';
 const MEMO = process.env.GUILD_SUBGRAPH_MEMO !== '0';
 const GATEWAYS = new Set((process.env.GUILD_GATEWAYS ?? 'ours,stock,hive').split(',').map((s) => s.trim()));
 const TARGETS = { vsStock: 4, vsHive: 1.5, cpuMsPerRequest: 5, p99Ms: 250, clients: 50 } as const;
@@ -77,6 +80,8 @@ const cpuSet = (k: string, d: string) => (canPin ? (process.env[k] ?? d) : '');
 const SUBGRAPH_CPUS = cpuSet('GUILD_SUBGRAPH_CPUS', '0');
 const GATEWAY_CPUS = cpuSet('GUILD_GATEWAY_CPUS', '1');
 const LOAD_CPUS = cpuSet('GUILD_LOAD_CPUS', '0');
+/** Node/V8 flags for every gateway's command line (flags NODE_OPTIONS refuses, e.g. `--single-threaded-gc`). */
+const GATEWAY_NODE_FLAGS = (process.env.GUILD_GATEWAY_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 const WRK = process.env.GUILD_LOAD !== 'load.ts' && hasCommand('wrk');
 
 function pinned(cpus: string, cmd: string, args: string[]): [string, string[]] {
@@ -288,7 +293,7 @@ async function main() {
       if (!PROFILE) return {};
       const dir = mkdtempSync(path.join(tmpdir(), 'guild-prof-'));
       profiles.set(name, dir);
-      return { NODE_OPTIONS: nodeOptionsFor('gateway', `--import ${path.join(here, 'lib/cpu-prof-window.mjs')}`), COS_CPU_PROF_DIR: dir };
+      return { NODE_OPTIONS: nodeOptionsFor('gateway', `--import ${path.join(here, HEAP_PROFILE ? 'lib/heap-prof-window.mjs' : 'lib/cpu-prof-window.mjs')}`), COS_CPU_PROF_DIR: dir };
     };
     const ours = (executor: string, anonymous: boolean): GatewaySpec => ({
       name: `ours${executor === 'current' ? '' : ` (GATEWAY_EXECUTOR=${executor})`}${anonymous ? ', anonymous, in-flight dedup on' : ''}`,
@@ -298,7 +303,7 @@ async function main() {
       path: '/graphql',
       metrics: true,
       start: (port) => {
-        const [cmd, args] = pinned(GATEWAY_CPUS, tsx, [path.join(root, 'gateway/src/index.ts')]);
+        const [cmd, args] = pinned(GATEWAY_CPUS, tsx, [...GATEWAY_NODE_FLAGS, path.join(root, 'gateway/src/index.ts')]);
         return spawn(cmd, args, {
           env: {
             ...process.env,
@@ -332,7 +337,7 @@ async function main() {
       tokens: false,
       path: '/',
       start: (port) => {
-        const [cmd, args] = pinned(GATEWAY_CPUS, tsx, [path.join(here, 'lib/stock-gateway.ts')]);
+        const [cmd, args] = pinned(GATEWAY_CPUS, tsx, [...GATEWAY_NODE_FLAGS, path.join(here, 'lib/stock-gateway.ts')]);
         const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production', PORT: String(port), SUPERGRAPH: supergraphFile, NODE_OPTIONS: gatewayNodeOptions };
         delete env.INTERNAL_SECRET;
         delete env.JWKS_URL;
@@ -348,7 +353,7 @@ async function main() {
       start: (port) => {
         const bin = path.join(root, 'node_modules/@graphql-hive/gateway/dist/bin.js');
         const hiveArgs = [bin, 'supergraph', supergraphFile, '-c', path.join(here, 'guild/hive-gateway.config.ts'), '-p', String(port), '-h', '127.0.0.1', '--fork', '1'];
-        const [cmd, args] = pinned(GATEWAY_CPUS, process.execPath, hiveArgs);
+        const [cmd, args] = pinned(GATEWAY_CPUS, process.execPath, [...GATEWAY_NODE_FLAGS, ...hiveArgs]);
         return spawn(cmd, args, {
           env: {
             ...process.env,
@@ -430,6 +435,9 @@ async function main() {
     for (const [name, dir] of profiles) {
       const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
       if (files.length > 0) console.log(`#### ${name} (profiles kept in ${dir}: open them in Chrome DevTools)\n\n${summarizeProfile(files.map((f) => path.join(dir, f)), 25)}`);
+      const heap = readdirSync(dir).filter((f) => f.endsWith('.heapprofile'));
+      const requests = rows.find((r) => r.name === name.replace(/^ours \((.*)\)$/, 'ours (GATEWAY_EXECUTOR=$1)') || r.name === 'ours')?.load?.requests ?? 0;
+      if (heap.length > 0) console.log(`#### ${name} (profiles kept in ${dir}: Chrome DevTools, Memory)\n\n${summarizeHeapProfile(heap.map((f) => path.join(dir, f)), requests, 25)}`);
     }
     rmSync(work, { recursive: true, force: true });
     await dropStreams(prefix);

@@ -61,6 +61,63 @@ ${table(byFn)}
 `;
 }
 
+interface HeapNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: HeapNode[];
+}
+interface HeapProfile {
+  head: HeapNode;
+  samples?: { size: number; nodeId: number }[];
+}
+
+/**
+ * Summarises V8 sampling heap profiles (bench/lib/heap-prof-window.mjs, freed objects included): bytes allocated by
+ * area and by allocating function. `requests` (answers served in the window) turns totals into bytes per request.
+ */
+export function summarizeHeapProfile(files: string[], requests: number, top = 15): string {
+  const byArea = new Map<string, number>();
+  const byFn = new Map<string, number>();
+  let total = 0;
+  for (const f of files) {
+    const prof = JSON.parse(readFileSync(f, 'utf8')) as HeapProfile;
+    const nodes = new Map<number, HeapNode>();
+    const stack: HeapNode[] = [prof.head];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      nodes.set(n.id, n);
+      for (const c of n.children ?? []) stack.push(c);
+    }
+    for (const s of prof.samples ?? []) {
+      const n = nodes.get(s.nodeId);
+      if (!n) continue;
+      total += s.size;
+      const area = areaOf(n.callFrame.url, n.callFrame.functionName);
+      byArea.set(area, (byArea.get(area) ?? 0) + s.size);
+      const file = area.startsWith('ours: ') ? `/${n.callFrame.url.split('/').pop()}` : '';
+      const fnKey = `${n.callFrame.functionName || '(anonymous)'} — ${area}${file}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
+      byFn.set(fnKey, (byFn.get(fnKey) ?? 0) + s.size);
+    }
+  }
+  const per = Math.max(1, requests);
+  const table = (m: Map<string, number>) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, v]) => `| ${k} | ${(v / 1024 / per).toFixed(1)} | ${((v / total) * 100).toFixed(1)}% |`)
+      .join('\n');
+  return `### What our gateway allocates (V8 sampling heap profiler, freed objects included, ${files.length} profile(s), ${(total / 1024 / 1024).toFixed(0)} MiB, ${(total / 1024 / per).toFixed(0)} KiB per request)
+
+| area | KiB/request | share |
+|---|---|---|
+${table(byArea)}
+
+| allocating functions (self) | KiB/request | share |
+|---|---|---|
+${table(byFn)}
+`;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(summarizeProfile(process.argv.slice(2)));
 }
