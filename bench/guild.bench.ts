@@ -293,7 +293,7 @@ async function main() {
       if (!PROFILE) return {};
       const dir = mkdtempSync(path.join(tmpdir(), 'guild-prof-'));
       profiles.set(name, dir);
-      return { NODE_OPTIONS: nodeOptionsFor('gateway', `--import ${path.join(here, HEAP_PROFILE ? 'lib/heap-prof-window.mjs' : 'lib/cpu-prof-window.mjs')}`), COS_CPU_PROF_DIR: dir };
+      return { NODE_OPTIONS: nodeOptionsFor('gateway', `--import ${path.join(here, 'lib/cpu-prof-window.mjs')}`), COS_CPU_PROF_DIR: dir, COS_PROF_KIND: HEAP_PROFILE ? 'heap' : 'cpu' };
     };
     const ours = (executor: string, anonymous: boolean): GatewaySpec => ({
       name: `ours${executor === 'current' ? '' : ` (GATEWAY_EXECUTOR=${executor})`}${anonymous ? ', anonymous, in-flight dedup on' : ''}`,

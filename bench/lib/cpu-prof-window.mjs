@@ -1,10 +1,13 @@
-// Preload that profiles only a window of a process's life (bench/subgraph-cpu.ts): the first SIGUSR2 starts the
-// V8 CPU profiler, the second stops it and writes <COS_CPU_PROF_DIR>/<pid>.cpuprofile. Start-up and seeding stay
-// out of the profile. NODE_OPTIONS="--import /abs/bench/lib/cpu-prof-window.mjs" COS_CPU_PROF_DIR=/dir.
+// Preload that profiles only a window of a process's life (bench/subgraph-cpu.ts, bench/guild.bench.ts): the first
+// SIGUSR2 starts the profiler, the second stops it and writes <COS_CPU_PROF_DIR>/<pid>.cpuprofile. Start-up and
+// seeding stay out of the profile. NODE_OPTIONS="--import /abs/bench/lib/cpu-prof-window.mjs" COS_CPU_PROF_DIR=/dir.
+// COS_PROF_KIND=heap: V8's sampling heap profiler instead (every allocation site, including objects the scavenger or
+// mark-compact already freed — what drives GC work), written as <pid>.heapprofile (Chrome DevTools: Memory → Load).
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
 
 const dir = process.env.COS_CPU_PROF_DIR;
+const heap = process.env.COS_PROF_KIND === 'heap';
 if (dir) {
   const session = new Session();
   session.connect();
@@ -12,14 +15,19 @@ if (dir) {
   process.on('SIGUSR2', () => {
     if (!running) {
       running = true;
-      session.post('Profiler.enable');
-      session.post('Profiler.setSamplingInterval', { interval: 1000 });
-      session.post('Profiler.start');
+      if (heap) {
+        session.post('HeapProfiler.enable');
+        session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      } else {
+        session.post('Profiler.enable');
+        session.post('Profiler.setSamplingInterval', { interval: 1000 });
+        session.post('Profiler.start');
+      }
       return;
     }
     running = false;
-    session.post('Profiler.stop', (err, res) => {
-      if (!err && res?.profile) writeFileSync(`${dir}/${process.pid}.cpuprofile`, JSON.stringify(res.profile));
+    session.post(heap ? 'HeapProfiler.stopSampling' : 'Profiler.stop', (err, res) => {
+      if (!err && res?.profile) writeFileSync(`${dir}/${process.pid}.${heap ? 'heapprofile' : 'cpuprofile'}`, JSON.stringify(res.profile));
     });
   });
 }

@@ -72,7 +72,7 @@ interface HeapProfile {
 }
 
 /**
- * Summarises V8 sampling heap profiles (bench/lib/heap-prof-window.mjs, freed objects included): bytes allocated by
+ * Summarises V8 sampling heap profiles (bench/lib/cpu-prof-window.mjs with COS_PROF_KIND=heap, freed objects included): bytes allocated by
  * area and by allocating function. `requests` (answers served in the window) turns totals into bytes per request.
  */
 export function summarizeHeapProfile(files: string[], requests: number, top = 15): string {
