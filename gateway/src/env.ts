@@ -39,8 +39,8 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_BATCH_ENTITIES: envFields.bool(true),
   /**
    * Native executor: how long a ready `_entities` fetch may wait for a sibling plan branch's answer whose continuation
-   * calls the same subgraph, so both go out as one batched request (execution/executor/fetch-alignment.ts). Default 0
-   * (never): fewer subgraph requests (13 → 7–9 per answer on the Guild workload at 5–20 ms), but no gateway CPU saved.
+   * calls the same subgraph, so both go out as one batched request (execution/executor/fetch-alignment.ts). Default 5
+   * (DEFAULT_ENTITY_FETCH_HOLD_MS; 0 = never): fewer subgraph requests (8–13 → 7–8 per answer on the Guild workload).
    */
   GATEWAY_ENTITY_FETCH_HOLD_MS: z.coerce.number().int().min(0).optional(),
   /**

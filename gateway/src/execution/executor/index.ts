@@ -83,11 +83,13 @@ export interface NativeExecutorOptions {
 }
 
 /**
- * Off by default: on the Guild workload (bench/README.md) a 5–20 ms hold cut subgraph requests per answer from 13 to
- * 7–9 but did not lower the gateway's CPU per request (5.00–5.75 vs 4.33–4.45 CPU-ms without it, back-to-back runs);
- * it is there for deployments where subgraph load, not gateway CPU, is the constraint (GATEWAY_ENTITY_FETCH_HOLD_MS).
+ * 5 ms: on a quiet machine (bench/README.md, 2026-12-06 evening) the hold won or tied in five of five back-to-back
+ * pairs — Guild workload 205 → 241, 233 → 277, 272 → 267 req/s with 7–8 instead of 8–13 subgraph requests per answer;
+ * our own workload 3.81 → 3.64 and 3.52 → 3.37 gateway CPU-ms and 5.54 → 5.37, 5.27 → 5.05 subgraph CPU-ms per
+ * request. (Earlier pairs on a loaded shared machine had pointed the other way: 5.00–5.75 vs 4.33–4.45 CPU-ms.)
+ * GATEWAY_ENTITY_FETCH_HOLD_MS=0 turns it off.
  */
-export const DEFAULT_ENTITY_FETCH_HOLD_MS = 0;
+export const DEFAULT_ENTITY_FETCH_HOLD_MS = 5;
 
 export interface NativeExecutor {
   plugin: Plugin<GatewayContext>;
