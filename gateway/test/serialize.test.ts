@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { loadGuildFixtures } from '../../bench/guild/data';
-import { stringifyJson } from '../src/execution/executor/serialize';
+import { createAnswerStringifier, isTwoByteString, stringifyJson } from '../src/execution/executor/serialize';
 
 /** The native executor's response text (execution/executor/serialize.ts) must be JSON.stringify's, byte for byte. */
 describe('stringifyJson', () => {
@@ -27,5 +27,56 @@ describe('stringifyJson', () => {
 
   it('throws where JSON.stringify throws (BigInt)', () => {
     expect(() => stringifyJson({ n: 1n })).toThrow(TypeError);
+  });
+});
+
+describe('createAnswerStringifier', () => {
+  const { expected } = loadGuildFixtures();
+
+  it('tells one-byte from two-byte strings', () => {
+    expect(isTwoByteString('plain ascii, é and ÿ')).toBe(false);
+    expect(isTwoByteString('an em dash \u2014')).toBe(true);
+    expect(isTwoByteString('\u{1F600}')).toBe(true);
+    // A Latin-1 text V8 holds two-byte: a slice of a two-byte string (long enough to stay a slice).
+    expect(isTwoByteString('\u2014 and then a long Latin-1 tail of text'.slice(2))).toBe(true);
+  });
+
+  it('answers {"data":…} exactly as JSON.stringify does, one-byte for Latin-1 data', () => {
+    const stringify = createAnswerStringifier();
+    const text = stringify(expected);
+    expect(text).toBe(JSON.stringify({ data: expected }));
+    expect(isTwoByteString(text)).toBe(false);
+    expect(stringify(null)).toBe('{"data":null}');
+    const wide = { note: 'a \u2014 b', emoji: '\u{1F600}' };
+    expect(stringify(wide)).toBe(JSON.stringify({ data: wide }));
+  });
+
+  it('switches to stringifyJson for good once an all-Latin-1 answer came out two-byte', () => {
+    let checks = 0;
+    // The detector says two-byte once: the stringifier must fall back and stop using (and checking) the native one.
+    const stringify = createAnswerStringifier((s) => {
+      checks++;
+      return checks === 2 ? true : isTwoByteString(s);
+    });
+    expect(stringify(expected)).toBe(JSON.stringify({ data: expected }));
+    expect(checks).toBe(1);
+    const second = stringify(expected);
+    expect(second).toBe(JSON.stringify({ data: expected }));
+    expect(checks).toBe(2);
+    expect(isTwoByteString(second)).toBe(false);
+    expect(stringify({ a: [1, 'x'] })).toBe('{"data":{"a":[1,"x"]}}');
+    expect(checks).toBe(2);
+  });
+
+  it('keeps the native text when the answer needs two-byte characters (nothing to gain by falling back)', () => {
+    let checks = 0;
+    const stringify = createAnswerStringifier((s) => {
+      checks++;
+      return isTwoByteString(s);
+    });
+    const wide = { name: 'caf\u00e9 \u2014 bar' };
+    expect(stringify(wide)).toBe(JSON.stringify({ data: wide }));
+    expect(stringify(expected)).toBe(JSON.stringify({ data: expected }));
+    expect(checks).toBe(2);
   });
 });

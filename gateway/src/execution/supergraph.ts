@@ -41,6 +41,31 @@ export function subgraphsOf(supergraphSdl: string, overrides: Record<string, str
 
 const str = (v: ConstValueNode | undefined) => (v?.kind === Kind.STRING ? v.value : undefined);
 
+/** Every name of every supergraph loaded so far, as one-byte internalized property keys (kept alive: see below). */
+const pinnedNames: Record<string, true> = Object.create(null) as Record<string, true>;
+
+/**
+ * Makes V8 hold the supergraph's names (types, fields, arguments, enum values) as one-byte strings wherever they become
+ * property keys: the merged subgraph data, the shaped answer, JSON.parse's keys. Without it, @apollo/gateway's first
+ * build of the schema (federation-internals' Schema.toAST prints the schema and parses the text again) goes through
+ * a text V8 holds two-byte although every character is Latin-1, so names such as `price` or `upc` are internalized
+ * two-byte, and every answer JSON.stringify writes with them comes out two-byte: twice the bytes to flatten and
+ * encode (serialize.ts). Interning one-byte copies first wins, since V8 keeps one internalized string per content
+ * and returns the existing one. Must run before @apollo/gateway sees the SDL.
+ */
+export function pinOneByteNames(sdl: string): number {
+  let added = 0;
+  for (const m of sdl.matchAll(/[_A-Za-z][_0-9A-Za-z]*/g)) {
+    // A fresh flat one-byte copy first (names are ASCII by the GraphQL grammar): even looking a key up interns it, so
+    // the slice itself, two-byte when the SDL is, must never be used as one.
+    const name = Buffer.from(m[0], 'latin1').toString('latin1');
+    if (pinnedNames[name]) continue;
+    pinnedNames[name] = true;
+    added++;
+  }
+  return added;
+}
+
 /**
  * A SupergraphManager for @apollo/gateway: loads the SDL once and, when pollMs > 0, re-reads it and hot-swaps the
  * schema when it changed (a failed poll keeps the current schema and is logged). `onLoad` sees every accepted SDL.
@@ -54,6 +79,7 @@ export function supergraphManager(opts: {
   return {
     async initialize({ update }) {
       let current = await readSupergraph(opts.source);
+      pinOneByteNames(current);
       opts.onLoad(current);
       let timer: NodeJS.Timeout | undefined;
       let stopped = false;
@@ -63,6 +89,7 @@ export function supergraphManager(opts: {
           try {
             const next = await readSupergraph(opts.source);
             if (next !== current) {
+              pinOneByteNames(next);
               update(gatewayCompatibleSupergraph(next));
               current = next;
               opts.onLoad(next);

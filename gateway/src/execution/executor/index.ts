@@ -27,7 +27,9 @@ import { FetchAlignment } from './fetch-alignment';
 import { compilePlan, typeMatcher, type RunState, type Step, type SubgraphCall } from './plan';
 import { planningSupergraph, type HiddenFields } from './planning-supergraph';
 import { ARG_ALIAS_PREFIX, compileShape, conditionVariables, shapeRoot, type ObjectShape } from './shape';
-import { stringifyJson } from './serialize';
+import { createAnswerStringifier } from './serialize';
+
+const stringifyAnswer = createAnswerStringifier();
 
 /**
  * The gateway's own query-plan executor (GATEWAY_EXECUTOR=native). Plans still come from @apollo/query-planner over
@@ -340,10 +342,10 @@ async function run(
   const data = shapeRoot(completion, shape, state.data);
   if (state.errors.length > 0) return { data, errors: state.errors };
   if (completion.errors.length > 0) return { data, extensions: { valueCompletion: completion.errors } };
-  // yoga serialises with `result.stringify` when there is one (see serialize.ts for why not JSON.stringify).
+  // yoga serialises with `result.stringify` when there is one (serialize.ts: JSON.stringify, guarded against two-byte names).
   const result: ExecutionResult & { stringify: (r: ExecutionResult) => string } = {
     data,
-    stringify: (r) => (r.data === data && r.errors === undefined && r.extensions === undefined ? `{"data":${stringifyJson(data)}}` : JSON.stringify(r)),
+    stringify: (r) => (r.data === data && r.errors === undefined && r.extensions === undefined ? stringifyAnswer(data) : JSON.stringify(r)),
   };
   return result;
 }

@@ -1,16 +1,52 @@
+import v8 from 'node:v8';
+
 /**
  * The response text of an answer, equal to `JSON.stringify(value)` byte for byte, built so that it is a flat
  * one-byte string whenever the data is Latin-1.
  *
  * Why: V8 writes a JSON.stringify output in two-byte form as soon as one property key is a two-byte string, and
  * response keys are V8's internalized names, which can be two-byte (an internalized copy first made from a two-byte
- * source keeps that form; it happened in the gateway process for `price`, `upc`, `inStock`, … on the Guild bench).
- * An 87 KB answer then becomes a 175 KB two-byte string in the large-object space: flattening it (Buffer.byteLength
- * for Content-Length) and encoding it to UTF-8 (the socket write) took ~24% of the gateway's CPU on that workload.
- * Here keys are written from one-byte copies made once per name, and the parts are joined once.
+ * source keeps that form; it happened in the gateway process for `price`, `upc`, `inStock`, … on the Guild bench:
+ * @apollo/gateway's schema build parses a printed schema text V8 holds two-byte). An 87 KB answer then becomes a
+ * 175 KB two-byte string in the large-object space: flattening it (Buffer.byteLength for Content-Length) and encoding
+ * it to UTF-8 (the socket write) took ~24% of the gateway's CPU on that workload. Here keys are written from one-byte
+ * copies made once per name, and the parts are joined once.
+ *
+ * Since the gateway interns the supergraph's names one-byte before @apollo/gateway sees them (supergraph.ts
+ * pinOneByteNames), answers go through V8's own JSON.stringify (createAnswerStringifier) and this is the fallback
+ * for a process where a name was interned two-byte anyway.
  */
 export function stringifyJson(value: unknown): string {
   return write(value);
+}
+
+/** A character JSON text can only hold in two-byte form. */
+const NON_LATIN1 = /[\u0100-\uffff]/;
+
+/** Whether V8 holds `s` in two-byte form (ValueSerializer's tag: `"` one-byte, `c` two-byte, after alignment padding). */
+export function isTwoByteString(s: string): boolean {
+  const bytes = v8.serialize(s);
+  let i = 2; // version header
+  while (bytes[i] === 0) i++;
+  return bytes[i] === 0x63;
+}
+
+/**
+ * The response text `{"data":…}` of an answer: V8's JSON.stringify (native: ~30 % faster than stringifyJson here and
+ * no string rope to collect), unless it has been seen to write an answer whose characters are all Latin-1 in
+ * two-byte form — then, for the rest of the process's life, stringifyJson (property names stay internalized, so a
+ * two-byte name stays two-byte). A two-byte answer with characters beyond Latin-1 is two-byte either way.
+ */
+export function createAnswerStringifier(isTwoByte: (s: string) => boolean = isTwoByteString): (data: unknown) => string {
+  let twoByteNames = false;
+  return (data) => {
+    if (!twoByteNames) {
+      const text = JSON.stringify({ data });
+      if (!isTwoByte(text) || NON_LATIN1.test(text)) return text;
+      twoByteNames = true;
+    }
+    return `{"data":${stringifyJson(data)}}`;
+  };
 }
 
 /** `"name":` per property name, as a one-byte string when the name is Latin-1 (bounded: names come from documents). */
