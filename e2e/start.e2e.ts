@@ -28,14 +28,33 @@ const portFree = (p: number) =>
     s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 
-/** A gateway port whose next six ports (the subgraphs', the console's, the mailer's) are free too. */
+/** Every port `pnpm start` binds, as offsets from PORT: gateway, four subgraphs, console, mailer, MCP, worker metrics. */
+const START_PORT_OFFSETS = [0, 1, 2, 3, 4, 5, 6, 10, 5464];
+
+/**
+ * A gateway port whose other start ports are free too, all below the kernel's ephemeral range (32768+ here): the
+ * other stacks running beside this file take OS-assigned ports and every outgoing connection a local port from that
+ * range, so a port checked free there could be taken before `pnpm start` binds it (agents once exited EADDRINUSE).
+ */
 async function freePortRun(): Promise<number> {
+  const ephemeralFloor = ephemeralPortFloor();
+  const span = ephemeralFloor - 20_000 - Math.max(...START_PORT_OFFSETS);
   for (let i = 0; i < 50; i++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const all = await Promise.all([0, 1, 2, 3, 4, 5, 6].map((d) => portFree(base + d)));
+    const base = 20_000 + Math.floor(Math.random() * span);
+    const all = await Promise.all(START_PORT_OFFSETS.map((d) => portFree(base + d)));
     if (all.every(Boolean)) return base;
   }
-  throw new Error('no run of 7 free ports');
+  throw new Error('no free run of start ports');
+}
+
+function ephemeralPortFloor(): number {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && low > 30_000) return low;
+  } catch {
+    // not Linux: assume the IANA range's floor
+  }
+  return 32_768;
 }
 
 async function waitForOutput(re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {

@@ -5,7 +5,7 @@
  * (graceful drain) then SIGKILL after a grace period.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildAll, bundlePath } from './bundle';
 import { SERVICES, SERVICE_PORTS, nodeOptionsFor, repoRoot, type ServiceName } from './paths';
@@ -198,12 +198,22 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   return stack;
 }
 
+/** The end of a process's log (what it said before dying), for errors that outlive the log folder. */
+function logTail(file: string, maxChars = 2_000): string {
+  try {
+    const text = readFileSync(file, 'utf8');
+    return text.slice(-maxChars).trimEnd() || '(empty)';
+  } catch {
+    return '(no log)';
+  }
+}
+
 /** Polls a process's health endpoint until it answers 200, failing fast if the process exits. */
 export async function waitHealthy(p: RunningProcess, pathname: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (p.child.exitCode !== null) {
-      throw new Error(`${p.name} exited with code ${p.child.exitCode} during start-up; see ${p.logFile}`);
+      throw new Error(`${p.name} exited with code ${p.child.exitCode} during start-up; see ${p.logFile}. Its last lines:\n${logTail(p.logFile)}`);
     }
     try {
       const res = await fetch(`http://127.0.0.1:${p.port}${pathname}`, { signal: AbortSignal.timeout(1_000) });
