@@ -55,7 +55,9 @@ beforeAll(async () => {
     logDir: mkdtempSync(path.join(tmpdir(), 'cos-e2e-zdm-')),
     nodeEnv: 'test',
     perProcessEnv: {
-      tasks: { TASKS_LEGACY_RELEASE: 'true', COS_CODE_VERSION: 'release-5' },
+      // As behind any balancer (README, SHUTDOWN_DELAY_MS): after SIGTERM it answers /readyz 503 for 3 of the
+      // balancer's probe intervals before its listener closes, so no request is sent on a connection it is closing.
+      tasks: { TASKS_LEGACY_RELEASE: 'true', COS_CODE_VERSION: 'release-5', SHUTDOWN_DELAY_MS: '600' },
       gateway: { SUBGRAPH_TASKS_URL: `${lb.url}/graphql` },
     },
   });
