@@ -295,8 +295,10 @@ async function main() {
       profiles.set(name, dir);
       return { NODE_OPTIONS: nodeOptionsFor('gateway', `--import ${path.join(here, 'lib/cpu-prof-window.mjs')}`), COS_CPU_PROF_DIR: dir, COS_PROF_KIND: HEAP_PROFILE ? 'heap' : 'cpu' };
     };
+    const oursName = (executor: string, anonymous: boolean) =>
+      `ours${executor === 'current' ? '' : ` (GATEWAY_EXECUTOR=${executor})`}${anonymous ? ', anonymous, in-flight dedup on' : ''}`;
     const ours = (executor: string, anonymous: boolean): GatewaySpec => ({
-      name: `ours${executor === 'current' ? '' : ` (GATEWAY_EXECUTOR=${executor})`}${anonymous ? ', anonymous, in-flight dedup on' : ''}`,
+      name: oursName(executor, anonymous),
       kind: 'ours',
       primary: !anonymous,
       tokens: !anonymous,
@@ -324,7 +326,7 @@ async function main() {
             REDIS_PREFIX: `${prefix}:`,
             NODE_OPTIONS: gatewayNodeOptions,
             ...(executor === 'current' ? {} : { GATEWAY_EXECUTOR: executor }),
-            ...(anonymous ? {} : profilerOptions(`ours (${executor})`)),
+            ...(anonymous ? {} : profilerOptions(oursName(executor, false))),
           },
           stdio: ['ignore', 'ignore', 'inherit'],
         });
@@ -436,7 +438,7 @@ async function main() {
       const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
       if (files.length > 0) console.log(`#### ${name} (profiles kept in ${dir}: open them in Chrome DevTools)\n\n${summarizeProfile(files.map((f) => path.join(dir, f)), 25)}`);
       const heap = readdirSync(dir).filter((f) => f.endsWith('.heapprofile'));
-      const requests = rows.find((r) => r.name === name.replace(/^ours \((.*)\)$/, 'ours (GATEWAY_EXECUTOR=$1)') || r.name === 'ours')?.load?.requests ?? 0;
+      const requests = rows.find((r) => r.name === name)?.load?.requests ?? 0;
       if (heap.length > 0) console.log(`#### ${name} (profiles kept in ${dir}: Chrome DevTools, Memory)\n\n${summarizeHeapProfile(heap.map((f) => path.join(dir, f)), requests, 25)}`);
     }
     rmSync(work, { recursive: true, force: true });

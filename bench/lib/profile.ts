@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 
 interface CpuNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: CallFrame;
 }
 interface CpuProfile {
   nodes: CpuNode[];
@@ -23,47 +23,65 @@ export function areaOf(url: string, fn: string): string {
   return own ? `ours: ${own[1]}` : url;
 }
 
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+
+/** Amounts (ms of CPU, bytes allocated) per area and per function of the frames they were sampled in. */
+class Tally {
+  readonly byArea = new Map<string, number>();
+  readonly byFn = new Map<string, number>();
+  total = 0;
+
+  add(frame: CallFrame, amount: number): void {
+    this.total += amount;
+    const area = areaOf(frame.url, frame.functionName);
+    this.byArea.set(area, (this.byArea.get(area) ?? 0) + amount);
+    // Our own frames name their file (tsx's transpiled lines say little on their own).
+    const file = area.startsWith('ours: ') ? `/${frame.url.split('/').pop()}` : '';
+    const fnKey = `${frame.functionName || '(anonymous)'} — ${area}${file}${frame.url ? `:${frame.lineNumber + 1}` : ''}`;
+    this.byFn.set(fnKey, (this.byFn.get(fnKey) ?? 0) + amount);
+  }
+
+  /** Markdown rows of the `top` largest entries: name, the amount as `show` writes it, share of the total. */
+  rows(m: Map<string, number>, top: number, show: (v: number) => string): string {
+    return [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, v]) => `| ${k} | ${show(v)} | ${((v / this.total) * 100).toFixed(1)}% |`)
+      .join('\n');
+  }
+}
+
 export function summarizeProfile(files: string[], top = 15): string {
-  const byArea = new Map<string, number>();
-  const byFn = new Map<string, number>();
-  let total = 0;
+  const t = new Tally();
   for (const f of files) {
     const prof = JSON.parse(readFileSync(f, 'utf8')) as CpuProfile;
     const nodes = new Map(prof.nodes.map((n) => [n.id, n]));
     prof.samples.forEach((id, i) => {
       const n = nodes.get(id);
-      const dt = (prof.timeDeltas[i] ?? 0) / 1000;
       if (!n || n.callFrame.functionName === '(idle)') return;
-      total += dt;
-      const area = areaOf(n.callFrame.url, n.callFrame.functionName);
-      byArea.set(area, (byArea.get(area) ?? 0) + dt);
-      // Our own frames name their file (tsx's transpiled lines say little on their own).
-      const file = area.startsWith('ours: ') ? `/${n.callFrame.url.split('/').pop()}` : '';
-      const fnKey = `${n.callFrame.functionName || '(anonymous)'} — ${area}${file}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
-      byFn.set(fnKey, (byFn.get(fnKey) ?? 0) + dt);
+      t.add(n.callFrame, (prof.timeDeltas[i] ?? 0) / 1000);
     });
   }
-  const table = (m: Map<string, number>) =>
-    [...m.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, top)
-      .map(([k, v]) => `| ${k} | ${v.toFixed(0)} | ${((v / total) * 100).toFixed(1)}% |`)
-      .join('\n');
-  return `### Where our gateway's CPU goes (node --cpu-prof, ${files.length} profile(s), ${total.toFixed(0)} ms busy, self time)
+  const ms = (v: number) => v.toFixed(0);
+  return `### Where our gateway's CPU goes (node --cpu-prof, ${files.length} profile(s), ${t.total.toFixed(0)} ms busy, self time)
 
 | area | ms | share |
 |---|---|---|
-${table(byArea)}
+${t.rows(t.byArea, top, ms)}
 
 | hottest functions (self) | ms | share |
 |---|---|---|
-${table(byFn)}
+${t.rows(t.byFn, top, ms)}
 `;
 }
 
 interface HeapNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: CallFrame;
   children?: HeapNode[];
 }
 interface HeapProfile {
@@ -72,13 +90,12 @@ interface HeapProfile {
 }
 
 /**
- * Summarises V8 sampling heap profiles (bench/lib/cpu-prof-window.mjs with COS_PROF_KIND=heap, freed objects included): bytes allocated by
- * area and by allocating function. `requests` (answers served in the window) turns totals into bytes per request.
+ * Summarises V8 sampling heap profiles (bench/lib/cpu-prof-window.mjs with COS_PROF_KIND=heap, freed objects
+ * included): bytes allocated by area and by allocating function. `requests` (answers served in the window) turns
+ * totals into bytes per request.
  */
 export function summarizeHeapProfile(files: string[], requests: number, top = 15): string {
-  const byArea = new Map<string, number>();
-  const byFn = new Map<string, number>();
-  let total = 0;
+  const t = new Tally();
   for (const f of files) {
     const prof = JSON.parse(readFileSync(f, 'utf8')) as HeapProfile;
     const nodes = new Map<number, HeapNode>();
@@ -90,31 +107,20 @@ export function summarizeHeapProfile(files: string[], requests: number, top = 15
     }
     for (const s of prof.samples ?? []) {
       const n = nodes.get(s.nodeId);
-      if (!n) continue;
-      total += s.size;
-      const area = areaOf(n.callFrame.url, n.callFrame.functionName);
-      byArea.set(area, (byArea.get(area) ?? 0) + s.size);
-      const file = area.startsWith('ours: ') ? `/${n.callFrame.url.split('/').pop()}` : '';
-      const fnKey = `${n.callFrame.functionName || '(anonymous)'} — ${area}${file}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
-      byFn.set(fnKey, (byFn.get(fnKey) ?? 0) + s.size);
+      if (n) t.add(n.callFrame, s.size);
     }
   }
   const per = Math.max(1, requests);
-  const table = (m: Map<string, number>) =>
-    [...m.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, top)
-      .map(([k, v]) => `| ${k} | ${(v / 1024 / per).toFixed(1)} | ${((v / total) * 100).toFixed(1)}% |`)
-      .join('\n');
-  return `### What our gateway allocates (V8 sampling heap profiler, freed objects included, ${files.length} profile(s), ${(total / 1024 / 1024).toFixed(0)} MiB, ${(total / 1024 / per).toFixed(0)} KiB per request)
+  const kib = (v: number) => (v / 1024 / per).toFixed(1);
+  return `### What our gateway allocates (V8 sampling heap profiler, freed objects included, ${files.length} profile(s), ${(t.total / 1024 / 1024).toFixed(0)} MiB, ${(t.total / 1024 / per).toFixed(0)} KiB per request)
 
 | area | KiB/request | share |
 |---|---|---|
-${table(byArea)}
+${t.rows(t.byArea, top, kib)}
 
 | allocating functions (self) | KiB/request | share |
 |---|---|---|
-${table(byFn)}
+${t.rows(t.byFn, top, kib)}
 `;
 }
 
