@@ -39,6 +39,11 @@ describe('createAnswerStringifier', () => {
     expect(isTwoByteString('\u{1F600}')).toBe(true);
     // A Latin-1 text V8 holds two-byte: a slice of a two-byte string (long enough to stay a slice).
     expect(isTwoByteString('\u2014 and then a long Latin-1 tail of text'.slice(2))).toBe(true);
+    // Long strings are asked through a short slice: the form of the whole string is what is told, both ways.
+    const long = 'x'.repeat(100_000);
+    expect(isTwoByteString(long)).toBe(false);
+    expect(isTwoByteString(`\u2014${long}`.slice(1))).toBe(true);
+    expect(isTwoByteString(`${long}\u2014`)).toBe(true);
   });
 
   it('answers {"data":…} exactly as JSON.stringify does, one-byte for Latin-1 data', () => {

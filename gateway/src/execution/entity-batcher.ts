@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import { Kind, parse, type GraphQLFormattedError } from 'graphql';
+import { RepresentationIndex } from './representation-index';
 
 /**
  * Entity-fetch batching. A query plan's `Parallel` node often holds several `_entities` fetches to the same subgraph
@@ -239,45 +240,32 @@ export class EntityBatcher<C extends object> {
   }
 }
 
+/** Representations the index can key (anything else is sent as is, never merged with another). */
+const isObjectLike = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /**
- * Groups fetches by selection (one `_entities` field each, representations de-duplicated by their JSON) and packs
- * groups into as few requests as their fragment definitions allow: two fragments of the same name but different text
- * cannot share an operation.
+ * Groups fetches by selection (one `_entities` field each, representations de-duplicated by content:
+ * RepresentationIndex) and packs groups into as few requests as their fragment definitions allow: two fragments of the
+ * same name but different text cannot share an operation.
  */
-/**
- * Identity of a representation for de-duplication. The planner's representations are nearly always
- * `{ __typename, id }` with a string id: keyed without JSON (this loop runs for every representation of every
- * entity fetch and showed up in the gateway's profile); anything else by its JSON text.
- */
-function representationKey(rep: unknown): string {
-  const r = rep as { __typename?: unknown; id?: unknown };
-  if (typeof r.__typename === 'string' && typeof r.id === 'string') {
-    let n = 0;
-    for (const _ in r) n++;
-    if (n === 2) return `${r.__typename}\u0000${r.id}`;
-  }
-  return JSON.stringify(rep);
-}
 
 function planRequests<C>(fetches: readonly EntityFetch<C>[]): PlannedRequest<C>[] {
   const groups = new Map<string, Group<C>>();
-  const seen = new Map<Group<C>, Map<string, number>>();
+  const seen = new Map<Group<C>, RepresentationIndex>();
   for (const fetch of fetches) {
     let group = groups.get(fetch.shape.key);
     if (!group) {
       group = { alias: '', shape: fetch.shape, fetches: [], positions: [], representations: [] };
       groups.set(fetch.shape.key, group);
-      seen.set(group, new Map());
+      seen.set(group, new RepresentationIndex());
     }
-    const byJson = seen.get(group)!;
+    const index = seen.get(group)!;
     const positions: number[] = [];
     for (const rep of fetch.representations) {
-      const json = representationKey(rep);
-      let at = byJson.get(json);
-      if (at === undefined) {
+      let at = isObjectLike(rep) ? index.positionOf(rep, group.representations.length) : -1;
+      if (at < 0) {
         at = group.representations.length;
         group.representations.push(rep);
-        byJson.set(json, at);
       }
       positions.push(at);
     }

@@ -10,6 +10,7 @@ import {
   type GraphQLSchema,
   type SelectionNode,
 } from 'graphql';
+import { RepresentationIndex } from '../representation-index';
 import type { FetchAlignment } from './fetch-alignment';
 import { HIDDEN_PREFIX, type HiddenFields } from './planning-supergraph';
 import { ARG_ALIAS_PREFIX } from './shape';
@@ -226,18 +227,22 @@ function compileRequires(selections: readonly QueryPlanSelectionNode[], matches:
     }
   }
   const build = (source: Record<string, unknown>): Representation | null => {
-    const result: Representation = {};
+    // A plan's requires are usually one `... on T { … }`: its object (fresh, never shared) becomes the result.
+    let result: Representation | undefined;
     for (const p of parts) {
       if (p.kind === 'field') {
         const v = own(source, p.name);
         if (v === undefined) return null;
-        setOwn(result, p.outName, p.sub ? mapValue(v, p.sub) : v);
+        setOwn((result ??= {}), p.outName, p.sub ? mapValue(v, p.sub) : v);
       } else if (matches(source.__typename, p.condition, false)) {
         const r = p.sub(source);
-        if (r) mergeInto(result, r);
+        if (r) {
+          if (result) mergeInto(result, r);
+          else result = r;
+        }
       }
     }
-    return result;
+    return result ?? {};
   };
   return build;
 }
@@ -421,7 +426,7 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
     // One representation per distinct entity: the same user under fifty tasks is asked for once.
     const representations: Representation[] = [];
     const targets: Record<string, unknown>[][] = [];
-    const byKey = new Map<string, number>();
+    const index = new RepresentationIndex();
     // Merged answers are shared between equal entities, so the same object can be reached along several paths.
     const seen = new Set<Record<string, unknown>>();
     for (const entity of cursor.objects) {
@@ -430,10 +435,8 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
       const rep = requires(entity);
       if (!rep || !rep.__typename) continue;
       if (input) input(rep);
-      const key = representationKey(rep);
-      const at = byKey.get(key);
-      if (at === undefined) {
-        byKey.set(key, representations.length);
+      const at = index.positionOf(rep, representations.length);
+      if (at < 0) {
         representations.push(rep);
         targets.push([entity]);
       } else targets[at]!.push(entity);
@@ -474,26 +477,6 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
       for (const e of entities) deepMerge(e, r);
     }
   };
-}
-
-/**
- * Identity of a representation among a fetch's, without JSON.stringify (the executor's largest self time on the Guild
- * workload) when every value is a string, number, boolean or null — keys like `{ __typename, id }` or `{ __typename,
- * upc }`: each key and string value length-prefixed and each value type-tagged, so two keys are equal exactly when
- * the JSON texts would be. Anything nested falls back to the JSON text (never equal to a flat key: those start
- * with a digit, JSON with `{`).
- */
-function representationKey(rep: Representation): string {
-  let key = '';
-  for (const k in rep) {
-    const v = rep[k];
-    key += `${k.length}:${k}`;
-    if (typeof v === 'string') key += `s${v.length}:${v}`;
-    else if (typeof v === 'number' || typeof v === 'boolean') key += `${typeof v === 'number' ? 'n' : 'b'}${String(v)};`;
-    else if (v === null) key += 'z';
-    else return JSON.stringify(rep);
-  }
-  return key;
 }
 
 function pathOf(state: RunState, cursor: Cursor, object: Record<string, unknown> | undefined): (string | number)[] {
