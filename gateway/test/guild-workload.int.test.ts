@@ -88,7 +88,8 @@ describe('the Guild benchmark workload', () => {
 
   it('the native executor lines up the plan branches: 7 subgraph requests for the 16 fetches of the plan', async () => {
     // Two root fetches; reviews of both branches in one request; topProducts' inventory; then accounts, products and
-    // every inventory fetch of both branches (inStock held for the shippingEstimate ones) once each.
+    // every inventory fetch of both branches once each (the plan's inStock fetches run beside the shippingEstimate
+    // ones: plan.ts joinLeafEntityFetches; the hold lines the two branches up).
     const before = { ...subgraphs.stats };
     const r = await testQuery(`${http.url}/graphql`);
     expect(r.text).toBe(fixtures.expectedText);
