@@ -18,7 +18,9 @@
  * - CPU: user+system of each process tree from /proc (bench/lib/proc.ts), over the measured window.
  *
  * Prints a markdown table with req/s, p50/p95/p99, gateway CPU-ms/request, ratios vs stock and vs Hive, and issue 12's
- * targets as met / not met (never asserted). Knobs: BENCH_DURATION_S (20), BENCH_WARMUP_S (5), BENCH_CLIENTS (50),
+ * targets as met / not met (never asserted). Knobs: GUILD_ROUNDS (1; e.g. 3: every gateway once per round, the order
+ * rotated, then medians and same-round ratios — what a claim should rest on, this VM's speed drifting over minutes),
+ * BENCH_DURATION_S (20), BENCH_WARMUP_S (5), BENCH_CLIENTS (50),
  * GUILD_PRINCIPALS (1000), GUILD_EXECUTORS (e.g. `apollo,native`; default: both when gateway/src reads
  * GATEWAY_EXECUTOR, else the current one), GUILD_GATEWAYS (subset of `ours,stock,hive`), GUILD_DEDUP_ROWS=1 (also ours
  * anonymous with in-flight de-duplication on, and Hive as the suite configures it: both de-duplications on),
@@ -59,6 +61,7 @@ const DEDUP_ROWS = process.env.GUILD_DEDUP_ROWS === '1';
 const PROFILE = process.env.BENCH_PROFILE === '1' || process.env.BENCH_PROFILE === 'heap';
 const HEAP_PROFILE = process.env.BENCH_PROFILE === 'heap';
 const MEMO = process.env.GUILD_SUBGRAPH_MEMO !== '0';
+const ROUNDS = Math.max(1, num('GUILD_ROUNDS', 1));
 const GATEWAYS = new Set((process.env.GUILD_GATEWAYS ?? 'ours,stock,hive').split(',').map((s) => s.trim()));
 const TARGETS = { vsStock: 4, vsHive: 1.5, cpuMsPerRequest: 5, p99Ms: 250, clients: 50 } as const;
 
@@ -218,6 +221,8 @@ async function scrapeCounter(metricsUrl: string, name: string, label: string): P
 
 interface Row {
   name: string;
+  /** 0-based round (GUILD_ROUNDS): every gateway runs once per round, in a rotated order. */
+  round: number;
   kind: 'ours' | 'stock' | 'hive';
   /** Same conditions as the targets: ours with a distinct principal per request, Hive without de-duplication. */
   primary: boolean;
@@ -326,7 +331,7 @@ async function main() {
             REDIS_PREFIX: `${prefix}:`,
             NODE_OPTIONS: gatewayNodeOptions,
             ...(executor === 'current' ? {} : { GATEWAY_EXECUTOR: executor }),
-            ...(anonymous ? {} : profilerOptions(oursName(executor, false))),
+            ...(anonymous || profiles.has(oursName(executor, false)) ? {} : profilerOptions(oursName(executor, false))),
           },
           stdio: ['ignore', 'ignore', 'inherit'],
         });
@@ -379,9 +384,13 @@ async function main() {
     }
 
     log(`load: ${WRK ? 'wrk' : 'bench/lib/load.ts'}, ${CLIENTS} clients, ${WARMUP_S}s warm-up + ${DURATION_S}s; pinning: ${canPin ? `subgraphs ${SUBGRAPH_CPUS}, gateway ${GATEWAY_CPUS}, load ${LOAD_CPUS}` : 'none'}`);
-    for (const spec of specs) {
-      const row: Row = { name: spec.name, kind: spec.kind, primary: spec.primary };
+    // Rounds: every gateway once per round, the order rotated so that none always runs first or last (this VM's speed
+    // drifts over minutes); the report gives each round and, over several, the medians and per-round ratios.
+    const runs = Array.from({ length: ROUNDS }, (_, round) => [...specs.slice(round % specs.length), ...specs.slice(0, round % specs.length)].map((spec) => ({ spec, round }))).flat();
+    for (const { spec, round } of runs) {
+      const row: Row = { name: spec.name, round, kind: spec.kind, primary: spec.primary };
       rows.push(row);
+      if (ROUNDS > 1) log(`round ${round + 1}/${ROUNDS}`);
       const port = await freePort();
       const url = `http://127.0.0.1:${port}${spec.path}`;
       log(`${spec.name}: starting`);
@@ -438,13 +447,17 @@ async function main() {
       const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
       if (files.length > 0) console.log(`#### ${name} (profiles kept in ${dir}: open them in Chrome DevTools)\n\n${summarizeProfile(files.map((f) => path.join(dir, f)), 25)}`);
       const heap = readdirSync(dir).filter((f) => f.endsWith('.heapprofile'));
-      const requests = rows.find((r) => r.name === name)?.load?.requests ?? 0;
+      const requests = rows.find((r) => r.name === name && r.round === 0)?.load?.requests ?? 0;
       if (heap.length > 0) console.log(`#### ${name} (profiles kept in ${dir}: Chrome DevTools, Memory)\n\n${summarizeHeapProfile(heap.map((f) => path.join(dir, f)), requests, 25)}`);
     }
     rmSync(work, { recursive: true, force: true });
     await dropStreams(prefix);
   }
-  console.log(report(rows, fixtures.source.commit, expectedBytes));
+  for (let round = 0; round < ROUNDS; round++) {
+    if (ROUNDS > 1) console.log(`#### Round ${round + 1} of ${ROUNDS}\n`);
+    console.log(report(rows.filter((r) => r.round === round), fixtures.source.commit, expectedBytes, round === 0));
+  }
+  if (ROUNDS > 1) console.log(summary(rows));
   if (rows.some((r) => r.error)) process.exitCode = 1;
 }
 
@@ -471,7 +484,7 @@ async function dropStreams(prefix: string) {
   }
 }
 
-function report(rows: Row[], commit: string, expectedBytes: number): string {
+function report(rows: Row[], commit: string, expectedBytes: number, withPreamble: boolean): string {
   const measured = rows.filter((r) => r.load && !r.error);
   const stock = measured.find((r) => r.kind === 'stock');
   const hive = measured.find((r) => r.kind === 'hive' && r.primary);
@@ -494,6 +507,14 @@ function report(rows: Row[], commit: string, expectedBytes: number): string {
       return `- ${r.name}: ≥ ${TARGETS.vsStock}× stock throughput — ×${vsStock.toFixed(2)} ${stock ? mark(vsStock >= TARGETS.vsStock) : '(stock not measured)'}; ≥ ${TARGETS.vsHive}× Hive — ×${vsHive.toFixed(2)} ${hive ? mark(vsHive >= TARGETS.vsHive) : '(Hive not measured)'}; ≤ ${TARGETS.cpuMsPerRequest} gateway CPU-ms/request — ${cpu(r).toFixed(2)} ${mark(cpu(r) <= TARGETS.cpuMsPerRequest)}; p99 < ${TARGETS.p99Ms} ms at ${TARGETS.clients} clients — ${l.p99.toFixed(1)} ms ${CLIENTS === TARGETS.clients ? mark(l.p99 < TARGETS.p99Ms) : `(run at ${CLIENTS} clients: not comparable)`}${r.inflightJoined ? ` — ${r.inflightJoined} subgraph calls joined one in flight (de-duplication was NOT off)` : ''}`;
     });
   const cores = cpus();
+  const table = `| gateway | req/s | p50 ms | p95 ms | p99 ms | gateway CPU-ms/req | throughput vs stock | vs Hive | req per gateway CPU-s vs stock | subgraph requests per answer | subgraphs CPU-ms/req | failed/total | RSS MiB |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
+${lines.join('\n')}
+
+Targets (issue 12; same run, printed, never asserted):
+${targetLines.length ? targetLines.join('\n') : '- our gateway was not measured'}
+`;
+  if (!withPreamble) return table;
   return `### The Guild's gateway benchmark workload (graphql-hive/graphql-gateways-benchmark @ ${commit.slice(0, 7)})
 
 \`TestQuery\` (users → reviews → product → reviews → author → reviews → product, and topProducts → reviews → author →
@@ -504,14 +525,59 @@ the suite's expected answer (byte length + deep equality) before and after each 
 ${canPin ? `gateway on CPU ${GATEWAY_CPUS}; subgraphs on ${SUBGRAPH_CPUS} and the load generator on ${LOAD_CPUS}` : 'none (taskset missing or a single core)'}.
 Ours: response cache off, a distinct principal per request (JWTs of ${PRINCIPALS} users, sent in turn), so in-flight de-duplication
 shares nothing between clients; Hive: inbound and upstream de-duplication off. Gateway CPU = user+system of the gateway's
-process tree (/proc) over the measured window. Machine: ${cores.length} × ${cores[0]?.model ?? '?'}, node ${process.version}.
+process tree (/proc) over the measured window. Machine: ${cores.length} × ${cores[0]?.model ?? '?'}, node ${process.version}.${
+    ROUNDS > 1 ? ` ${ROUNDS} rounds, the gateways' order rotated each round.` : ''
+  }
 
-| gateway | req/s | p50 ms | p95 ms | p99 ms | gateway CPU-ms/req | throughput vs stock | vs Hive | req per gateway CPU-s vs stock | subgraph requests per answer | subgraphs CPU-ms/req | failed/total | RSS MiB |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|
+${table}`;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * Several rounds: per gateway the median req/s, p99 and CPU-ms over its rounds, and its throughput ratios to stock and
+ * Hive taken within each round (same minutes of the machine) then their median; each target with how many rounds met it.
+ */
+function summary(rows: Row[]): string {
+  const ok = rows.filter((r) => r.load && !r.error);
+  const names = [...new Set(rows.map((r) => r.name))];
+  const cpu = (r: Row) => r.gatewayCpuMs! / r.load!.requests;
+  const sameRound = (r: Row, kind: Row['kind']) => ok.find((o) => o.round === r.round && o.kind === kind && o.primary);
+  const ratios = (mine: Row[], kind: Row['kind']) =>
+    mine.flatMap((r) => {
+      const base = sameRound(r, kind);
+      return base ? [r.load!.rps / base.load!.rps] : [];
+    });
+  const fmt = (xs: number[], digits: number, prefix = '') => (xs.length ? `${prefix}${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})` : 'n/a');
+  const lines = names.map((name) => {
+    const mine = ok.filter((r) => r.name === name);
+    if (mine.length === 0) return `| ${name} | 0 | not measured |||||`;
+    return `| ${name} | ${mine.length} | ${fmt(mine.map((r) => r.load!.rps), 1)} | ${fmt(mine.map((r) => r.load!.p99), 0)} | ${fmt(mine.map(cpu), 2)} | ${fmt(ratios(mine, 'stock'), 2, '×')} | ${fmt(ratios(mine, 'hive'), 2, '×')} |`;
+  });
+  const targets = names
+    .filter((name) => ok.some((r) => r.name === name && r.kind === 'ours' && r.primary))
+    .map((name) => {
+      const mine = ok.filter((r) => r.name === name);
+      const vsStock = ratios(mine, 'stock');
+      const vsHive = ratios(mine, 'hive');
+      const count = (xs: number[], pass: (x: number) => boolean) => `${xs.filter(pass).length} of ${xs.length} rounds`;
+      const mark = (xs: number[], pass: (x: number) => boolean) => (xs.length && pass(median(xs)) ? 'met' : '**not met**');
+      const cpus = mine.map(cpu);
+      const p99s = mine.map((r) => r.load!.p99);
+      return `- ${name}, medians: ≥ ${TARGETS.vsStock}× stock ${mark(vsStock, (x) => x >= TARGETS.vsStock)} (${count(vsStock, (x) => x >= TARGETS.vsStock)}); ≥ ${TARGETS.vsHive}× Hive ${mark(vsHive, (x) => x >= TARGETS.vsHive)} (${count(vsHive, (x) => x >= TARGETS.vsHive)}); ≤ ${TARGETS.cpuMsPerRequest} CPU-ms ${mark(cpus, (x) => x <= TARGETS.cpuMsPerRequest)} (${count(cpus, (x) => x <= TARGETS.cpuMsPerRequest)}); p99 < ${TARGETS.p99Ms} ms ${mark(p99s, (x) => x < TARGETS.p99Ms)} (${count(p99s, (x) => x < TARGETS.p99Ms)})`;
+    });
+  return `#### Over ${ROUNDS} rounds: median (min–max)
+
+| gateway | rounds | req/s | p99 ms | gateway CPU-ms/req | throughput vs stock (same round) | vs Hive (same round) |
+|---|---|---|---|---|---|---|
 ${lines.join('\n')}
 
-Targets (issue 12; same run, printed, never asserted):
-${targetLines.length ? targetLines.join('\n') : '- our gateway was not measured'}
+Targets on the medians (issue 12; printed, never asserted):
+${targets.length ? targets.join('\n') : '- our gateway was not measured'}
 `;
 }
 
