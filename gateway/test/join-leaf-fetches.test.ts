@@ -1,7 +1,7 @@
 /**
- * joinLeafEntityFetches (plan.ts): a leaf `_entities` fetch beside a Sequence that calls the same subgraph later, at
- * the same path, runs beside that later step, so the entity batcher sends both in one request. Checked on the real
- * plan of the Guild workload's TestQuery and on hand-made plans where moving would change what a fetch reads.
+ * joinLeafEntityFetches (plan.ts): a leaf `_entities` fetch beside a Sequence that calls the same subgraph later runs
+ * beside that later fetch, so the entity batcher sends both in one request. Checked on the real plan of the Guild
+ * workload's TestQuery and on hand-made plans, including those where moving would change what a fetch reads.
  */
 import { Supergraph, operationFromDocument } from '@apollo/federation-internals';
 import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
@@ -51,7 +51,7 @@ const entityFetch = (service: string): FetchNode => ({
 const at = (path: string, node: PlanNode): PlanNode => ({ kind: 'Flatten', path: path.split('.'), node });
 
 describe('joinLeafEntityFetches', () => {
-  it('on the Guild TestQuery plan: inventory inStock joins inventory shippingEstimate after products, three times', () => {
+  it('on the Guild TestQuery plan: the lone inventory fetches join inventory shippingEstimate after products', () => {
     const { query } = loadGuildFixtures();
     const sdl = composeGuildSupergraph({ accounts: 'http://a', inventory: 'http://i', products: 'http://p', reviews: 'http://r' });
     const supergraph = Supergraph.build(planningSupergraph(sdl).sdl);
@@ -63,29 +63,36 @@ describe('joinLeafEntityFetches', () => {
     expect(JSON.stringify(node)).toBe(before); // the planner's (cached) plan is not touched
     expect(fetches(joined)).toEqual(fetches(node)); // the same 16 fetches
     expect(fetches(joined)).toHaveLength(16);
-    const joinedSteps = sequenceSteps(joined).filter((steps) => steps.length === 2 && steps[1]!.length === 2);
+    // Every Sequence `products at P → inventory at P` now runs the inventory fetches that stood alone beside it: inStock
+    // at the same path, and topProducts' own inventory fetch (nothing before it merges at a prefix of its path).
+    const joinedSteps = sequenceSteps(joined).filter((steps) => steps.length === 2 && /^products@./.test(steps[0]![0]!));
     expect(joinedSteps.map((s) => s[1])).toEqual([
       ['inventory@users.@.reviews.@.product', 'inventory@users.@.reviews.@.product'],
       ['inventory@users.@.reviews.@.product.reviews.@.author.reviews.@.product', 'inventory@users.@.reviews.@.product.reviews.@.author.reviews.@.product'],
-      ['inventory@topProducts.@.reviews.@.author.reviews.@.product', 'inventory@topProducts.@.reviews.@.author.reviews.@.product'],
+      ['inventory@topProducts.@', 'inventory@topProducts.@.reviews.@.author.reviews.@.product', 'inventory@topProducts.@.reviews.@.author.reviews.@.product'],
     ]);
-    for (const steps of joinedSteps) expect(steps[0]![0]!.startsWith('products@')).toBe(true);
   });
 
-  it('moves a leaf only beside a later step at the same path whose earlier steps are all at that path', () => {
+  it('moves a leaf only where nothing before its new place merges at a proper prefix of its path', () => {
     const seq = (...nodes: PlanNode[]): PlanNode => ({ kind: 'Sequence', nodes });
     const par = (...nodes: PlanNode[]): PlanNode => ({ kind: 'Parallel', nodes });
 
-    // Joined: same path, same subgraph, at step 1.
+    // Joined: same subgraph at step 1, at the same path or another one.
     const ok = joinLeafEntityFetches(par(seq(at('a.@', entityFetch('p')), at('a.@', entityFetch('i'))), at('a.@', entityFetch('i'))));
     expect(ok.kind).toBe('Sequence');
     expect(sequenceSteps(ok)[0]).toEqual([['p@a.@'], ['i@a.@', 'i@a.@']]);
+    const other = joinLeafEntityFetches(par(seq(at('a.@', entityFetch('p')), at('a.@', entityFetch('i'))), at('b.@', entityFetch('i'))));
+    expect(sequenceSteps(other)[0]).toEqual([['p@a.@'], ['i@a.@', 'i@b.@']]);
+    // Joined deep inside: a Parallel of the Sequence's second step, then a nested Sequence's second step.
+    const deep = joinLeafEntityFetches(
+      par(seq(at('a.@', entityFetch('r')), par(at('a.@.b', entityFetch('x')), seq(at('a.@.c', entityFetch('p')), at('a.@.c', entityFetch('i'))))), at('a.@', entityFetch('i'))),
+    );
+    expect(sequenceSteps(deep)[1]).toEqual([['p@a.@.c'], ['i@a.@', 'i@a.@.c']]);
 
     const unchanged = (plan: PlanNode) => expect(JSON.stringify(joinLeafEntityFetches(plan))).toBe(JSON.stringify(plan));
-    // Another path: the later step reads other objects.
-    unchanged(par(seq(at('a.@', entityFetch('p')), at('a.@', entityFetch('i'))), at('b.@', entityFetch('i'))));
-    // A step before it at another path could add objects along the leaf's path.
+    // A step before it merges at a proper prefix of the leaf's path: it could add or replace the objects the leaf reads.
     unchanged(par(seq(at('a', entityFetch('p')), at('a.@', entityFetch('i'))), at('a.@', entityFetch('i'))));
+    unchanged(par(seq({ ...entityFetch('p'), requires: undefined }, at('a.@', entityFetch('i'))), at('a.@', entityFetch('i'))));
     // Same subgraph only at step 0: nothing to wait for.
     unchanged(par(seq(at('a.@', entityFetch('i')), at('a.@', entityFetch('p'))), at('a.@', entityFetch('i'))));
     // A root fetch (no requires) is not an entity fetch the batcher merges.
