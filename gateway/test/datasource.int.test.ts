@@ -5,7 +5,7 @@ import { createLogger } from '@cos/logger';
 import { CosDataSource } from '../src/execution/datasource';
 import type { GatewayContext } from '../src/context';
 import { BrokenCircuitError } from 'cockatiel';
-import { createSubgraphHttp, withCircuitBreaker, type SubgraphHttp } from '../src/execution/http';
+import { createSubgraphHttp, isConnectionError, isTimeoutError, withCircuitBreaker, type SubgraphHttp } from '../src/execution/http';
 import { isSharableOperation } from '../src/execution/inflight';
 import { listen, SECRET, type Listening } from './fixtures';
 
@@ -351,5 +351,90 @@ describe('CosDataSource resilience (cockatiel): circuit breaker and read retries
     hits = 0;
     expect(errorsOf(await call(ds, c, 'mutation { write }'))).toEqual(['The flaky service is unavailable']);
     expect(hits).toBe(1);
+  });
+});
+
+describe('the query-plan fetcher (undici dispatch, dispatchText)', () => {
+  let odd: Listening;
+  let short: SubgraphHttp;
+  const sockets = new Set<import('node:net').Socket>();
+  beforeAll(async () => {
+    // /bom: a UTF-8 BOM before the JSON; /chunked: the answer in many writes; /stall-headers: never answers;
+    // /stall-body: headers and half a body, then nothing; /headers: repeated headers.
+    odd = await listen((req, res) => {
+      sockets.add(req.socket);
+      req.resume();
+      req.on('end', () => {
+        if (req.url === '/bom') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"data":{"ok":"é ✓"}}')]));
+        } else if (req.url === '/chunked') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          const text = JSON.stringify({ data: { list: Array.from({ length: 2_000 }, (_, i) => `item ${i} — ü`) } });
+          const bytes = Buffer.from(text);
+          // Split inside a multi-byte character on purpose: decoding must happen once, over the whole body.
+          for (let i = 0; i < bytes.length; i += 997) res.write(bytes.subarray(i, i + 997));
+          res.end();
+        } else if (req.url === '/stall-body') {
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+          res.write('{"data":');
+        } else if (req.url === '/headers') {
+          res.setHeader('cache-control', ['max-age=5', 'private']);
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{}}');
+        }
+        // /stall-headers: nothing
+      });
+    });
+    short = createSubgraphHttp({ connections: 4, timeoutMs: 300 });
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await short.close();
+    await odd.close();
+  });
+  const fetchText = async (path: string) => {
+    const res = (await short.subgraphFetcher(`${odd.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' } as never)) as unknown as {
+      status: number;
+      ok: boolean;
+      headers: { get(n: string): string | null };
+      text(): Promise<string>;
+      json(): Promise<unknown>;
+    };
+    return res;
+  };
+
+  it('decodes the whole body once (BOM skipped, characters split across chunks kept) and reads headers', async () => {
+    expect(await (await fetchText('/bom')).json()).toEqual({ data: { ok: 'é ✓' } });
+    const chunked = await fetchText('/chunked');
+    expect(chunked.ok).toBe(true);
+    const list = ((await chunked.json()) as { data: { list: string[] } }).data.list;
+    expect(list).toHaveLength(2_000);
+    expect(list.every((s, i) => s === `item ${i} — ü`)).toBe(true);
+    const headers = await fetchText('/headers');
+    expect(headers.headers.get('Cache-Control')).toBe('max-age=5, private');
+    expect(headers.headers.get('x-missing')).toBeNull();
+  });
+
+  it('fails with a timeout when the subgraph never answers, or stops in the middle of the body', async () => {
+    for (const path of ['/stall-headers', '/stall-body']) {
+      const started = Date.now();
+      const err = await fetchText(path).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(isTimeoutError(err), `${path}: ${String(err)}`).toBe(true);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    }
+    // Through CosDataSource: the subgraph's fields get a "did not answer in time" error, nothing hangs.
+    const ds = new CosDataSource({ name: 'stalled', url: `${odd.url}/stall-headers`, secret: SECRET, fetcher: short.subgraphFetcher, timeoutMs: 300, log: createLogger('stalled', 'silent') });
+    const r = await call(ds, ctx(user('u-stall')), '{ a }');
+    expect((r as { errors?: { message: string }[] }).errors?.[0]?.message).toBe('The stalled service did not answer in time');
+  });
+
+  it('refuses at once with the connection error when nothing listens', async () => {
+    const err = await short.subgraphFetcher('http://127.0.0.1:1/graphql', { method: 'POST', body: '{}' } as never).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isConnectionError(err) || String((err as { code?: string })?.code).startsWith('ECONN')).toBe(true);
   });
 });
