@@ -160,6 +160,10 @@ export function useUploads(opts: UploadOptions): Plugin {
       await finished;
       await Promise.all(tasks);
     } finally {
+      // A body that failed (the client aborted mid-upload: busboy's error ends `finished` first) leaves file tasks
+      // behind that fail too: wait for them all, so none rejects unhandled (Node would end the process) and every
+      // staged file is known before the clean-up below.
+      await Promise.allSettled(tasks);
       // Stored files were moved away; what remains staged was refused (or never finished).
       await Promise.all(stagedPaths.map((p) => rm(p, { force: true })));
     }
