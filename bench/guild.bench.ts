@@ -29,7 +29,8 @@
  * BENCH_PROFILE=1 (V8 CPU profile of each of our gateways over its measured window only, summarised by area and
  * function after the table: bench/lib/profile.ts), BENCH_PROFILE=heap (the same window's allocations, freed objects
  * included: what makes the scavenger run), GUILD_GATEWAY_NODE_FLAGS (Node/V8 flags on every gateway's command line,
- * e.g. `--single-threaded-gc --max-semi-space-size=128`; NODE_OPTIONS refuses some of them).
+ * e.g. `--single-threaded-gc --max-semi-space-size=128`; NODE_OPTIONS refuses some of them), GUILD_GATEWAY_STDOUT=1
+ * (our gateway's stdout on the bench's: what `--trace-gc` or `--trace-gc-nvp` there print).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -333,7 +334,7 @@ async function main() {
             ...(executor === 'current' ? {} : { GATEWAY_EXECUTOR: executor }),
             ...(anonymous || profiles.has(oursName(executor, false)) ? {} : profilerOptions(oursName(executor, false))),
           },
-          stdio: ['ignore', 'ignore', 'inherit'],
+          stdio: ['ignore', process.env.GUILD_GATEWAY_STDOUT === '1' ? 'inherit' : 'ignore', 'inherit'],
         });
       },
     });

@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import { GraphQLError, parse } from 'graphql';
+import { GraphQLError, GraphQLScalarType, parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,7 +49,9 @@ const BOARD_SDL = /* GraphQL */ `
     id: ID!
     title: String!
     text: String
+    meta: JSON
   }
+  scalar JSON
   type Person @key(fields: "id") {
     id: ID!
     rate: Int @external
@@ -108,11 +110,13 @@ async function startBoard(): Promise<Listening> {
         Query: {
           items: () => [
             { __typename: 'Task', ...tasks[0] },
-            { __typename: 'Note', id: 'n1', title: 'a note', text: 'hello' },
+            { __typename: 'Note', id: 'n1', title: 'a note', text: 'hello', meta: { tags: [{ name: 'a' }, { name: 'b' }], owner: { id: 'p1' } } },
           ],
           tasks: () => tasks,
         },
         Item: { __resolveType: (o: { __typename: string }) => o.__typename },
+        // A custom scalar whose values are objects: the shaped answer holds them by reference (shape.ts validLeaf).
+        JSON: new GraphQLScalarType({ name: 'JSON', serialize: (v) => v }),
         Task: {
           __resolveReference: (ref: { id: string; owner?: { rate: number } }) => {
             const t = tasks.find((x) => x.id === ref.id);
@@ -232,6 +236,14 @@ describe('native executor', () => {
   it('fetches @requires inputs from the other subgraph before resolving the field', async () => {
     const r = await both(`{ tasks { id cost } }`);
     expect(r.data).toEqual({ tasks: [{ id: 't1', cost: 20 }, { id: 't2', cost: 30 }, { id: 't3', cost: 50 }] });
+  });
+
+  it('answers object values of custom scalars whole, request after request (the merged tree is released only after the text)', async () => {
+    const meta = { tags: [{ name: 'a' }, { name: 'b' }], owner: { id: 'p1' } };
+    for (let i = 0; i < 3; i++) {
+      const r = await both(`{ items { ... on Note { meta } } }`);
+      expect(r.data).toEqual({ items: [{}, { meta }] });
+    }
   });
 
   it('sends each distinct entity once per fetch', async () => {

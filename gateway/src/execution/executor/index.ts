@@ -28,6 +28,7 @@ import { compilePlan, typeMatcher, type RunState, type Step, type SubgraphCall }
 import { planningSupergraph, type HiddenFields } from './planning-supergraph';
 import { ARG_ALIAS_PREFIX, compileShape, conditionVariables, shapeRoot, type ObjectShape } from './shape';
 import { createAnswerStringifier } from './serialize';
+import { releaseTree } from './release';
 
 const stringifyAnswer = createAnswerStringifier();
 
@@ -343,9 +344,17 @@ async function run(
   if (state.errors.length > 0) return { data, errors: state.errors };
   if (completion.errors.length > 0) return { data, extensions: { valueCompletion: completion.errors } };
   // yoga serialises with `result.stringify` when there is one (serialize.ts: JSON.stringify, guarded against two-byte names).
+  // Once the text exists, the merged tree is cut apart (release.ts: promoted parts of it would otherwise keep the
+  // young parts alive until the next mark-compact). Paths that read the result instead (the response cache, in-process
+  // execute) never call this, and keep theirs.
   const result: ExecutionResult & { stringify: (r: ExecutionResult) => string } = {
     data,
-    stringify: (r) => (r.data === data && r.errors === undefined && r.extensions === undefined ? stringifyAnswer(data) : JSON.stringify(r)),
+    stringify: (r) => {
+      if (r.data !== data || r.errors !== undefined || r.extensions !== undefined) return JSON.stringify(r);
+      const text = stringifyAnswer(data);
+      releaseTree(state.data);
+      return text;
+    },
   };
   return result;
 }
