@@ -28,7 +28,8 @@
  * GUILD_LOAD=load.ts (the Node load generator even when wrk is installed), GUILD_*_CPUS ('' = no pinning),
  * BENCH_PROFILE=1 (V8 CPU profile of each of our gateways over its measured window only, summarised by area and
  * function after the table: bench/lib/profile.ts), BENCH_PROFILE=heap (the same window's allocations, freed objects
- * included: what makes the scavenger run), GUILD_GATEWAY_NODE_FLAGS (Node/V8 flags on every gateway's command line,
+ * included: what makes the scavenger run; BENCH_PROFILE=heap-survivors: only what outlived a scavenge, i.e. what it
+ * copies and promotes), GUILD_GATEWAY_NODE_FLAGS (Node/V8 flags on every gateway's command line,
  * e.g. `--single-threaded-gc --max-semi-space-size=128`; NODE_OPTIONS refuses some of them), GUILD_GATEWAY_STDOUT=1
  * (our gateway's stdout on the bench's: what `--trace-gc` or `--trace-gc-nvp` there print).
  */
@@ -59,8 +60,8 @@ const WARMUP_S = num('BENCH_WARMUP_S', 5);
 const CLIENTS = num('BENCH_CLIENTS', 50);
 const PRINCIPALS = num('GUILD_PRINCIPALS', 1000);
 const DEDUP_ROWS = process.env.GUILD_DEDUP_ROWS === '1';
-const PROFILE = process.env.BENCH_PROFILE === '1' || process.env.BENCH_PROFILE === 'heap';
-const HEAP_PROFILE = process.env.BENCH_PROFILE === 'heap';
+const PROFILE = process.env.BENCH_PROFILE === '1' || process.env.BENCH_PROFILE === 'heap' || process.env.BENCH_PROFILE === 'heap-survivors';
+const HEAP_PROFILE = process.env.BENCH_PROFILE === 'heap' || process.env.BENCH_PROFILE === 'heap-survivors';
 const MEMO = process.env.GUILD_SUBGRAPH_MEMO !== '0';
 const ROUNDS = Math.max(1, num('GUILD_ROUNDS', 1));
 const GATEWAYS = new Set((process.env.GUILD_GATEWAYS ?? 'ours,stock,hive').split(',').map((s) => s.trim()));
@@ -299,7 +300,7 @@ async function main() {
       if (!PROFILE) return {};
       const dir = mkdtempSync(path.join(tmpdir(), 'guild-prof-'));
       profiles.set(name, dir);
-      return { NODE_OPTIONS: nodeOptionsFor('gateway', `--import ${path.join(here, 'lib/cpu-prof-window.mjs')}`), COS_CPU_PROF_DIR: dir, COS_PROF_KIND: HEAP_PROFILE ? 'heap' : 'cpu' };
+      return { NODE_OPTIONS: nodeOptionsFor('gateway', `--import ${path.join(here, 'lib/cpu-prof-window.mjs')}`), COS_CPU_PROF_DIR: dir, COS_PROF_KIND: HEAP_PROFILE ? (process.env.BENCH_PROFILE as string) : 'cpu' };
     };
     const oursName = (executor: string, anonymous: boolean) =>
       `ours${executor === 'current' ? '' : ` (GATEWAY_EXECUTOR=${executor})`}${anonymous ? ', anonymous, in-flight dedup on' : ''}`;
@@ -449,7 +450,7 @@ async function main() {
       if (files.length > 0) console.log(`#### ${name} (profiles kept in ${dir}: open them in Chrome DevTools)\n\n${summarizeProfile(files.map((f) => path.join(dir, f)), 25)}`);
       const heap = readdirSync(dir).filter((f) => f.endsWith('.heapprofile'));
       const requests = rows.find((r) => r.name === name && r.round === 0)?.load?.requests ?? 0;
-      if (heap.length > 0) console.log(`#### ${name} (profiles kept in ${dir}: Chrome DevTools, Memory)\n\n${summarizeHeapProfile(heap.map((f) => path.join(dir, f)), requests, 25)}`);
+      if (heap.length > 0) console.log(`#### ${name} (profiles kept in ${dir}: Chrome DevTools, Memory)\n\n${summarizeHeapProfile(heap.map((f) => path.join(dir, f)), requests, 25, process.env.BENCH_PROFILE === 'heap-survivors' ? 'only objects that outlived a scavenge' : undefined)}`);
     }
     rmSync(work, { recursive: true, force: true });
     await dropStreams(prefix);

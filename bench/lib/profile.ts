@@ -94,7 +94,7 @@ interface HeapProfile {
  * included): bytes allocated by area and by allocating function. `requests` (answers served in the window) turns
  * totals into bytes per request.
  */
-export function summarizeHeapProfile(files: string[], requests: number, top = 15): string {
+export function summarizeHeapProfile(files: string[], requests: number, top = 15, what = 'freed objects included'): string {
   const t = new Tally();
   for (const f of files) {
     const prof = JSON.parse(readFileSync(f, 'utf8')) as HeapProfile;
@@ -112,7 +112,7 @@ export function summarizeHeapProfile(files: string[], requests: number, top = 15
   }
   const per = Math.max(1, requests);
   const kib = (v: number) => (v / 1024 / per).toFixed(1);
-  return `### What our gateway allocates (V8 sampling heap profiler, freed objects included, ${files.length} profile(s), ${(t.total / 1024 / 1024).toFixed(0)} MiB, ${(t.total / 1024 / per).toFixed(0)} KiB per request)
+  return `### What our gateway allocates (V8 sampling heap profiler, ${what}, ${files.length} profile(s), ${(t.total / 1024 / 1024).toFixed(0)} MiB, ${(t.total / 1024 / per).toFixed(0)} KiB per request)
 
 | area | KiB/request | share |
 |---|---|---|
