@@ -76,6 +76,16 @@ describe('CosDataSource over undici request() with in-flight deduplication', () 
     expect(received).toHaveLength(2);
   });
 
+  it('gives every caller that joined a round trip the whole answer, however many joined (each reads its own copy)', async () => {
+    const ds = source();
+    received.length = 0;
+    const c = () => ctx(user('u-a'));
+    const results = await Promise.all([1, 2, 3, 4].map(() => call(ds, c(), 'query J { who }', { j: 1 })));
+    expect(received).toHaveLength(1);
+    expect(ds.inflight?.joined).toBe(3);
+    for (const r of results) expect(r).toEqual({ data: { who: 'u-a', n: 1, vars: { j: 1 } } });
+  });
+
   it('never shares between principals, different variables, or mutations', async () => {
     const ds = source();
     received.length = 0;

@@ -7,7 +7,7 @@ import { ErrorCode } from '@cos/errors';
 import type { Logger } from '@cos/logger';
 import type { GatewayContext } from '../context';
 import { isConnectionError, isTimeoutError, withCircuitBreaker, type CircuitStateName, type LeanResponse } from './http';
-import { EntityBatcher, type EntityBatchStats, type SubgraphAnswer, type SubgraphPayload } from './entity-batcher';
+import { EntityBatcher, takeText, type EntityBatchStats, type SubgraphAnswer, type SubgraphPayload } from './entity-batcher';
 import { InFlight, isSharableOperation } from './inflight';
 
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
@@ -129,7 +129,7 @@ export class CosDataSource extends RemoteGraphQLDataSource<GatewayContext> {
       return result as ProcessResult;
     }
     const answer = await this.exchange(ctx, payload);
-    const parsed: unknown = JSON.parse(answer.text);
+    const parsed: unknown = JSON.parse(takeText(answer));
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('Expected a JSON object from the subgraph');
     restrictCachePolicy(options, answer.cacheControl);
     return parsed as ProcessResult;
@@ -169,7 +169,7 @@ export class CosDataSource extends RemoteGraphQLDataSource<GatewayContext> {
           return answer;
         }
       : () => this.roundTrip(headers, body, true);
-    return this.inflight ? this.inflight.run(sc ? key : `${headers[PRINCIPAL_HEADER]}\n${body}`, start) : start();
+    return this.inflight ? this.inflight.run(sc ? key : `${headers[PRINCIPAL_HEADER]}\n${body}`, start).then(ownAnswer) : start();
   }
 
   /**
@@ -266,6 +266,23 @@ function restrictCachePolicy(options: GraphQLDataSourceProcessOptions<GatewayCon
 
 /** A request with nothing the batcher would drop on merging (e.g. `extensions`): query, variables, operationName. */
 const isPlainPayload = (p: { extensions?: unknown }): boolean => p.extensions === undefined;
+
+/**
+ * A caller's own copy of an answer shared by in-flight callers (each then hands its text over with takeText). The
+ * shared answer lets go of its text once every caller has its copy: all callers joined before the round trip settled
+ * (the entry is dropped as it settles), so their copies are queued ahead of the microtask that empties it.
+ */
+const emptied = new WeakSet<SubgraphAnswer>();
+function ownAnswer(shared: SubgraphAnswer): SubgraphAnswer {
+  const own = { text: shared.text, cacheControl: shared.cacheControl };
+  if (!emptied.has(shared)) {
+    emptied.add(shared);
+    queueMicrotask(() => {
+      shared.text = '';
+    });
+  }
+  return own;
+}
 
 /** The client request's context; health checks and schema loads have none. */
 const contextOf = (o: GraphQLDataSourceProcessOptions<GatewayContext>): GatewayContext | undefined =>
