@@ -6,7 +6,8 @@
  *
  * - Subgraphs: ours in TypeScript (bench/guild/subgraphs.ts) over the suite's SDL and data (bench/guild/fixtures/),
  *   composed with @apollo/composition; one process pinned to GUILD_SUBGRAPH_CPUS (core 0).
- * - Gateways: one at a time, pinned to GUILD_GATEWAY_CPUS (core 1), same V8 semi-space flag for all three. Ours:
+ * - Gateways: one at a time, pinned to GUILD_GATEWAY_CPUS (core 1), same V8 flags for all three (the semi-space size,
+ *   and what our launchers add for the pinned CPUs: `--no-concurrent-marking` on one). Ours:
  *   response cache off, and a distinct principal per request (JWTs of GUILD_PRINCIPALS users from a local JWKS, sent
  *   in turn), so its in-flight de-duplication cannot share subgraph calls between clients (the bench reads
  *   `inflight_joined` from its /metrics to show it). Hive: inbound and upstream de-duplication off (see
@@ -29,8 +30,9 @@
  * BENCH_PROFILE=1 (V8 CPU profile of each of our gateways over its measured window only, summarised by area and
  * function after the table: bench/lib/profile.ts), BENCH_PROFILE=heap (the same window's allocations, freed objects
  * included: what makes the scavenger run; BENCH_PROFILE=heap-survivors: only what outlived a scavenge, i.e. what it
- * copies and promotes), GUILD_GATEWAY_NODE_FLAGS (Node/V8 flags on every gateway's command line,
- * e.g. `--single-threaded-gc --max-semi-space-size=128`; NODE_OPTIONS refuses some of them), GUILD_GATEWAY_STDOUT=1
+ * copies and promotes), GUILD_GATEWAY_NODE_FLAGS (Node/V8 flags on every gateway's command line
+ * instead of the launchers' ones, e.g. `--single-threaded-gc --max-semi-space-size=128`, or empty for none; NODE_OPTIONS
+ * refuses some of them), GUILD_GATEWAY_STDOUT=1
  * (our gateway's stdout on the bench's: what `--trace-gc` or `--trace-gc-nvp` there print).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -44,7 +46,7 @@ import { connectBus } from '@cos/bus';
 import { createLogger } from '@cos/logger';
 import { freePort } from '../e2e/support/test-stack';
 import { startIssuer, type TestIssuer } from '../gateway/test/fixtures';
-import { nodeOptionsFor } from '../scripts/lib/paths';
+import { gatewayV8Flags, nodeOptionsFor } from '../scripts/lib/paths';
 import { loadGuildFixtures, type GuildSubgraph } from './guild/data';
 import { composeGuildSupergraph } from './guild/supergraph';
 import type { LoadConfig, LoadResult } from './lib/load';
@@ -85,8 +87,15 @@ const cpuSet = (k: string, d: string) => (canPin ? (process.env[k] ?? d) : '');
 const SUBGRAPH_CPUS = cpuSet('GUILD_SUBGRAPH_CPUS', '0');
 const GATEWAY_CPUS = cpuSet('GUILD_GATEWAY_CPUS', '1');
 const LOAD_CPUS = cpuSet('GUILD_LOAD_CPUS', '0');
-/** Node/V8 flags for every gateway's command line (flags NODE_OPTIONS refuses, e.g. `--single-threaded-gc`). */
-const GATEWAY_NODE_FLAGS = (process.env.GUILD_GATEWAY_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+/** CPUs in a taskset list ("1", "0-1", "0,2-3"); none: every CPU the bench may use. */
+const cpusIn = (list: string): number =>
+  list ? list.split(',').reduce((n, part) => { const [a, b] = part.split('-').map(Number); return n + (b === undefined ? 1 : b - a! + 1); }, 0) : availableParallelism();
+/**
+ * Node/V8 flags for every gateway's command line (flags NODE_OPTIONS refuses, e.g. `--single-threaded-gc`). Unset:
+ * what our launchers give a gateway with the CPUs it is pinned to (scripts/lib/paths.ts gatewayV8Flags: on one core,
+ * `--no-concurrent-marking`), given to all three gateways alike. `GUILD_GATEWAY_NODE_FLAGS=` (empty): none.
+ */
+const GATEWAY_NODE_FLAGS = (process.env.GUILD_GATEWAY_NODE_FLAGS ?? gatewayV8Flags(cpusIn(GATEWAY_CPUS)).join(' ')).split(/\s+/).filter(Boolean);
 const WRK = process.env.GUILD_LOAD !== 'load.ts' && hasCommand('wrk');
 
 function pinned(cpus: string, cmd: string, args: string[]): [string, string[]] {
@@ -525,6 +534,7 @@ suite's SDL and data${MEMO ? ', answers to identical bodies reused' : ', every r
 the suite's expected answer (byte length + deep equality) before and after each gateway's run. ${CLIENTS} connections
 (${WRK ? 'wrk' : 'bench/lib/load.ts'}), ${WARMUP_S} s warm-up then ${DURATION_S} s measured, one gateway at a time. Pinning:
 ${canPin ? `gateway on CPU ${GATEWAY_CPUS}; subgraphs on ${SUBGRAPH_CPUS} and the load generator on ${LOAD_CPUS}` : 'none (taskset missing or a single core)'}.
+Every gateway's node flags: ${[...GATEWAY_NODE_FLAGS, `NODE_OPTIONS=${nodeOptionsFor('gateway', process.env.NODE_OPTIONS)}`].join(' ')}.
 Ours: response cache off, a distinct principal per request (JWTs of ${PRINCIPALS} users, sent in turn), so in-flight de-duplication
 shares nothing between clients; Hive: inbound and upstream de-duplication off. Gateway CPU = user+system of the gateway's
 process tree (/proc) over the measured window. Machine: ${cores.length} × ${cores[0]?.model ?? '?'}, node ${process.version}.${

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,4 +40,44 @@ export const SEMI_SPACE_MB = { gateway: 64, subgraph: 32 } as const;
 /** NODE_OPTIONS with the process's V8 heap flags added to whatever the caller already sets (e.g. a profiler preload). */
 export function nodeOptionsFor(kind: keyof typeof SEMI_SPACE_MB, existing?: string): string {
   return [existing, `--max-semi-space-size=${SEMI_SPACE_MB[kind]}`].filter(Boolean).join(' ');
+}
+
+/**
+ * The CPUs a process started from here may use: the affinity mask (os.availableParallelism, i.e. sched_getaffinity:
+ * what `taskset` or a cpuset leaves) capped by a cgroup v2 quota (`cpu.max`, "<quota> <period>" or "max <period>":
+ * a container's CPU limit). Fractional under a quota (150000/100000 -> 1.5). COS_CPU_BUDGET overrides (a number).
+ * The same rule as infra/docker/start.sh's, which cannot import this.
+ */
+export function cpuBudget(
+  env: NodeJS.ProcessEnv = process.env,
+  parallelism: number = availableParallelism(),
+  cpuMax: string | undefined = readCpuMax(),
+): number {
+  const override = Number(env.COS_CPU_BUDGET);
+  if (env.COS_CPU_BUDGET && Number.isFinite(override) && override > 0) return override;
+  const [quota, period] = (cpuMax ?? '').trim().split(/\s+/);
+  const q = Number(quota);
+  const p = Number(period);
+  return quota !== 'max' && q > 0 && p > 0 ? Math.min(parallelism, q / p) : parallelism;
+}
+
+function readCpuMax(): string | undefined {
+  try {
+    return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * V8 flags for the gateway's command line (Node refuses them in NODE_OPTIONS), by its CPU budget. Under two CPUs:
+ * `--no-concurrent-marking`. V8 marks the old generation on helper threads while JavaScript runs; with one core
+ * those threads only take it from the event loop, and the mark-compact pauses are where a saturated gateway's p99
+ * comes from (bench/README.md "Issue 12 ... GC and the p99": on one pinned core the flag won every Guild pair, req/s
+ * +13-26 %, p99 178-255 against 207-342 ms). With two or more CPUs marking on a spare core is what V8 is built for,
+ * so nothing is added. Applied by the stack launcher (./stack.ts) and the container entry point; the Guild bench
+ * gives every gateway it compares the flags of its one pinned core.
+ */
+export function gatewayV8Flags(budget: number = cpuBudget()): string[] {
+  return budget < 2 ? ['--no-concurrent-marking'] : [];
 }

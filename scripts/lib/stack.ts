@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildAll, bundlePath } from './bundle';
-import { SERVICES, SERVICE_PORTS, nodeOptionsFor, repoRoot, type ServiceName } from './paths';
+import { SERVICES, SERVICE_PORTS, gatewayV8Flags, nodeOptionsFor, repoRoot, type ServiceName } from './paths';
 
 export interface StackOptions {
   /** Admin URL of the project database (services derive their role URLs from it). */
@@ -67,13 +67,15 @@ export interface Stack {
  * acknowledge within ~60 ms — a busy machine, every process stopping at once — makes the parent SIGKILL it and exit
  * 130, which skipped the drain. A SIGKILL sent by a test reaches the program itself too. (infra/docker/start.sh
  * starts processes the same way.) Source maps (stack traces naming the .ts lines) are on except in tests, where
- * parsing them costs ~0.3 s of start-up per process.
+ * parsing them costs ~0.3 s of start-up per process. The gateway's V8 flags for its CPU budget (paths.ts
+ * gatewayV8Flags) go on its command line, where Node accepts them.
  */
 const runFromSource = process.env.COS_RUN_TS === '1';
-function nodeCommand(entry: string, args: string[], nodeEnv: string): { command: string; args: string[] } {
-  if (runFromSource) return { command: process.execPath, args: ['--import', 'tsx', entry, ...args] };
+export function nodeCommand(name: string, entry: string, args: string[], nodeEnv: string): { command: string; args: string[] } {
+  const v8Flags = name === 'gateway' ? gatewayV8Flags() : [];
+  if (runFromSource) return { command: process.execPath, args: [...v8Flags, '--import', 'tsx', entry, ...args] };
   const maps = nodeEnv === 'test' ? [] : ['--enable-source-maps'];
-  return { command: process.execPath, args: [...maps, bundlePath(entry), ...args] };
+  return { command: process.execPath, args: [...v8Flags, ...maps, bundlePath(entry), ...args] };
 }
 const prepare = (entries: string[]) => (runFromSource ? Promise.resolve([]) : buildAll(entries));
 
@@ -117,7 +119,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const launch = (spec: (typeof specs)[number]): RunningProcess => {
     const logFile = path.join(opts.logDir, `${spec.name}.log`);
     const out = createWriteStream(logFile, { flags: 'a' });
-    const { command, args } = nodeCommand(spec.entry, spec.args ?? [], common.NODE_ENV!);
+    const { command, args } = nodeCommand(spec.name, spec.entry, spec.args ?? [], common.NODE_ENV!);
     const child = spawn(command, args, {
       cwd: repoRoot,
       env: (() => {
