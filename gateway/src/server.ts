@@ -280,6 +280,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const blobStore = blobStoreFromEnv({ ...env, FILES_DIR: filesDir });
   const uploadMaxBytes = env.UPLOAD_MAX_BYTES ?? 10 * 1024 * 1024;
   const uploadMaxFiles = env.UPLOAD_MAX_FILES ?? 5;
+  const multipartMaxBytes = uploadMaxFiles * uploadMaxBytes + env.MAX_BODY_BYTES;
 
   const slots = deps.plugins ?? {};
   // GraphiQL (development only) with its assets served from the installed package, never from a CDN.
@@ -312,7 +313,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     useUnsubscribeProxy({ identityUrl, fetcher: (url, init) => http.fetcher(url, init as never) as never, log }),
     useFileDownloads({ store: blobStore, secret: env.INTERNAL_SECRET, log }),
     // Multipart uploads may be as big as their files (each checked by useUploads), the JSON fields stay small.
-    useBodyLimit(env.MAX_BODY_BYTES, { multipartMaxBytes: uploadMaxFiles * uploadMaxBytes + env.MAX_BODY_BYTES, paths: new Set([GRAPHQL_PATH]) }),
+    useBodyLimit(env.MAX_BODY_BYTES, { multipartMaxBytes, paths: new Set([GRAPHQL_PATH]) }),
     useAuth({ authenticate, paths: new Set([GRAPHQL_PATH, SSE_PATH]), log, clientIp }) as Plugin,
     useRateLimit({
       clientIp,
@@ -331,6 +332,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       secret: env.INTERNAL_SECRET,
       maxFileBytes: uploadMaxBytes,
       maxFiles: uploadMaxFiles,
+      maxRequestBytes: multipartMaxBytes,
       path: GRAPHQL_PATH,
       log,
     }),
@@ -360,6 +362,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     renderGraphiQL: graphiql?.render,
     landingPage: false,
     batching: false,
+    // Bodies are bounded by useBodyLimit (and useUploads for chunked multipart), not by yoga's per-request stream pipe.
+    maxRequestBodySize: false,
     logging: errors.logger,
     maskedErrors: { maskError: errors.maskError },
     plugins,

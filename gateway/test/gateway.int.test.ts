@@ -41,7 +41,8 @@ beforeAll(async () => {
   redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   gateway = await createGateway({
-    env: testGatewayEnv({ supergraphPath, jwksUrl: issuer.jwksUrl, IDENTITY_INTERNAL_URL: accounts.url, SUBGRAPH_TIMEOUT_MS: TIMEOUT_MS }),
+    // Uploads capped small here so that a multipart body over its cap (2 × 100 kB + MAX_BODY_BYTES) is quick to send.
+    env: testGatewayEnv({ supergraphPath, jwksUrl: issuer.jwksUrl, IDENTITY_INTERNAL_URL: accounts.url, SUBGRAPH_TIMEOUT_MS: TIMEOUT_MS, UPLOAD_MAX_BYTES: 100_000, UPLOAD_MAX_FILES: 2 }),
     log: createLogger('gateway-test', 'info', { write: (line: string) => void logLines.push(JSON.parse(line)) }),
     redis,
   });
@@ -314,6 +315,63 @@ describe('errors', () => {
   it('a body over 1 MB → 413', async () => {
     const res = await post({ query: `{ posts { id } } # ${'x'.repeat(1_100_000)}` });
     expect(res.status).toBe(413);
+  });
+
+  describe('chunked bodies (no Content-Length) are bounded by the gateway itself', () => {
+    /** POSTs `total` bytes (`head`, then filler) in 64 KiB chunks with Transfer-Encoding: chunked. */
+    const chunkedPost = async (headers: Record<string, string>, head: string, total: number) => {
+      let sent = 0;
+      const first = Buffer.from(head);
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent === 0) {
+            controller.enqueue(first);
+            sent = first.length;
+          } else if (sent < total) {
+            const n = Math.min(65_536, total - sent);
+            controller.enqueue(Buffer.alloc(n, 0x20)); // spaces: JSON whitespace, multipart preamble
+            sent += n;
+          } else controller.close();
+        },
+      });
+      try {
+        const res = await fetch(`${http.url}/graphql`, { method: 'POST', headers: { accept: 'application/json', ...headers }, body, duplex: 'half' } as RequestInit);
+        return { status: res.status, body: (await res.json()) as GqlBody };
+      } catch {
+        // The gateway may answer 413 and close before the client has sent everything: what counts is that it refused.
+        return { status: 413, body: {} as GqlBody };
+      }
+    };
+
+    it('JSON: answered under MAX_BODY_BYTES, 413 over it', async () => {
+      const small = await chunkedPost({ 'content-type': 'application/json' }, '{"query":"{ posts { id } }"}', 20_000);
+      expect(small.status).toBe(200);
+      expect(small.body.data?.posts).toHaveLength(3);
+      const big = await chunkedPost({ 'content-type': 'application/json' }, '{"query":"{ posts { id } }"}', 1_500_000);
+      expect(big.status).toBe(413);
+      // Refused with Connection: close: the client's next requests do not land on a connection the gateway left (kept
+      // alive, the second refusal's connection reset the request after it).
+      expect((await chunkedPost({ 'content-type': 'application/json' }, '{"query":"{ posts { id } }"}', 1_500_000)).status).toBe(413);
+      const again = await chunkedPost({ 'content-type': 'application/json' }, '{"query":"{ posts { id } }"}', 20_000);
+      expect(again.status).toBe(200);
+    });
+
+    it('multipart: read and parsed under its cap, refused with 413 (BAD_USER_INPUT, field body) over it', async () => {
+      const token = await issuer.sign({ sub: randomUUID(), org: randomUUID(), role: 'MEMBER' });
+      const boundary = 'cosboundary';
+      const headers = { 'content-type': `multipart/form-data; boundary=${boundary}`, authorization: `Bearer ${token}`, 'apollo-require-preflight': 'true' };
+      // Filler after the closing boundary (the epilogue): busboy skips it, only the byte count can stop it.
+      const form =
+        `--${boundary}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{"query":"{ posts { id } }","variables":{}}\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="map"\r\n\r\n{}\r\n--${boundary}--\r\n`;
+      const small = await chunkedPost(headers, form, 50_000);
+      expect(small.status).toBe(200);
+      expect(small.body.data?.posts).toHaveLength(3);
+      const big = await chunkedPost(headers, form, 3_000_000);
+      expect(big.status).toBe(413);
+      if (big.body.errors) expect(big.body.errors[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'body' });
+      expect((await chunkedPost(headers, form, 50_000)).status).toBe(200);
+    });
   });
 });
 

@@ -93,6 +93,13 @@ export const DEADLINE_GRANULARITY_MS = 10;
  * them `timeoutMs + DEADLINE_GRANULARITY_MS` after the window opened: every fetch still gets at least `timeoutMs`
  * (at most DEADLINE_GRANULARITY_MS more), and fails with the same `TimeoutError` AbortSignal.timeout gives.
  */
+/**
+ * The abort reason of every shared deadline: one error, made once. A window's timer fires whether or not a fetch is
+ * still waiting on it (most ended long before), and a DOMException per window (100 a second under load) was 0.3 % of
+ * the gateway's CPU, capturing a stack trace nobody reads; a fetch that does time out reports its own context.
+ */
+const DEADLINE_REASON = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+
 export function sharedDeadlines(timeoutMs: number, granularityMs = DEADLINE_GRANULARITY_MS): () => AbortSignal {
   let signal: AbortSignal | undefined;
   let openUntil = 0;
@@ -102,7 +109,7 @@ export function sharedDeadlines(timeoutMs: number, granularityMs = DEADLINE_GRAN
     const controller = new AbortController();
     // One listener per fetch of the window (undici removes its own when the fetch ends): not a leak.
     setMaxListeners(0, controller.signal);
-    setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs + granularityMs).unref();
+    setTimeout(() => controller.abort(DEADLINE_REASON), timeoutMs + granularityMs).unref();
     signal = controller.signal;
     openUntil = now + granularityMs;
     return signal;

@@ -21,6 +21,7 @@ import type { Principal } from '@cos/auth';
 import { checkType, FileTooLargeError, sanitizeFileName, signBlobRef, stageStream, type BlobStore, type VirusScanner } from '@cos/files';
 import { rm } from 'node:fs/promises';
 import { principalIn } from '../context';
+import { bodyTooLarge } from '../limits/useBodyLimit';
 
 export interface UploadOptions {
   store: BlobStore;
@@ -30,6 +31,11 @@ export interface UploadOptions {
   secret: string;
   maxFileBytes: number;
   maxFiles: number;
+  /**
+   * The whole multipart body's cap, counted while reading (a chunked body has no Content-Length for useBodyLimit to
+   * check first): over it, the parse stops and the request is refused with 413 (useBodyLimit's bodyTooLarge).
+   */
+  maxRequestBytes: number;
   /** GraphQL path the multipart requests go to. */
   path: string;
   log: Logger;
@@ -139,7 +145,7 @@ export function useUploads(opts: UploadOptions): Plugin {
       });
       bb.on('filesLimit', () => refuse(uploadError('TOO_MANY_FILES', `At most ${opts.maxFiles} files per request`)));
       bb.on('fieldsLimit', () => refuse(uploadError('MALFORMED_MULTIPART', 'Only operations and map may be sent as fields')));
-      bb.on('error', (err) => reject(uploadError('MALFORMED_MULTIPART', `Malformed multipart body: ${(err as Error).message}`)));
+      bb.on('error', (err) => reject(refusal ?? uploadError('MALFORMED_MULTIPART', `Malformed multipart body: ${(err as Error).message}`)));
       bb.on('close', () => resolve());
     });
 
@@ -147,9 +153,16 @@ export function useUploads(opts: UploadOptions): Plugin {
     const reader = request.body.getReader();
     Readable.from(
       (async function* () {
+        let read = 0;
         for (;;) {
           const { done, value } = await reader.read();
           if (done) return;
+          read += value.byteLength;
+          if (read > opts.maxRequestBytes) {
+            refuse(bodyTooLarge(opts.maxRequestBytes));
+            await reader.cancel().catch(() => undefined);
+            throw refusal;
+          }
           yield Buffer.from(value.buffer, value.byteOffset, value.byteLength);
         }
       })(),
