@@ -16,7 +16,7 @@ describe('RepresentationIndex', () => {
     expect(positions([{ __typename: 'P', upc: '1', price: 899, weight: null }, { __typename: 'P', upc: '1', price: 899, weight: null }])).toEqual([0, 0]);
   });
 
-  it('tells representations apart exactly as their JSON texts differ', () => {
+  it('tells representations apart as their JSON texts differ, up to the order of their fields', () => {
     const reps = [
       { __typename: 'P', upc: '1' },
       { __typename: 'P', upc: 1 }, // "1" is not 1
@@ -26,12 +26,26 @@ describe('RepresentationIndex', () => {
       { __typename: 'P', upc: 'null' },
       { __typename: 'Q', upc: '1' }, // another type
       { __typename: 'P', id: '1' }, // another key name
-      { upc: '1', __typename: 'P' }, // another order: another JSON text
       { __typename: 'P' }, // a prefix of the first
       { __typename: 'P', upc: '1', extra: 0 }, // the first plus a field
     ];
     expect(positions(reps)).toEqual(reps.map((_, i) => i));
     expect(positions([{ n: 0 }, { n: -0 }])).toEqual([0, 0]); // JSON writes both as 0
+  });
+
+  it('takes the same fields in another order for the same entity, and a shared key value for nothing', () => {
+    // Filed under their first value other than __typename: equal there, told apart by the rest.
+    expect(positions([{ __typename: 'P', upc: '1' }, { upc: '1', __typename: 'P' }])).toEqual([0, 0]);
+    const reps = [
+      { __typename: 'User', id: '1' },
+      { __typename: 'Agent', id: '1' },
+      { __typename: 'User', id: '1', org: 'o2' },
+      { __typename: 'Agent', id: '1' },
+      { __typename: 'User', id: '1' },
+      { __typename: 'User', id: '1', org: 'o2' },
+    ];
+    expect(positions(reps)).toEqual([0, 1, 2, 1, 0, 2]);
+    expect(positions([{ __typename: 'T' }, { __typename: 'U' }, { __typename: 'T' }])).toEqual([0, 1, 0]);
   });
 
   it('keys nested representations by their JSON text, apart from flat ones', () => {

@@ -536,7 +536,9 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
   return async (state, cursor) => {
     // One representation per distinct entity: the same user under fifty tasks is asked for once.
     const representations: Representation[] = [];
-    const targets: Record<string, unknown>[][] = [];
+    // The entity each representation was made from, and (only for representations several entities share) the others.
+    const firsts: Record<string, unknown>[] = [];
+    let others: Map<number, Record<string, unknown>[]> | undefined;
     const index = new RepresentationIndex();
     // Merged answers are shared between equal entities, so the same object can be reached along several paths.
     const seen = new Set<Record<string, unknown>>();
@@ -549,8 +551,12 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
       const at = index.positionOf(rep, representations.length);
       if (at < 0) {
         representations.push(rep);
-        targets.push([entity]);
-      } else targets[at]!.push(entity);
+        firsts.push(entity);
+      } else {
+        const list = (others ??= new Map()).get(at);
+        if (list) list.push(entity);
+        else others.set(at, [entity]);
+      }
     }
     if (representations.length === 0) return;
     const variables = variablesOf(state);
@@ -565,7 +571,7 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
         let path: (string | number)[] | undefined;
         const p = e.path;
         if (p && p[0] === '_entities' && typeof p[1] === 'number') {
-          const entity = targets[p[1]]?.[0];
+          const entity = firsts[p[1]];
           located ??= locate(state.data, cursor.path);
           const base = entity ? located.get(entity) : undefined;
           path = base ? [...base, ...p.slice(2)] : undefined;
@@ -582,10 +588,12 @@ function compileFetch(fetch: FetchNode, matches: TypeMatcher, hidden: HiddenFiel
     }
     for (let i = 0; i < received.length; i++) {
       const r = received[i] as Record<string, unknown> | null;
-      const entities = targets[i]!;
-      if (r && typeof r === 'object' && !r.__typename) r.__typename = entities[0]!.__typename;
+      const first = firsts[i]!;
+      if (r && typeof r === 'object' && !r.__typename) r.__typename = first.__typename;
       if (r && output) output(r);
-      for (const e of entities) deepMerge(e, r);
+      deepMerge(first, r);
+      const rest = others?.get(i);
+      if (rest) for (const e of rest) deepMerge(e, r);
     }
   };
 }
