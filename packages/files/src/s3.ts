@@ -5,8 +5,18 @@
 import { createReadStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { FsBlobStore, type BlobStore } from './storage';
+
+type S3Sdk = typeof import('@aws-sdk/client-s3');
+
+/**
+ * The AWS SDK, imported when an S3 store first sends a request: a process that keeps its files on disk (the default)
+ * never loads it. Loaded, it is ~4.7 MB of heap in hundreds of modules that every mark-compact of the process marks
+ * again (the gateway's included), and it warns about the Node version at start.
+ */
+let sdk: Promise<S3Sdk> | undefined;
+const loadSdk = (): Promise<S3Sdk> => (sdk ??= import('@aws-sdk/client-s3'));
 
 export interface S3BlobStoreOptions {
   bucket: string;
@@ -38,9 +48,10 @@ const isMissing = (err: unknown) => {
 };
 
 export class S3BlobStore implements BlobStore {
-  readonly client: S3Client;
   readonly bucket: string;
   readonly prefix: string;
+  private readonly config: S3ClientConfig;
+  private connection: Promise<{ sdk: S3Sdk; client: S3Client }> | undefined;
 
   constructor(opts: S3BlobStoreOptions) {
     if (!opts.bucket) throw new Error('S3BlobStore: a bucket is required');
@@ -49,7 +60,7 @@ export class S3BlobStore implements BlobStore {
     }
     this.bucket = opts.bucket;
     this.prefix = opts.prefix ?? '';
-    this.client = new S3Client({
+    this.config = {
       region: opts.region || 'us-east-1',
       endpoint: opts.endpoint || undefined,
       forcePathStyle: opts.forcePathStyle ?? false,
@@ -65,7 +76,12 @@ export class S3BlobStore implements BlobStore {
         // Without it an exceeded requestTimeout is only logged (smithy), and a stalled server would hang the request.
         throwOnRequestTimeout: true,
       },
-    });
+    };
+  }
+
+  /** The SDK and this store's client, made on first use (loadSdk). */
+  private s3(): Promise<{ sdk: S3Sdk; client: S3Client }> {
+    return (this.connection ??= loadSdk().then((m) => ({ sdk: m, client: new m.S3Client(this.config) })));
   }
 
   keyOf(sha256: string): string {
@@ -79,8 +95,9 @@ export class S3BlobStore implements BlobStore {
     try {
       if (!(await this.has(sha256))) {
         const { size } = await stat(stagedPath);
-        await this.client.send(
-          new PutObjectCommand({
+        const { sdk, client } = await this.s3();
+        await client.send(
+          new sdk.PutObjectCommand({
             Bucket: this.bucket,
             Key,
             // A stream needs its length up front (no chunked upload); the whole staged file is bounded by UPLOAD_MAX_BYTES.
@@ -96,8 +113,10 @@ export class S3BlobStore implements BlobStore {
   }
 
   async open(sha256: string): Promise<{ stream: Readable; size: number } | null> {
+    const Key = this.keyOf(sha256);
+    const { sdk, client } = await this.s3();
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }));
+      const out = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key }));
       if (!out.Body) return null;
       return { stream: out.Body as Readable, size: out.ContentLength ?? 0 };
     } catch (err) {
@@ -107,8 +126,10 @@ export class S3BlobStore implements BlobStore {
   }
 
   async has(sha256: string): Promise<boolean> {
+    const Key = this.keyOf(sha256);
+    const { sdk, client } = await this.s3();
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }));
+      await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key }));
       return true;
     } catch (err) {
       if (isMissing(err)) return false;
@@ -118,8 +139,10 @@ export class S3BlobStore implements BlobStore {
 
   /** S3 answers 204 for a missing key; a 404 from a compatible server is not an error either. */
   async delete(sha256: string): Promise<void> {
+    const Key = this.keyOf(sha256);
+    const { sdk, client } = await this.s3();
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }));
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key }));
     } catch (err) {
       if (!isMissing(err)) throw err;
     }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -169,5 +170,26 @@ describe('blobStoreFromEnv', () => {
     expect(s3).toBeInstanceOf(S3BlobStore);
     expect(() => blobStoreFromEnv({ FILES_DIR: '/tmp/x', FILES_STORE: 's3' })).toThrow(/S3_BUCKET/);
     expect(() => blobStoreFromEnv({ FILES_DIR: '/tmp/x', FILES_STORE: 's3', S3_BUCKET: 'b', S3_ACCESS_KEY_ID: 'k' })).toThrow(/both/);
+  });
+});
+
+describe('loading the AWS SDK', () => {
+  // A fresh process, so that nothing else has loaded the SDK: what a gateway with FILES_STORE=fs would load.
+  const probe = (script: string) =>
+    execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: path.join(import.meta.dirname, '..'), encoding: 'utf8' }).trim();
+
+  it('waits for an S3 store to send its first request: a file-system store never loads it', () => {
+    const out = probe(`
+      import { createRequire } from 'node:module';
+      import { tmpdir } from 'node:os';
+      import { blobStoreFromEnv } from './src/index.ts';
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('client-s3'));
+      blobStoreFromEnv({ FILES_STORE: 'fs', FILES_DIR: tmpdir() });
+      const s3 = blobStoreFromEnv({ FILES_STORE: 's3', FILES_DIR: tmpdir(), S3_BUCKET: 'b', S3_ENDPOINT: 'http://127.0.0.1:9', S3_FORCE_PATH_STYLE: true, S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' });
+      const before = loaded();
+      await s3.has('${'0'.repeat(64)}').catch(() => undefined);
+      console.log(JSON.stringify({ before, after: loaded() }));
+    `);
+    expect(JSON.parse(out.split('\n').at(-1)!)).toEqual({ before: false, after: true });
   });
 });
