@@ -329,7 +329,7 @@ describe('errors', () => {
             sent = first.length;
           } else if (sent < total) {
             const n = Math.min(65_536, total - sent);
-            controller.enqueue(Buffer.alloc(n, 0x20)); // spaces: JSON whitespace, multipart preamble
+            controller.enqueue(Buffer.alloc(n, 0x20)); // spaces: JSON whitespace, a multipart epilogue
             sent += n;
           } else controller.close();
         },

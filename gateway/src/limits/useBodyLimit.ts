@@ -33,7 +33,8 @@ export function useBodyLimit(maxBytes: number, uploads?: { multipartMaxBytes: nu
       const length = request.headers.get('content-length');
       if (length !== null && Number(length) > limitFor(request, url.pathname)) {
         const err = tooLarge();
-        endResponse(fetchAPI.Response.json({ errors: [{ message: err.message, extensions: { code: ErrorCode.BAD_USER_INPUT, field: 'body' } }] }, { status: 413, headers: { connection: 'close' } }));
+        const { http, ...extensions } = err.extensions as { http: ResponseInit };
+        endResponse(fetchAPI.Response.json({ errors: [{ message: err.message, extensions }] }, http));
       }
     },
     onRequestParse({ request, setRequestParser }) {

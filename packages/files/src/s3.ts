@@ -10,14 +10,6 @@ import { FsBlobStore, type BlobStore } from './storage';
 
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 
-/**
- * The AWS SDK, imported when an S3 store first sends a request: a process that keeps its files on disk (the default)
- * never loads it. Loaded, it is ~4.7 MB of heap in hundreds of modules that every mark-compact of the process marks
- * again (the gateway's included), and it warns about the Node version at start.
- */
-let sdk: Promise<S3Sdk> | undefined;
-const loadSdk = (): Promise<S3Sdk> => (sdk ??= import('@aws-sdk/client-s3'));
-
 export interface S3BlobStoreOptions {
   bucket: string;
   /** Default: 'us-east-1' (most S3-compatible servers ignore it, but the signature needs one). */
@@ -79,9 +71,13 @@ export class S3BlobStore implements BlobStore {
     };
   }
 
-  /** The SDK and this store's client, made on first use (loadSdk). */
+  /**
+   * The AWS SDK and this store's client, made when the store first sends a request: a process that keeps its files on
+   * disk (the default) never loads the SDK. Loaded, it is ~4.7 MB of heap in hundreds of modules that every
+   * mark-compact of the process marks again (the gateway's included), and it warns about the Node version at start.
+   */
   private s3(): Promise<{ sdk: S3Sdk; client: S3Client }> {
-    return (this.connection ??= loadSdk().then((m) => ({ sdk: m, client: new m.S3Client(this.config) })));
+    return (this.connection ??= import('@aws-sdk/client-s3').then((sdk) => ({ sdk, client: new sdk.S3Client(this.config) })));
   }
 
   keyOf(sha256: string): string {

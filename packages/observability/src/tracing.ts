@@ -15,7 +15,6 @@ import type * as OtelCore from '@opentelemetry/core';
 import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
 import type * as OtelResources from '@opentelemetry/resources';
 import type * as TraceBase from '@opentelemetry/sdk-trace-base';
-import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type * as TraceNode from '@opentelemetry/sdk-trace-node';
 import type { Plugin } from 'graphql-yoga';
 import { getOperationAST, type DocumentNode } from 'graphql';
@@ -36,7 +35,7 @@ export interface TracingOptions {
   /** OTLP/HTTP base endpoint (OTEL_EXPORTER_OTLP_ENDPOINT), e.g. http://collector:4318; `/v1/traces` is appended. */
   otlpEndpoint?: string;
   /** An explicit exporter (tests use InMemorySpanExporter); exported synchronously (SimpleSpanProcessor). */
-  exporter?: SpanExporter;
+  exporter?: TraceBase.SpanExporter;
 }
 
 export interface Tracing {
@@ -66,7 +65,7 @@ export function initTracing(opts: TracingOptions): Tracing {
   const { NodeTracerProvider } = load('@opentelemetry/sdk-trace-node') as typeof TraceNode;
   const { Resource } = load('@opentelemetry/resources') as typeof OtelResources;
   const { W3CTraceContextPropagator } = load('@opentelemetry/core') as typeof OtelCore;
-  let processor: SpanProcessor;
+  let processor: TraceBase.SpanProcessor;
   if (opts.exporter) processor = new SimpleSpanProcessor(opts.exporter);
   else {
     const { OTLPTraceExporter } = load('@opentelemetry/exporter-trace-otlp-http') as typeof OtlpHttp;
