@@ -9,6 +9,7 @@ import { PRINCIPAL_HEADER, SIGNATURE_HEADER, verifyPrincipal, type Principal } f
 import { isDatabaseUnavailable } from '@cos/db';
 import { ErrorCode, isAppError } from '@cos/errors';
 import type { Logger } from '@cos/logger';
+import { HeadApartResponse } from './response';
 
 /** What every subgraph request carries, before the service adds its own DataLoaders. */
 export interface BaseContext {
@@ -294,7 +295,8 @@ export interface RunOptions {
 export async function runService(opts: RunOptions): Promise<Server> {
   let stopping = false;
   const handler = opts.handler!;
-  const server = createHttpServer((req, res) => {
+  // Large string bodies leave beside the head, not copied into one string with it (response.ts).
+  const server = createHttpServer({ ServerResponse: HeadApartResponse }, (req, res) => {
     // While draining, tell keep-alive clients (the gateway's pool) to close after this response, so server.close()
     // does not wait for idle sockets until the force timer.
     if (stopping) res.setHeader('connection', 'close');
